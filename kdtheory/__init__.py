@@ -1,0 +1,10 @@
+"""kdtheory: the theory of knowledge distillation, executable.
+
+Estimators (scikit-learn compatible), exact risks of linear smoothers, and Monte Carlo checks of
+the claims stated in THEORY.md (ids such as RAT-1).
+"""
+
+from kdtheory.student_teacher import ResidualAsTeacher, SoftMatching
+
+__all__ = ["SoftMatching", "ResidualAsTeacher"]
+__version__ = "0.1.0"

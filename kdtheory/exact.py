@@ -1,0 +1,169 @@
+"""Exact expected risks of the kernel student-teacher estimators over paths of ridges.
+
+SM, RaT, the teacher, kernel ridge on the source labels and the target oracle are linear in the
+responses, ``f_hat(X_eval) = A y``, so their expected risk over the noise is exact (THEORY.md,
+top): Monte Carlo then runs over designs only. :func:`distillation_paths` builds, from as few
+eigendecompositions as the design allows, one path of smoothers per method:
+
+- equal teacher and student kernels with ``X_target = X``: one eigendecomposition of ``K(X, X)``
+  serves every method and every ridge;
+- equal kernels under shift: three (``K(X, X)``, ``K(Xt, Xt)`` and the symmetric ``G K_st``);
+- different kernels: RaT falls back to one linear solve per student ridge.
+
+Ridges are in scikit-learn's ``alpha`` convention (``a_T = n lam_T``, ``a_S = m lam_S``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from kdtheory.linalg import DensePath, SpectralPath, SymmetricEigen, inverse_filter, is_symmetric
+
+__all__ = ["distillation_paths", "PATH_INPUTS"]
+
+#: Which responses each method's smoother takes: source labels or target-point labels (oracle).
+PATH_INPUTS = {
+    "teacher": "source",
+    "krr": "source",
+    "sm": "source",
+    "rat": "source",
+    "oracle": "target",
+}
+
+
+def _same(a: NDArray, b: NDArray) -> bool:
+    return a is b or (a.shape == b.shape and bool(np.array_equal(a, b)))
+
+
+def distillation_paths(
+    X: ArrayLike,
+    X_target: ArrayLike,
+    X_eval: ArrayLike,
+    *,
+    kernel,
+    teacher_ridge: float,
+    student_ridges: ArrayLike,
+    teacher_kernel=None,
+    source_ridges: ArrayLike | None = None,
+    eval_weights: ArrayLike | None = None,
+    methods: tuple[str, ...] = ("teacher", "krr", "sm", "rat", "oracle"),
+) -> dict[str, SpectralPath | DensePath]:
+    """Paths of linear smoothers for the student-teacher estimators (claims RAT-1, RAT-2, RAT-5).
+
+    Parameters
+    ----------
+    X : array of shape (n, d)
+        Source covariates (the teacher's training points).
+    X_target : array of shape (m, d)
+        Target covariates (the student's points). Pass ``X`` itself for no shift.
+    X_eval : array of shape (N, d)
+        Evaluation points of the target risk (for example a quadrature rule for ``L2(Q)``).
+    kernel : callable
+        Student kernel ``kernel(A, B)``; also the teacher's unless ``teacher_kernel`` is given.
+    teacher_ridge : float
+        ``a_T`` (scikit-learn ``alpha`` of the teacher), fixed.
+    student_ridges : array of shape (L,)
+        Path of student ridges ``a_S`` for SM and RaT.
+    teacher_kernel : callable, optional
+    source_ridges : array, optional
+        Path of ridges for kernel ridge on the source labels (``krr``, student kernel) and for the
+        target oracle; default ``student_ridges``.
+    eval_weights : array of shape (N,), optional
+        Quadrature weights; default ``1/N``.
+    methods : tuple of str
+        Any of ``"teacher"``, ``"krr"``, ``"sm"``, ``"rat"``, ``"oracle"``.
+
+    Returns
+    -------
+    dict mapping method to a path with ``risk(f_in, f_eval, noise_sd)``; ``f_in`` is ``f*`` at
+    ``X`` for every method but ``"oracle"``, where it is ``f*`` at ``X_target``
+    (see :data:`PATH_INPUTS`).
+    """
+    unknown = set(methods) - set(PATH_INPUTS)
+    if unknown:
+        raise ValueError(f"unknown methods {sorted(unknown)}; choose from {sorted(PATH_INPUTS)}.")
+    X, Xt, Xe = (np.asarray(a, dtype=float) for a in (X, X_target, X_eval))
+    tkernel = kernel if teacher_kernel is None else teacher_kernel
+    equal_kernels = teacher_kernel is None or teacher_kernel == kernel
+    same_points = _same(X, Xt)
+    student_ridges = np.atleast_1d(np.asarray(student_ridges, dtype=float))
+    source_ridges = student_ridges if source_ridges is None else np.atleast_1d(source_ridges)
+    w = eval_weights
+    paths: dict[str, SpectralPath | DensePath] = {}
+
+    eig_T = SymmetricEigen.of(tkernel(X, X))
+    V_T = eig_T.vectors
+    inv_T = inverse_filter(eig_T.values, teacher_ridge)[:, 0]
+    B_T = tkernel(Xe, X) @ V_T if {"teacher", "krr"} & set(methods) else None
+    if "teacher" in methods:
+        paths["teacher"] = SpectralPath(B_T, V_T.T, inv_T[:, None], w, True)
+    # G = K_T(Xt, X) (K_T(X, X) + a_T I)^{-1}, kept in the teacher's eigenbasis: G = Gv V_T^T.
+    Gv = (tkernel(Xt, X) @ V_T) * inv_T[None, :]
+
+    eig_S = eig_T if equal_kernels else SymmetricEigen.of(kernel(X, X))
+    if "krr" in methods:
+        V = eig_S.vectors
+        paths["krr"] = SpectralPath(
+            B_T if equal_kernels else kernel(Xe, X) @ V,
+            V.T,
+            inverse_filter(eig_S.values, source_ridges),
+            w,
+            True,
+        )
+
+    need_target = {"sm", "oracle", "rat"} & set(methods)
+    if not need_target:
+        return paths
+    K_et = kernel(Xe, Xt)
+    eig_tt = eig_S if same_points else SymmetricEigen.of(kernel(Xt, Xt))
+    U = eig_tt.vectors
+    B_t = K_et @ U
+    if "sm" in methods:
+        P = (U.T @ Gv) @ V_T.T
+        paths["sm"] = SpectralPath(B_t, P, inverse_filter(eig_tt.values, student_ridges), w)
+    if "oracle" in methods:
+        paths["oracle"] = SpectralPath(
+            B_t, U.T, inverse_filter(eig_tt.values, source_ridges), w, True
+        )
+    if "rat" in methods:
+        paths["rat"] = _rat_path(
+            Gv,
+            V_T,
+            kernel(X, Xt),
+            K_et,
+            student_ridges,
+            w,
+            shortcut=(eig_T, teacher_ridge) if equal_kernels and same_points else None,
+            symmetric=equal_kernels,
+        )
+    return paths
+
+
+def _rat_path(
+    Gv, V_T, K_st, K_et, ridges, w, shortcut=None, symmetric=False
+) -> SpectralPath | DensePath:
+    """RaT fixed points ``A = K_S(Xe, Xt) (a_S I + C)^{-1} G`` with ``C = G K_st``.
+
+    ``C`` is symmetric positive semi-definite when teacher and student kernels are equal
+    (``C = K(Xt, X) (K(X, X) + a_T I)^{-1} K(X, Xt)``): then one eigendecomposition serves the
+    path; otherwise one solve per ridge.
+    """
+    if shortcut is not None:  # C = V diag(d^2 / (d + a_T)) V^T: no new factorization
+        eig, a_T = shortcut
+        d = eig.values
+        c = d * d * inverse_filter(d, a_T)[:, 0]
+        V = eig.vectors
+        return SpectralPath(K_et @ V, (V.T @ Gv) @ V_T.T, inverse_filter(c, ridges), w)
+    G = Gv @ V_T.T
+    C = G @ K_st
+    if symmetric or is_symmetric(C):
+        eig = SymmetricEigen.of((C + C.T) / 2.0)
+        V = eig.vectors
+        return SpectralPath(K_et @ V, V.T @ G, inverse_filter(eig.values, ridges), w)
+    eye = np.eye(C.shape[0])
+
+    def matrix(i: int) -> NDArray:
+        return K_et @ np.linalg.solve(C + ridges[i] * eye, G)
+
+    return DensePath(matrix, len(ridges), None if w is None else np.asarray(w))

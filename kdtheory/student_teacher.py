@@ -1,0 +1,541 @@
+"""Student soft matching (SM) and Residual-as-Teacher (RaT): closed forms, iterations, estimators.
+
+Conventions (THEORY.md 1.1-1.2, in scikit-learn's ``alpha`` convention for ridges): the teacher is
+kernel ridge with kernel ``K_T`` and ridge ``a_T`` (``= n lam_T``), fitted on the ``n`` source
+points ``X``; the student is kernel ridge with kernel ``K_S`` and ridge ``a_S`` (``= m lam_S``),
+fitted on the ``m`` target covariates ``X_target``. With
+
+``G = K_T(Xt, X) (K_T(X, X) + a_T I)^{-1}`` (m x n) and ``K_st = K_S(X, Xt)`` (n x m),
+
+- SM: the student fitted to the teacher's target predictions ``G y``;
+- RaT, Picard iteration with step ``eta``: ``(K_tt + eta a_S I) alpha_{t+1} = K_tt alpha_t +
+  eta G (y - K_st alpha_t)``, i.e. refit the teacher to the student's source residuals, predict
+  them on the targets, refit the student (prox step with ridge ``eta a_S``);
+- RaT fixed point: ``(a_S I + G K_st) alpha = G y`` (independent of ``eta``, linear in ``y``);
+  Picard converges linearly at rate ``rho(M)``,
+  ``M = (K_tt + eta a_S I)^{-1} (K_tt - eta G K_st)`` (claim RAT-3).
+
+The estimators :class:`SoftMatching` and :class:`ResidualAsTeacher` take any scikit-learn
+regressors as teacher and student; kernel ridge pairs get the exact closed form.
+"""
+
+from __future__ import annotations
+
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+import scipy.linalg
+from numpy.typing import ArrayLike, NDArray
+from sklearn.base import BaseEstimator, RegressorMixin, clone
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.kernel_ridge import KernelRidge
+from sklearn.metrics.pairwise import pairwise_kernels
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+
+from kdtheory.linalg import (
+    CholeskyFactor,
+    SymmetricEigen,
+    inverse_filter,
+    is_symmetric,
+    linear_smoother_risk,
+)
+
+__all__ = [
+    "SoftMatching",
+    "ResidualAsTeacher",
+    "kernel_matrix",
+    "teacher_operator",
+    "rat_fixed_point",
+    "rat_picard_kernel",
+    "picard_iteration_matrix",
+    "picard_rate",
+    "picard_refit",
+    "linear_smoother_risk",
+]
+
+
+# ----------------------------------------------------------------------------- pure functions
+def kernel_matrix(estimator: KernelRidge, X: ArrayLike, Y: ArrayLike) -> NDArray:
+    """Gram matrix ``K(X, Y)`` of a :class:`~sklearn.kernel_ridge.KernelRidge`'s kernel.
+
+    Evaluates exactly what ``KernelRidge`` uses (string kernels with ``gamma``, ``degree``,
+    ``coef0``; callables and kernel objects with ``kernel_params``).
+    """
+    if callable(estimator.kernel):
+        params = estimator.kernel_params or {}
+    else:
+        params = {"gamma": estimator.gamma, "degree": estimator.degree, "coef0": estimator.coef0}
+    return pairwise_kernels(X, Y, metric=estimator.kernel, filter_params=True, **params)
+
+
+def teacher_operator(
+    teacher_gram: ArrayLike, teacher_cross: ArrayLike, teacher_ridge: float
+) -> NDArray:
+    """``G = K_T(Xt, X) (K_T(X, X) + a_T I)^{-1}``: the teacher's map from source responses to
+    target predictions (m x n), by one Cholesky factorization (THEORY.md 1.2).
+
+    Parameters
+    ----------
+    teacher_gram : array of shape (n, n)
+        ``K_T(X, X)``.
+    teacher_cross : array of shape (m, n)
+        ``K_T(Xt, X)``.
+    teacher_ridge : float
+        ``a_T >= 0`` (scikit-learn ``alpha``; ``n lam_T`` in THEORY.md).
+    """
+    chol = CholeskyFactor.of(teacher_gram, teacher_ridge)
+    return chol.solve(np.asarray(teacher_cross, dtype=float).T).T
+
+
+def rat_fixed_point(
+    y: ArrayLike,
+    *,
+    teacher_gram: ArrayLike,
+    teacher_cross: ArrayLike,
+    student_cross: ArrayLike,
+    teacher_ridge: float,
+    student_ridge: float | ArrayLike,
+) -> NDArray:
+    """Dual coefficients of the RaT fixed point for kernel ridge pairs (claims RAT-2, RAT-3).
+
+    Solves ``(a_S I + G K_st) alpha = G y`` with ``G`` from :func:`teacher_operator`. The
+    student is ``f(x) = K_S(x, Xt) alpha``. The fixed point does not depend on the Picard step
+    and is linear in ``y``.
+
+    Parameters
+    ----------
+    y : array of shape (n,)
+        Source responses.
+    teacher_gram : array of shape (n, n)
+        ``K_T(X, X)``.
+    teacher_cross : array of shape (m, n)
+        ``K_T(Xt, X)``.
+    student_cross : array of shape (n, m)
+        ``K_S(X, Xt)``.
+    teacher_ridge, student_ridge : float
+        ``a_T, a_S >= 0``. ``student_ridge`` may be a 1-d array (a path): then one
+        eigendecomposition of ``G K_st`` serves all values when it is symmetric (equal teacher
+        and student kernels), and one LU solve per value otherwise.
+
+    Returns
+    -------
+    alpha : ndarray of shape (m,) or (m, L) for a path of ``L`` student ridges.
+    """
+    y = np.asarray(y, dtype=float)
+    G = teacher_operator(teacher_gram, teacher_cross, teacher_ridge)
+    C = G @ np.asarray(student_cross, dtype=float)
+    Gy = G @ y
+    ridges = np.asarray(student_ridge, dtype=float)
+    if ridges.ndim == 0:
+        return _solve_shifted(C, Gy, float(ridges))
+    if is_symmetric(C):
+        eig = SymmetricEigen.of((C + C.T) / 2.0)
+        coef = eig.vectors.T @ Gy
+        return eig.vectors @ (inverse_filter(eig.values, ridges) * coef[:, None])
+    return np.column_stack([_solve_shifted(C, Gy, float(a)) for a in ridges])
+
+
+def _solve_shifted(C: NDArray, b: NDArray, ridge: float) -> NDArray:
+    A = C + ridge * np.eye(C.shape[0])
+    try:
+        return scipy.linalg.solve(A, b, check_finite=False)
+    except scipy.linalg.LinAlgError:
+        return scipy.linalg.lstsq(A, b, check_finite=False)[0]
+
+
+def picard_iteration_matrix(
+    *, student_gram: ArrayLike, coupling: ArrayLike, student_ridge: float, step: float = 1.0
+) -> NDArray:
+    """``M = (K_tt + eta a_S I)^{-1} (K_tt - eta G K_st)``: the Picard map on dual coefficients.
+
+    ``coupling`` is ``C = G K_st`` (m x m).
+    """
+    K = np.asarray(student_gram, dtype=float)
+    chol = CholeskyFactor.of(K, step * student_ridge)
+    return chol.solve(K - step * np.asarray(coupling, dtype=float))
+
+
+def picard_rate(**kwargs) -> float:
+    """Spectral radius ``rho(M)`` of :func:`picard_iteration_matrix` (claim RAT-3).
+
+    The iteration converges linearly at this rate when ``rho(M) < 1`` and diverges otherwise.
+    """
+    M = picard_iteration_matrix(**kwargs)
+    return float(np.max(np.abs(scipy.linalg.eigvals(M, check_finite=False))))
+
+
+def rat_picard_kernel(
+    y: ArrayLike,
+    *,
+    teacher_gram: ArrayLike,
+    teacher_cross: ArrayLike,
+    student_cross: ArrayLike,
+    student_gram: ArrayLike,
+    teacher_ridge: float,
+    student_ridge: float,
+    step: float = 1.0,
+    n_iter: int = 1000,
+    tol: float = 1e-10,
+    alpha0: ArrayLike | None = None,
+) -> tuple[NDArray, list[float], bool]:
+    """RaT Picard iteration for kernel ridge pairs, factor once (claim RAT-3).
+
+    Each iteration is what refitting does (teacher on the student's source residuals, prediction
+    on the targets, student refit with ridge ``eta a_S``), with the teacher operator ``G`` and the
+    Cholesky factor of ``K_tt + eta a_S I`` computed once.
+
+    Returns
+    -------
+    alpha : ndarray of shape (m,)
+        Dual coefficients of the last iterate.
+    history : list of float
+        RMS change of the student's target predictions at each iteration.
+    converged : bool
+        Whether the change fell to ``tol * max(1, RMS prediction)``.
+    """
+    y = np.asarray(y, dtype=float)
+    Ktt = np.asarray(student_gram, dtype=float)
+    Kst = np.asarray(student_cross, dtype=float)
+    G = teacher_operator(teacher_gram, teacher_cross, teacher_ridge)
+    chol = CholeskyFactor.of(Ktt, step * student_ridge)
+    alpha = np.zeros(Ktt.shape[0]) if alpha0 is None else np.asarray(alpha0, dtype=float).copy()
+    f_t = Ktt @ alpha
+    history: list[float] = []
+    for _ in range(int(n_iter)):
+        alpha = chol.solve(f_t + step * (G @ (y - Kst @ alpha)))
+        f_new = Ktt @ alpha
+        change = float(np.sqrt(np.mean((f_new - f_t) ** 2)))
+        history.append(change)
+        f_t = f_new
+        if not np.isfinite(change):
+            return alpha, history, False
+        if change <= tol * max(1.0, float(np.sqrt(np.mean(f_t**2)))):
+            return alpha, history, True
+    return alpha, history, False
+
+
+def _with_scaled_ridge(student: BaseEstimator, step: float) -> BaseEstimator:
+    """The prox with step ``eta`` of a ridge-type student: its ``alpha`` multiplied by ``eta``."""
+    params = student.get_params(deep=False)
+    if step != 1.0 and isinstance(params.get("alpha"), Real):
+        return clone(student).set_params(alpha=params["alpha"] * step)
+    return clone(student)
+
+
+def picard_refit(
+    teacher: BaseEstimator,
+    student: BaseEstimator,
+    X: ArrayLike,
+    y: ArrayLike,
+    X_target: ArrayLike,
+    *,
+    step: float = 1.0,
+    n_iter: int = 1000,
+    tol: float = 1e-10,
+) -> tuple[BaseEstimator, BaseEstimator, list[float], bool]:
+    """RaT as the algorithm reads, for any regressors (THEORY.md 1.2).
+
+    From ``f_0 = 0``: refit a clone of ``teacher`` to the residuals ``y - f_t(X)``, predict them
+    on ``X_target``, refit a clone of ``student`` to ``f_t(X_target) + step * residual``. A
+    student with a numeric ``alpha`` parameter gets ``alpha * step`` (the prox with step
+    ``eta``), which makes the fixed point independent of ``step``. With ``step = 1`` the first
+    iterate is soft matching.
+
+    Returns
+    -------
+    student, teacher : fitted estimators of the last iteration
+    history : list of float
+        RMS change of the student's target predictions per iteration.
+    converged : bool
+    """
+    X_target = np.asarray(X_target)
+    y = np.asarray(y, dtype=float)
+    f_target = np.zeros(len(X_target))
+    f_source = np.zeros(len(y))
+    prox = _with_scaled_ridge(student, step)
+    history: list[float] = []
+    fitted_student = fitted_teacher = None
+    for _ in range(int(n_iter)):
+        fitted_teacher = clone(teacher).fit(X, y - f_source)
+        z = f_target + step * fitted_teacher.predict(X_target)
+        fitted_student = clone(prox).fit(X_target, z)
+        f_new = fitted_student.predict(X_target)
+        change = float(np.sqrt(np.mean((f_new - f_target) ** 2)))
+        history.append(change)
+        f_target, f_source = f_new, fitted_student.predict(X)
+        if not np.isfinite(change):
+            return fitted_student, fitted_teacher, history, False
+        if change <= tol * max(1.0, float(np.sqrt(np.mean(f_target**2)))):
+            return fitted_student, fitted_teacher, history, True
+    return fitted_student, fitted_teacher, history, False
+
+
+# --------------------------------------------------------------------------------- estimators
+def _n_samples(a) -> int:
+    shape = getattr(a, "shape", None)
+    return int(shape[0]) if shape is not None and len(shape) else len(a)
+
+
+class _StudentTeacher(RegressorMixin, BaseEstimator):
+    """Shared validation and prediction: the fitted student predicts."""
+
+    def __init__(self, teacher=None, student=None):
+        self.teacher = teacher
+        self.student = student
+
+    def _components(self) -> tuple[BaseEstimator, BaseEstimator]:
+        teacher = KernelRidge() if self.teacher is None else clone(self.teacher)
+        student = KernelRidge() if self.student is None else clone(self.student)
+        for name, est in (("teacher", teacher), ("student", student)):
+            ridge = est.get_params(deep=False).get("alpha")
+            if isinstance(ridge, Real) and not (np.isfinite(ridge) and ridge >= 0):
+                raise ValueError(
+                    f"{name} ridge ({name}.alpha) must be finite and >= 0, got {ridge!r}."
+                )
+        return teacher, student
+
+    def _validate_inputs(self, X, y, X_target):
+        if y is None:
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y is None."
+            )
+        if _n_samples(X) != _n_samples(y):
+            raise ValueError(
+                f"X and y have mismatched lengths: X has {_n_samples(X)} samples, y has "
+                f"{_n_samples(y)}."
+            )
+        X, y = validate_data(self, X, y, y_numeric=True, dtype=np.float64)
+        if X_target is None:
+            return X, y, X
+        Xt = check_array(X_target, dtype=np.float64, input_name="X_target")
+        if Xt.shape[1] != X.shape[1]:
+            raise ValueError(
+                f"X_target has {Xt.shape[1]} features, but X has {X.shape[1]}: source and target "
+                "covariates must live in the same space."
+            )
+        return X, y, Xt
+
+    def predict(self, X):
+        """Student predictions at ``X``."""
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=np.float64)
+        return self.student_.predict(X)
+
+
+class SoftMatching(_StudentTeacher):
+    """Student soft matching: fit the student to the teacher's predictions on the target covariates.
+
+    ``f_SM = Student[ Teacher[y](X_target) ]`` (THEORY.md 1.2). The student inherits the teacher's
+    bias: for kernel ridge with a fixed teacher ridge its target risk has a positive floor that
+    does not shrink with ``n`` (claim RAT-1).
+
+    Parameters
+    ----------
+    teacher, student : regressor, default=None
+        Unfitted scikit-learn regressors (cloned in ``fit``); ``None`` means
+        ``sklearn.kernel_ridge.KernelRidge()``.
+
+    Attributes
+    ----------
+    teacher_ : regressor
+        The teacher fitted on ``(X, y)``.
+    student_ : regressor
+        The student fitted on ``(X_target, teacher_.predict(X_target))``.
+    n_features_in_ : int
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.kernel_ridge import KernelRidge
+    >>> from kdtheory import SoftMatching
+    >>> from kdtheory.kernels import SobolevMin
+    >>> rng = np.random.default_rng(0)
+    >>> X, Xt = rng.random((50, 1)), rng.random((40, 1))
+    >>> y = np.sin(3 * X[:, 0]) + 0.1 * rng.standard_normal(50)
+    >>> sm = SoftMatching(KernelRidge(alpha=5.0, kernel=SobolevMin()),
+    ...                   KernelRidge(alpha=1e-3, kernel=SobolevMin())).fit(X, y, X_target=Xt)
+    >>> sm.predict(Xt[:2]).shape
+    (2,)
+    """
+
+    def fit(self, X, y, X_target=None):
+        """Fit the teacher on ``(X, y)``, then the student on the teacher's target predictions.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, d)
+            Source covariates.
+        y : array-like of shape (n,)
+            Source responses.
+        X_target : array-like of shape (m, d), default=None
+            Unlabelled target covariates; ``None`` means ``X``.
+        """
+        teacher, student = self._components()
+        X, y, Xt = self._validate_inputs(X, y, X_target)
+        self.teacher_ = teacher.fit(X, y)
+        self.student_ = student.fit(Xt, self.teacher_.predict(Xt))
+        return self
+
+
+_METHODS = ("auto", "closed_form", "picard")
+
+
+class ResidualAsTeacher(_StudentTeacher):
+    """Residual-as-Teacher: the teacher estimates the student's residuals (THEORY.md 1.2).
+
+    With any regressors this runs the Picard iteration: refit the teacher to the student's source
+    residuals ``y - f_t(X)``, predict them on the target covariates, refit the student to
+    ``f_t(X_target) + step * residual`` (a student with a numeric ``alpha`` gets ``alpha * step``,
+    the proximal step). When both are :class:`~sklearn.kernel_ridge.KernelRidge`, ``method="auto"``
+    solves the fixed point ``(a_S I + G K_st) alpha = G y`` exactly (:func:`rat_fixed_point`) and
+    ``method="picard"`` iterates with the factorizations computed once
+    (:func:`rat_picard_kernel`). Claims RAT-2 (minimax rate) and RAT-3 (iteration).
+
+    Parameters
+    ----------
+    teacher, student : regressor, default=None
+        Unfitted scikit-learn regressors (cloned); ``None`` means ``KernelRidge()``.
+    n_iter : int, default=1000
+        Maximum number of Picard iterations.
+    step : float, default=1.0
+        Proximal step ``eta > 0``.
+    tol : float, default=1e-10
+        Stop when the RMS change of the target predictions is below
+        ``tol * max(1, RMS prediction)``.
+    method : {"auto", "closed_form", "picard"}, default="auto"
+        ``"auto"``: closed form for kernel ridge pairs with scalar ridges, Picard otherwise.
+        ``"closed_form"`` requires kernel ridge pairs.
+
+    Attributes
+    ----------
+    student_ : regressor
+        The fitted student (for kernel ridge pairs a ``KernelRidge`` whose ``dual_coef_`` is the
+        fixed point on ``X_target``).
+    teacher_ : regressor
+        The teacher fitted to the final student's source residuals.
+    method_ : str
+        ``"closed_form"`` or ``"picard"``.
+    n_iter_ : int
+        Picard iterations run (0 for the closed form).
+    converged_ : bool
+    residuals_ : ndarray
+        RMS change of the target predictions per iteration (empty for the closed form).
+    n_features_in_ : int
+    """
+
+    def __init__(
+        self, teacher=None, student=None, *, n_iter=1000, step=1.0, tol=1e-10, method="auto"
+    ):
+        super().__init__(teacher=teacher, student=student)
+        self.n_iter = n_iter
+        self.step = step
+        self.tol = tol
+        self.method = method
+
+    def _check_params(self) -> None:
+        if self.method not in _METHODS:
+            raise ValueError(f"method must be one of {_METHODS}, got {self.method!r}.")
+        if not isinstance(self.step, Real) or not (np.isfinite(self.step) and self.step > 0):
+            raise ValueError(f"step must be a finite number > 0, got {self.step!r}.")
+        if not isinstance(self.n_iter, Integral) or self.n_iter < 1:
+            raise ValueError(f"n_iter must be an integer >= 1, got {self.n_iter!r}.")
+        if not isinstance(self.tol, Real) or not self.tol >= 0:
+            raise ValueError(f"tol must be a number >= 0, got {self.tol!r}.")
+
+    def fit(self, X, y, X_target=None):
+        """Run RaT on source data ``(X, y)`` with the student on ``X_target`` (default ``X``).
+
+        Warns (``ConvergenceWarning``) when the Picard iteration stops before converging, with
+        the reason (``rho(M) >= 1`` for kernel ridge pairs).
+        """
+        self._check_params()
+        teacher, student = self._components()
+        X, y, Xt = self._validate_inputs(X, y, X_target)
+        kernel_pair = all(
+            isinstance(e, KernelRidge) and np.ndim(e.alpha) == 0 for e in (teacher, student)
+        )
+        if self.method == "closed_form" and not kernel_pair:
+            raise ValueError(
+                "method='closed_form' needs KernelRidge teacher and student with scalar alpha; "
+                "use method='picard' for other regressors."
+            )
+        self.method_ = "closed_form" if self.method == "auto" and kernel_pair else self.method
+        if self.method_ == "auto":
+            self.method_ = "picard"
+        if kernel_pair:
+            self._fit_kernel(teacher, student, X, y, Xt)
+        else:
+            self.student_, _, history, self.converged_ = picard_refit(
+                teacher, student, X, y, Xt, step=self.step, n_iter=self.n_iter, tol=self.tol
+            )
+            self._finish(history, rate=None)
+        self.teacher_ = clone(teacher).fit(X, y - self.student_.predict(X))
+        return self
+
+    def _fit_kernel(self, teacher, student, X, y, Xt) -> None:
+        mats = {
+            "teacher_gram": kernel_matrix(teacher, X, X),
+            "teacher_cross": kernel_matrix(teacher, Xt, X),
+            "student_cross": kernel_matrix(student, X, Xt),
+            "teacher_ridge": float(teacher.alpha),
+        }
+        a_S = float(student.alpha)
+        if self.method_ == "closed_form":
+            alpha = rat_fixed_point(y, student_ridge=a_S, **mats)
+            self.converged_ = True
+            history: list[float] = []
+            rate = None
+        else:
+            Ktt = kernel_matrix(student, Xt, Xt)
+            alpha, history, self.converged_ = rat_picard_kernel(
+                y,
+                student_gram=Ktt,
+                student_ridge=a_S,
+                step=self.step,
+                n_iter=self.n_iter,
+                tol=self.tol,
+                **mats,
+            )
+            rate = None
+            if not self.converged_:
+                G = teacher_operator(
+                    mats["teacher_gram"], mats["teacher_cross"], mats["teacher_ridge"]
+                )
+                rate = picard_rate(
+                    student_gram=Ktt,
+                    coupling=G @ mats["student_cross"],
+                    student_ridge=a_S,
+                    step=self.step,
+                )
+        fitted = clone(student)
+        fitted.X_fit_ = Xt
+        fitted.dual_coef_ = alpha
+        fitted.n_features_in_ = Xt.shape[1]
+        self.student_ = fitted
+        self._finish(history, rate)
+
+    def _finish(self, history: list[float], rate: float | None) -> None:
+        self.residuals_ = np.asarray(history, dtype=float)
+        self.n_iter_ = len(history)
+        if self.converged_:
+            return
+        last = history[-1] if history else float("nan")
+        if rate is not None:
+            why = (
+                f"the spectral radius of the iteration matrix is rho(M) = {rate:.4g} >= 1, so the "
+                "iteration diverges; lower `step`"
+                if rate >= 1
+                else f"rho(M) = {rate:.4g} < 1, so it converges but slowly; raise `n_iter`"
+            )
+        else:
+            why = (
+                "the Picard map may not be a contraction for this teacher, student and step "
+                "(rho(M) >= 1); lower `step` or raise `n_iter`"
+            )
+        warnings.warn(
+            f"RaT Picard iteration did not converge in {self.n_iter_} iterations (last change "
+            f"{last:.3g}, tol {self.tol:g}): {why}.",
+            ConvergenceWarning,
+            stacklevel=3,
+        )
