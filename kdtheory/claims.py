@@ -1,0 +1,133 @@
+"""Verdicts on THEORY.md's claims: what a simulation's ``claims(df)`` returns.
+
+A :class:`Claim` records one claim id (``"RAT-1"``, ``"NAG-2"``, ...), the statement checked,
+whether it holds, and the fitted number behind the verdict (typically a log-log slope from
+:func:`kdtheory.rates.fit_rate` with its 95% confidence interval). Claims serialize to plain JSON
+and render as the markdown claims table of the README and ``paper_figures/README.md``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["Claim", "claims_table_markdown"]
+
+
+@dataclass(frozen=True)
+class Claim:
+    """The verdict on one claim of THEORY.md.
+
+    Attributes
+    ----------
+    id : str
+        Claim id as in THEORY.md, e.g. ``"RAT-1"``.
+    statement : str
+        What was checked, in words (e.g. ``"SM risk does not decay with n"``).
+    holds : bool
+        Whether the claim holds on this run.
+    value : float, optional
+        The number that decided it (e.g. a fitted slope).
+    ci : tuple of float, optional
+        95% confidence interval of ``value``.
+    detail : str, default ""
+        Anything else worth reporting (the prediction compared with, the fit's label, ...).
+    """
+
+    id: str
+    statement: str
+    holds: bool
+    value: float | None = None
+    ci: tuple[float, float] | None = None
+    detail: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-Python dictionary for ``json.dumps`` (floats, bools, a 2-list for ``ci``).
+
+        Returns
+        -------
+        dict
+            Keys ``id, statement, holds, value, ci, detail``; numpy scalars become Python ones.
+        """
+        return {
+            "id": str(self.id),
+            "statement": str(self.statement),
+            "holds": bool(self.holds),
+            "value": None if self.value is None else float(self.value),
+            "ci": None if self.ci is None else [float(self.ci[0]), float(self.ci[1])],
+            "detail": str(self.detail),
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Claim:
+        """Inverse of :meth:`to_dict`.
+
+        Parameters
+        ----------
+        d : Mapping
+            A dictionary as produced by :meth:`to_dict` (``value``, ``ci`` and ``detail`` may be
+            missing).
+
+        Returns
+        -------
+        Claim
+        """
+        value = d.get("value")
+        ci = d.get("ci")
+        return cls(
+            id=str(d["id"]),
+            statement=str(d["statement"]),
+            holds=bool(d["holds"]),
+            value=None if value is None else float(value),
+            ci=None if ci is None else (float(ci[0]), float(ci[1])),
+            detail=str(d.get("detail", "")),
+        )
+
+
+def _fmt(x: float | None) -> str:
+    if x is None:
+        return "-"
+    if math.isfinite(x) and x != 0 and (abs(x) >= 1e4 or abs(x) < 1e-3):
+        return f"{x:.3g}"
+    return f"{x:.3f}"
+
+
+def _cell(text: str) -> str:
+    """Escape a string for a markdown table cell."""
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def claims_table_markdown(claims: Iterable[Claim]) -> str:
+    """Render claims as a markdown table: ``id | statement | value | 95% CI | holds``.
+
+    Parameters
+    ----------
+    claims : iterable of Claim
+        The verdicts, in the order to show them.
+
+    Returns
+    -------
+    str
+        The table (header, separator, one line per claim), ending with a newline. ``holds`` is
+        shown as ``yes`` or ``**no**``; a missing value or interval as ``-``.
+
+    Examples
+    --------
+    >>> claim = Claim("RAT-1", "SM does not decay", True, 0.01, (-0.02, 0.04))
+    >>> print(claims_table_markdown([claim]))
+    | id | statement | value | 95% CI | holds |
+    |---|---|---|---|---|
+    | RAT-1 | SM does not decay | 0.010 | [-0.020, 0.040] | yes |
+    <BLANKLINE>
+    """
+    lines = ["| id | statement | value | 95% CI | holds |", "|---|---|---|---|---|"]
+    for claim in claims:
+        ci = "-" if claim.ci is None else f"[{_fmt(claim.ci[0])}, {_fmt(claim.ci[1])}]"
+        holds = "yes" if claim.holds else "**no**"
+        lines.append(
+            f"| {_cell(claim.id)} | {_cell(claim.statement)} | {_fmt(claim.value)} | {ci} "
+            f"| {holds} |"
+        )
+    return "\n".join(lines) + "\n"
