@@ -16,6 +16,7 @@ Ridges are in scikit-learn's ``alpha`` convention (``a_T = n lam_T``, ``a_S = m 
 from __future__ import annotations
 
 import numpy as np
+import scipy.linalg
 from numpy.typing import ArrayLike, NDArray
 
 from kdtheory.linalg import DensePath, SpectralPath, SymmetricEigen, inverse_filter, is_symmetric
@@ -136,18 +137,22 @@ def distillation_paths(
             w,
             shortcut=(eig_T, teacher_ridge) if equal_kernels and same_points else None,
             symmetric=equal_kernels,
+            student_gram=kernel(X, X) if same_points and not equal_kernels else None,
         )
     return paths
 
 
 def _rat_path(
-    Gv, V_T, K_st, K_et, ridges, w, shortcut=None, symmetric=False
+    Gv, V_T, K_st, K_et, ridges, w, shortcut=None, symmetric=False, student_gram=None
 ) -> SpectralPath | DensePath:
     """RaT fixed points ``A = K_S(Xe, Xt) (a_S I + C)^{-1} G`` with ``C = G K_st``.
 
     ``C`` is symmetric positive semi-definite when teacher and student kernels are equal
     (``C = K(Xt, X) (K(X, X) + a_T I)^{-1} K(X, Xt)``): then one eigendecomposition serves the
-    path; otherwise one solve per ridge.
+    path. With different kernels on the same points (``X_target = X``), ``G`` is symmetric and
+    ``(a K_S + K_S G K_S) alpha = K_S G y`` is a symmetric-definite pencil: one generalized
+    eigendecomposition ``K_S G K_S Z = K_S Z diag(c)``, ``Z^T K_S Z = I``, serves the path.
+    Otherwise, or when ``K_S`` is not numerically positive definite, one solve per ridge.
     """
     if shortcut is not None:  # C = V diag(d^2 / (d + a_T)) V^T: no new factorization
         eig, a_T = shortcut
@@ -161,6 +166,14 @@ def _rat_path(
         eig = SymmetricEigen.of((C + C.T) / 2.0)
         V = eig.vectors
         return SpectralPath(K_et @ V, V.T @ G, inverse_filter(eig.values, ridges), w)
+    if student_gram is not None:
+        A = student_gram @ G @ student_gram
+        try:
+            c, Z = scipy.linalg.eigh((A + A.T) / 2.0, student_gram, check_finite=False)
+        except scipy.linalg.LinAlgError:
+            pass
+        else:
+            return SpectralPath(K_et @ Z, Z.T @ (student_gram @ G), inverse_filter(c, ridges), w)
     eye = np.eye(C.shape[0])
 
     def matrix(i: int) -> NDArray:
