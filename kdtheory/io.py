@@ -9,13 +9,22 @@ partial one, even when the writing process is killed.
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["TEMP_SUFFIX", "load_pickle", "save_pickle_atomic"]
+__all__ = [
+    "TEMP_SUFFIX",
+    "load_pickle",
+    "save_pickle_atomic",
+    "save_text_atomic",
+    "save_outputs",
+    "write_figures_index",
+]
 
 #: Suffix of the temporary files written before the atomic rename; they start with a dot too,
 #: so that globbing a folder for finished files (``*.pkl``) never sees them.
@@ -86,3 +95,62 @@ def load_pickle(path: str | os.PathLike[str]) -> Any:
     """
     with open(path, "rb") as handle:
         return pickle.load(handle)
+
+
+def save_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
+    """Write ``text`` to ``path`` atomically (temporary file, then :func:`os.replace`)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp_name, path)
+    except BaseException:
+        try:
+            os.unlink(tmp_name)
+        except FileNotFoundError:
+            pass
+        raise
+    return path
+
+
+def save_outputs(out_dir, stem: str, table, figure, claims: Sequence, meta: dict) -> list[Path]:
+    """Write one simulation's outputs: ``stem.png``, ``stem.pdf``, ``stem.csv``, ``stem.json``.
+
+    ``stem.json`` holds ``meta`` (name, preset, config, command, run time) and the claims, and is
+    what :func:`write_figures_index` reads to index the figure.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = [out / f"{stem}.png", out / f"{stem}.pdf"]
+    figure.savefig(paths[0], dpi=130)
+    figure.savefig(paths[1])
+    save_text_atomic(out / f"{stem}.csv", table.to_csv(index=False))
+    record = {**meta, "claims": [c.to_dict() for c in claims]}
+    save_text_atomic(out / f"{stem}.json", json.dumps(record, indent=2, default=str))
+    return [*paths, out / f"{stem}.csv", out / f"{stem}.json"]
+
+
+def write_figures_index(out_dir, header: str = "") -> Path:
+    """Regenerate ``README.md`` in ``out_dir`` from every ``*.json`` record written there."""
+    from kdtheory.claims import Claim, claims_table_markdown
+
+    out = Path(out_dir)
+    parts = [header.rstrip() + "\n"] if header else []
+    for record_path in sorted(out.glob("*.json")):
+        record = json.loads(record_path.read_text(encoding="utf-8"))
+        stem = record_path.stem
+        claims = [Claim.from_dict(c) for c in record.get("claims", [])]
+        held = sum(c.holds for c in claims)
+        parts.append(
+            f"## {stem}\n\n{record.get('title', '')}\n\n"
+            f"![{stem}]({stem}.png)\n\n"
+            f"Files: [`{stem}.png`]({stem}.png), [`{stem}.pdf`]({stem}.pdf), "
+            f"[`{stem}.csv`]({stem}.csv). Preset `{record.get('preset')}`, "
+            f"run time {record.get('seconds', float('nan')):.0f} s, "
+            f"regenerate with `{record.get('command', '')}`.\n\n"
+            f"Claims {', '.join(record.get('claim_ids', []))}: {held} of {len(claims)} checks "
+            f"hold.\n\n{claims_table_markdown(claims)}\n"
+        )
+    return save_text_atomic(out / "README.md", "\n".join(parts))

@@ -87,7 +87,7 @@ class CovariateShift:
     def draw(
         self, rng: np.random.Generator, n: int, m: int | None = None
     ) -> tuple[NDArray, NDArray]:
-        """Source covariates ``X`` (n x 1), target covariates ``X_target`` (m x 1, default m = n)."""
+        """Source covariates ``X`` (n, 1), target covariates ``X_target`` (m, 1; m = n default)."""
         X = self.source.sample(rng, n)
         return X, self.target.sample(rng, n if m is None else m)
 
