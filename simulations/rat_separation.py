@@ -1,0 +1,382 @@
+"""RaT vs soft matching: the separation of THEORY.md 1.4 (claims RAT-1, RAT-2, RAT-4).
+
+Experiment. Sobolev-1 kernel ``min(x, x')`` for teacher and student on ``[0, 1]``; the teacher is
+kernel ridge with a **fixed** ridge ``lam_T`` (shrinkage bias). Source covariates from ``P``,
+target covariates from ``Q`` (``m = n``): no shift (``P = Q = U[0, 1]``, student on the source
+points) and the two-piece shift with ``dQ/dP <= B``. Two regression functions: a rate-tight
+``f*`` (``theta_k ~ k^{-3/2} / log(k + 1)``, minimax exponent ``-2/3``) and a smooth one
+(``theta_k ~ k^{-3}``). Every estimator is linear in ``y``, so each design's target risk
+``||f_hat - f*||^2_{L2(Q)}`` is exact over the noise (midpoint quadrature for ``L2(Q)``); student
+ridges are chosen by oracle on the exact risk over a log grid (RaT also with the schedule
+``lam_S = c^2 / (c + lam_T)``, ``c = n^{-2/3}``).
+
+Also: the periodic Sobolev kernel on equispaced grids (circulant Gram matrices), where the SM
+floor ``sum_k (lam_T / (mu_k + lam_T))^2 theta_k^2`` of :func:`kdtheory.theory.sm_floor` is exact
+in the limit; and a sweep ``lam_T -> 0`` at fixed ``n`` where SM, RaT and kernel ridge on the
+labels should coincide (RAT-4).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+
+import numpy as np
+import pandas as pd
+
+from kdtheory.claims import Claim
+from kdtheory.exact import PATH_INPUTS, distillation_paths
+from kdtheory.kernels import PeriodicSobolev, SobolevMin
+from kdtheory.montecarlo import run_grid
+from kdtheory.plotting import claims_footer, new_figure, rate_panel, summarize
+from kdtheory.rates import fit_rate
+from kdtheory.shift import two_piece_shift
+from kdtheory.theory import minimax_exponent, population_teacher_bias, rat_ridge_schedule, sm_floor
+from simulations._targets import PeriodicTarget, SobolevTarget
+
+NAME = "rat_separation"
+CLAIM_IDS = ("RAT-1", "RAT-2", "RAT-4")
+TARGETS = {"rate_tight": SobolevTarget("rate_tight"), "smooth": SobolevTarget("smooth")}
+STUDENT_LAMS = tuple(float(v) for v in np.logspace(-10, 0, 31))
+#: thresholds of the claims (the issue's acceptance criteria)
+SM_FLAT = 0.1
+RAT_SLOPE_MAX = -0.55
+FLOOR_RTOL = 0.05
+
+
+@dataclass(frozen=True)
+class Config:
+    """Parameters of the experiment (ridges in THEORY.md's convention, ``a = n lam``)."""
+
+    ns: tuple[int, ...]
+    n_designs: int
+    circulant_ns: tuple[int, ...]
+    limit_n: int
+    limit_designs: int
+    teacher_lam: float = 0.1
+    limit_teacher_lams: tuple[float, ...] = (1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6)
+    noise_sd: float = 0.5
+    ratio_bound: float = 4.0
+    n_eval: int = 2000
+    student_lams: tuple[float, ...] = STUDENT_LAMS
+    seed: int = 0
+
+
+PRESETS = {
+    "quick": Config(
+        ns=(100, 200, 400, 800),
+        n_designs=4,
+        circulant_ns=(128, 256, 512, 1024),
+        limit_n=200,
+        limit_designs=2,
+    ),
+    "full": Config(
+        ns=(100, 200, 400, 800, 1600, 3200, 6400),
+        n_designs=20,
+        circulant_ns=(128, 256, 512, 1024, 2048, 4096),
+        limit_n=800,
+        limit_designs=10,
+    ),
+}
+
+
+def _best(path_risk: dict, lams: np.ndarray) -> dict:
+    j = int(np.argmin(path_risk["risk"]))
+    return {
+        "risk": float(path_risk["risk"][j]),
+        "bias": float(path_risk["bias"][j]),
+        "variance": float(path_risk["variance"][j]),
+        "student_lam": float(lams[j]),
+    }
+
+
+def _at(path_risk: dict, j: int, lam: float) -> dict:
+    return {
+        "risk": float(path_risk["risk"][j]),
+        "bias": float(path_risk["bias"][j]),
+        "variance": float(path_risk["variance"][j]),
+        "student_lam": float(lam),
+    }
+
+
+def _rate_task(rng: np.random.Generator, *, n: int, shift: float, cfg: Config) -> list[dict]:
+    """One design: exact target risks of every method, student ridge chosen by oracle."""
+    design = two_piece_shift(shift)
+    if shift == 1.0:
+        X = design.source.sample(rng, n)
+        Xt = X
+    else:
+        X, Xt = design.draw(rng, n)
+    quad = design.target_quadrature(cfg.n_eval)
+    lams = np.asarray(cfg.student_lams)
+    schedule = float(rat_ridge_schedule(n, 1.0, cfg.teacher_lam))
+    paths = distillation_paths(
+        X,
+        Xt,
+        quad.points,
+        kernel=SobolevMin(),
+        teacher_ridge=n * cfg.teacher_lam,
+        student_ridges=len(Xt) * np.append(lams, schedule),
+        source_ridges=n * lams,
+        eval_weights=quad.weights,
+    )
+    rows = []
+    for fname, f in TARGETS.items():
+        f_in = {"source": f(X), "target": f(Xt)}
+        f_eval = f(quad.points)
+        for method, path in paths.items():
+            r = path.risk(f_in[PATH_INPUTS[method]], f_eval, cfg.noise_sd)
+            base = {"fstar": fname, "teacher_lam": cfg.teacher_lam}
+            if method == "teacher":
+                rows.append({**base, "method": method, **_at(r, 0, np.nan)})
+                continue
+            if method in ("sm", "rat"):
+                if method == "rat":
+                    rows.append({**base, "method": "rat_schedule", **_at(r, -1, schedule)})
+                r = {k: v[:-1] for k, v in r.items()}
+            rows.append({**base, "method": method, **_best(r, lams)})
+    return rows
+
+
+def _circulant_task(rng: np.random.Generator, *, n: int, cfg: Config) -> list[dict]:
+    """Equispaced grid, periodic Sobolev kernel: circulant Gram matrices (no randomness)."""
+    X = (np.arange(n) / n).reshape(-1, 1)
+    lams = np.asarray(cfg.student_lams)
+    paths = distillation_paths(
+        X,
+        X,
+        X,
+        kernel=PeriodicSobolev(1),
+        teacher_ridge=n * cfg.teacher_lam,
+        student_ridges=n * lams,
+        methods=("sm", "rat"),
+    )
+    fx = PeriodicTarget()(X)
+    return [
+        {
+            "fstar": "periodic",
+            "teacher_lam": cfg.teacher_lam,
+            "method": m,
+            **_best(paths[m].risk(fx, fx, cfg.noise_sd), lams),
+        }
+        for m in ("sm", "rat")
+    ]
+
+
+def _limit_task(rng: np.random.Generator, *, teacher_lam: float, cfg: Config) -> list[dict]:
+    """RAT-4: at the student ridge that is best for kernel ridge on the labels, compare methods."""
+    n = cfg.limit_n
+    design = two_piece_shift(1.0)
+    X = design.source.sample(rng, n)
+    quad = design.target_quadrature(cfg.n_eval)
+    lams = np.asarray(cfg.student_lams)
+    paths = distillation_paths(
+        X,
+        X,
+        quad.points,
+        kernel=SobolevMin(),
+        teacher_ridge=n * teacher_lam,
+        student_ridges=n * lams,
+        eval_weights=quad.weights,
+        methods=("krr", "sm", "rat"),
+    )
+    f = TARGETS["rate_tight"]
+    risks = {m: p.risk(f(X), f(quad.points), cfg.noise_sd) for m, p in paths.items()}
+    j = int(np.argmin(risks["krr"]["risk"]))
+    krr = risks["krr"]["risk"][j]
+    return [
+        {
+            "fstar": "rate_tight",
+            "method": m,
+            **_at(risks[m], j, lams[j]),
+            "rel_diff_krr": float(abs(risks[m]["risk"][j] - krr) / krr),
+        }
+        for m in ("krr", "sm", "rat")
+    ]
+
+
+def run(
+    cfg: Config, *, n_jobs: int = 1, backend: str = "loky", cache_dir=None, progress: bool = True
+) -> pd.DataFrame:
+    """Tidy table: one row per experiment x shift x f* x method x n x design."""
+    common = {"n_jobs": n_jobs, "backend": backend, "cache_dir": cache_dir, "progress": progress}
+    rate = run_grid(
+        partial(_rate_task, cfg=cfg),
+        {"shift": (1.0, cfg.ratio_bound), "n": cfg.ns},
+        n_trials=cfg.n_designs,
+        seed=cfg.seed,
+        desc=f"{NAME}: rates",
+        **common,
+    )
+    circ = run_grid(
+        partial(_circulant_task, cfg=cfg),
+        {"n": cfg.circulant_ns},
+        n_trials=1,
+        seed=cfg.seed,
+        desc=f"{NAME}: circulant",
+        **common,
+    )
+    limit = run_grid(
+        partial(_limit_task, cfg=cfg),
+        {"teacher_lam": cfg.limit_teacher_lams},
+        n_trials=cfg.limit_designs,
+        seed=cfg.seed,
+        desc=f"{NAME}: lam_T -> 0",
+        **common,
+    )
+    circ["shift"] = 1.0
+    limit["shift"] = 1.0
+    return pd.concat(
+        [
+            rate.assign(experiment="rate"),
+            circ.assign(experiment="circulant"),
+            limit.assign(experiment="teacher_limit", n=cfg.limit_n),
+        ],
+        ignore_index=True,
+    )
+
+
+def analyze(df: pd.DataFrame) -> dict:
+    """Fitted slopes, summaries and the theory's floors that the claims and the figure use."""
+    rate = df[df.experiment == "rate"]
+    lam_T = float(rate.teacher_lam.iloc[0])
+    fits, floors = {}, {}
+    for (shift, fstar, method), g in rate.groupby(["shift", "fstar", "method"]):
+        fits[(shift, fstar, method)] = fit_rate(g.n, g.risk)
+    for shift in rate["shift"].unique():
+        for fstar, f in TARGETS.items():
+            floors[(shift, fstar)] = (
+                sm_floor(f.eigenvalues, f.theta**2, lam_T)
+                if shift == 1.0
+                else population_teacher_bias(SobolevMin(), f, lam_T, two_piece_shift(shift))
+            )
+    circ = df[df.experiment == "circulant"]
+    target = PeriodicTarget()
+    circ_floor = sm_floor(target.eigenvalues, target.theta2, lam_T)
+    circ_sm = circ[circ.method == "sm"].sort_values("n")
+    limit = df[df.experiment == "teacher_limit"]
+    limit_fits = {
+        m: fit_rate(g.teacher_lam, g.rel_diff_krr)
+        for m, g in limit[limit.method.isin(["sm", "rat"])].groupby("method")
+    }
+    return {
+        "teacher_lam": lam_T,
+        "fits": fits,
+        "floors": floors,
+        "summary": summarize(rate, ["shift", "fstar", "method", "n"]),
+        "circulant_floor": circ_floor,
+        "circulant_sm": circ_sm[["n", "risk"]].reset_index(drop=True),
+        "circulant_summary": summarize(circ, ["method", "n"]),
+        "limit_summary": summarize(limit, ["method", "teacher_lam"], value="rel_diff_krr"),
+        "limit_fits": limit_fits,
+    }
+
+
+def claims(df: pd.DataFrame, analysis: dict | None = None) -> list[Claim]:
+    """Decide RAT-1, RAT-2 and RAT-4 from the fitted numbers."""
+    a = analyze(df) if analysis is None else analysis
+    out = []
+    for shift in sorted({k[0] for k in a["fits"]}):
+        where = "no shift" if shift == 1.0 else f"shift B={shift:g}"
+        for fstar in TARGETS:
+            sm = a["fits"][(shift, fstar, "sm")]
+            out.append(
+                Claim(
+                    "RAT-1",
+                    f"SM slope CI within [-{SM_FLAT}, {SM_FLAT}] ({where}, {fstar} f*)",
+                    holds=bool(-SM_FLAT <= sm.ci[0] and sm.ci[1] <= SM_FLAT),
+                    value=sm.slope,
+                    ci=sm.ci,
+                    detail=f"SM floor (theory) {a['floors'][(shift, fstar)]:.4g}",
+                )
+            )
+        for fstar in TARGETS:
+            rat = a["fits"][(shift, fstar, "rat")]
+            out.append(
+                Claim(
+                    "RAT-2",
+                    f"RaT slope CI upper end < {RAT_SLOPE_MAX} ({where}, {fstar} f*; "
+                    f"minimax {minimax_exponent(1.0):.3f})",
+                    holds=bool(rat.ci[1] < RAT_SLOPE_MAX),
+                    value=rat.slope,
+                    ci=rat.ci,
+                )
+            )
+    last = a["circulant_sm"].iloc[-1]
+    rel = float(last.risk / a["circulant_floor"] - 1.0)
+    out.append(
+        Claim(
+            "RAT-1",
+            f"circulant design: SM risk at n={int(last.n)} within {FLOOR_RTOL:.0%} of the "
+            "theory floor (relative error)",
+            holds=bool(abs(rel) <= FLOOR_RTOL),
+            value=rel,
+            detail=f"SM {last.risk:.5g} vs floor {a['circulant_floor']:.5g}",
+        )
+    )
+    for m, fit in a["limit_fits"].items():
+        out.append(
+            Claim(
+                "RAT-4",
+                f"|risk({m}) - risk(KRR)| / risk(KRR) vanishes as lam_T -> 0 "
+                "(slope of log rel. difference vs log lam_T has CI > 0)",
+                holds=bool(fit.ci[0] > 0),
+                value=fit.slope,
+                ci=fit.ci,
+            )
+        )
+    return out
+
+
+def plot(df: pd.DataFrame, analysis: dict, claim_list: list[Claim] | None = None):
+    """Six panels: rates (no shift / shift x rate-tight / smooth), circulant floor, lam_T -> 0."""
+    fig, axes = new_figure(2, 3, width=5.4, height=4.6)
+    s = analysis["summary"]
+    for row, shift in enumerate(sorted(s["shift"].unique())):
+        where = "no shift" if shift == 1.0 else f"covariate shift, $dQ/dP \\leq {shift:g}$"
+        for col, fstar in enumerate(TARGETS):
+            sub = s[(s["shift"] == shift) & (s.fstar == fstar)]
+            fits = {k[2]: v for k, v in analysis["fits"].items() if k[:2] == (shift, fstar)}
+            note = (
+                "\nminimax rate is tight"
+                if fstar == "rate_tight"
+                else ("\nsmooth: faster than the minimax rate is possible")
+            )
+            rate_panel(
+                axes[row, col],
+                sub,
+                fits,
+                floor=analysis["floors"][(shift, fstar)],
+                title=f"{fstar} $f^*$, {where}{note}",
+                reference_slope=minimax_exponent(1.0),
+            )
+    circ = analysis["circulant_summary"]
+    rate_panel(
+        axes[0, 2],
+        circ,
+        {},
+        floor=analysis["circulant_floor"],
+        title="periodic Sobolev kernel, equispaced grid\n(circulant Gram: sequence model exact)",
+    )
+    ax = axes[1, 2]
+    lim = analysis["limit_summary"]
+    for method, g in lim.groupby("method"):
+        if method == "krr":
+            continue
+        fit = analysis["limit_fits"][method]
+        ax.plot(g.teacher_lam, g["mean"], marker="o", label=f"{method}: {fit.label()}")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("teacher ridge $\\lambda_T$")
+    ax.set_ylabel("|risk - risk(KRR on labels)| / risk(KRR)")
+    ax.set_title("RAT-4: unbiased-teacher limit (same student ridge)")
+    ax.grid(True, which="both", alpha=0.25)
+    ax.legend()
+    if claim_list:
+        claims_footer(fig, claim_list)
+    fig.suptitle(
+        f"Residual-as-Teacher vs soft matching (Sobolev-1 kernels, teacher ridge "
+        f"$\\lambda_T = {analysis['teacher_lam']:g}$)"
+    )
+    fig.tight_layout(rect=(0, 0.02 + 0.018 * len(claim_list or []), 1, 0.97))
+    return fig
