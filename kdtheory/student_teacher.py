@@ -47,6 +47,7 @@ __all__ = [
     "kernel_matrix",
     "teacher_operator",
     "rat_fixed_point",
+    "sm_rat_path",
     "rat_picard_kernel",
     "picard_iteration_matrix",
     "picard_rate",
@@ -122,18 +123,88 @@ def rat_fixed_point(
     -------
     alpha : ndarray of shape (m,) or (m, L) for a path of ``L`` student ridges.
     """
-    y = np.asarray(y, dtype=float)
-    G = teacher_operator(teacher_gram, teacher_cross, teacher_ridge)
-    C = G @ np.asarray(student_cross, dtype=float)
-    Gy = G @ y
+    C, Gy, symmetric = _coupling(y, teacher_gram, teacher_cross, student_cross, teacher_ridge)
     ridges = np.asarray(student_ridge, dtype=float)
     if ridges.ndim == 0:
         return _solve_shifted(C, Gy, float(ridges))
-    if is_symmetric(C):
+    return _rat_path(C, Gy, ridges, symmetric)
+
+
+def _coupling(y, teacher_gram, teacher_cross, student_cross, teacher_ridge):
+    """``C = G K_st`` and ``G y``, and whether ``C`` is symmetric by construction.
+
+    With equal kernels (``K_st = K_T(Xt, X)^T``) one Cholesky factor ``L L^T = K_T + a_T I`` and
+    ``W = L^{-1} K_st`` give ``C = W^T W`` (exactly symmetric) and ``G y = W^T L^{-1} y``;
+    otherwise ``G`` is formed by :func:`teacher_operator`.
+    """
+    y = np.asarray(y, dtype=float)
+    Kst = np.asarray(student_cross, dtype=float)
+    Ktx = np.asarray(teacher_cross, dtype=float)
+    if Kst.shape == Ktx.T.shape and np.array_equal(Kst, Ktx.T):
+        K = np.asarray(teacher_gram, dtype=float)
+        L = scipy.linalg.cholesky(
+            K + float(teacher_ridge) * np.eye(K.shape[0]), lower=True, check_finite=False
+        )
+        W = scipy.linalg.solve_triangular(L, Kst, lower=True, check_finite=False)
+        Ly = scipy.linalg.solve_triangular(L, y, lower=True, check_finite=False)
+        return W.T @ W, W.T @ Ly, True
+    G = teacher_operator(teacher_gram, Ktx, teacher_ridge)
+    C = G @ Kst
+    return C, G @ y, is_symmetric(C)
+
+
+def _rat_path(C: NDArray, Gy: NDArray, ridges: NDArray, symmetric: bool) -> NDArray:
+    if symmetric:
         eig = SymmetricEigen.of((C + C.T) / 2.0)
         coef = eig.vectors.T @ Gy
         return eig.vectors @ (inverse_filter(eig.values, ridges) * coef[:, None])
     return np.column_stack([_solve_shifted(C, Gy, float(a)) for a in ridges])
+
+
+def sm_rat_path(
+    y: ArrayLike,
+    *,
+    teacher_gram: ArrayLike,
+    teacher_cross: ArrayLike,
+    student_gram: ArrayLike,
+    student_cross: ArrayLike,
+    teacher_ridge: float,
+    student_ridges: ArrayLike,
+) -> dict[str, NDArray]:
+    """Dual coefficients of SM and RaT over a path of student ridges, factor once (RAT-1, RAT-2).
+
+    One factorization of the teacher's ``K_T(X, X) + a_T I`` gives ``G y`` and ``C = G K_st``;
+    one eigendecomposition of ``K_S(Xt, Xt)`` serves the SM path
+    ``alpha_SM = (K_tt + a_S I)^{-1} G y`` and one of ``C`` (symmetric for equal kernels) the RaT
+    path ``alpha_RaT = (a_S I + C)^{-1} G y``. Different kernels: one solve per RaT ridge.
+
+    Parameters
+    ----------
+    y : array of shape (n,)
+    teacher_gram : array of shape (n, n)
+        ``K_T(X, X)``.
+    teacher_cross : array of shape (m, n)
+        ``K_T(Xt, X)``.
+    student_gram : array of shape (m, m)
+        ``K_S(Xt, Xt)``.
+    student_cross : array of shape (n, m)
+        ``K_S(X, Xt)``.
+    teacher_ridge : float
+        ``a_T``.
+    student_ridges : array of shape (L,)
+        ``a_S`` values.
+
+    Returns
+    -------
+    dict with ``"sm"`` and ``"rat"``: dual coefficients of shape (m, L); the student's
+    predictions are ``K_S(x, Xt) @ alpha``.
+    """
+    ridges = np.atleast_1d(np.asarray(student_ridges, dtype=float))
+    C, Gy, symmetric = _coupling(y, teacher_gram, teacher_cross, student_cross, teacher_ridge)
+    eig_tt = SymmetricEigen.of(student_gram)
+    U = eig_tt.vectors
+    sm = U @ (inverse_filter(eig_tt.values, ridges) * (U.T @ Gy)[:, None])
+    return {"sm": sm, "rat": _rat_path(C, Gy, ridges, symmetric)}
 
 
 def _solve_shifted(C: NDArray, b: NDArray, ridge: float) -> NDArray:
