@@ -1,0 +1,70 @@
+"""Each simulation's quick preset runs and its claims hold (full presets: ``-m slow``)."""
+
+from __future__ import annotations
+
+import importlib
+
+import matplotlib.pyplot as plt
+import pytest
+
+from kdtheory.claims import Claim
+
+NAMES = ["rat_separation", "rat_iteration", "rat_interaction"]
+
+
+def _outputs(name: str, preset: str):
+    mod = importlib.import_module(f"simulations.{name}")
+    df = mod.run(mod.PRESETS[preset], progress=False)
+    analysis = mod.analyze(df)
+    claims = mod.claims(df, analysis)
+    return mod, df, analysis, claims
+
+
+@pytest.fixture(scope="module", params=NAMES)
+def quick(request):
+    return _outputs(request.param, "quick")
+
+
+def test_quick_preset_claims_hold(quick):
+    mod, df, analysis, claims = quick
+    assert len(df) > 0
+    assert {"trial", "risk"} <= set(df.columns) or {"trial", "change"} <= set(df.columns)
+    assert claims and all(isinstance(c, Claim) for c in claims)
+    assert {c.id for c in claims} == set(mod.CLAIM_IDS)
+    failed = [c for c in claims if not c.holds]
+    assert not failed, failed
+
+
+def test_quick_preset_plots(quick):
+    mod, df, analysis, claims = quick
+    fig = mod.plot(df, analysis, claims)
+    try:
+        assert len(fig.axes) >= 2
+        assert all(ax.get_xlabel() for ax in fig.axes)
+    finally:
+        plt.close(fig)
+
+
+def test_presets_are_frozen_and_full_is_larger():
+    for name in NAMES:
+        mod = importlib.import_module(f"simulations.{name}")
+        assert set(mod.PRESETS) == {"quick", "full"}
+        with pytest.raises(AttributeError):
+            mod.PRESETS["quick"].seed = 1  # frozen dataclass
+
+
+def test_rat_separation_full_preset_acceptance_numbers():
+    """The acceptance numbers are part of the full preset's claims (checked under -m slow)."""
+    from simulations import rat_separation as rs
+
+    cfg = rs.PRESETS["full"]
+    assert min(cfg.ns) <= 100 and max(cfg.ns) >= 6400 and cfg.n_designs >= 20
+    assert rs.RAT_SLOPE_MAX == -0.55 and rs.SM_FLAT == 0.1 and rs.FLOOR_RTOL == 0.05
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", NAMES)
+def test_full_preset_claims_hold(name, tmp_path):
+    mod, df, analysis, claims = _outputs(name, "full")
+    failed = [c for c in claims if not c.holds]
+    assert not failed, failed
