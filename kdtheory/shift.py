@@ -115,5 +115,6 @@ def two_piece_shift(ratio_bound: float = 4.0) -> CovariateShift:
     B = float(ratio_bound)
     if not np.isfinite(B) or B < 1.0:
         raise ValueError(f"ratio_bound must be a finite number >= 1, got {ratio_bound!r}.")
-    heavy = B / (1.0 + B)
-    return CovariateShift(source=TwoPieceUniform(heavy), target=TwoPieceUniform(1.0 - heavy))
+    return CovariateShift(
+        source=TwoPieceUniform(B / (1.0 + B)), target=TwoPieceUniform(1.0 / (1.0 + B))
+    )

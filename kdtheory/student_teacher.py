@@ -345,7 +345,9 @@ def picard_refit(
 # --------------------------------------------------------------------------------- estimators
 def _n_samples(a) -> int:
     shape = getattr(a, "shape", None)
-    return int(shape[0]) if shape is not None and len(shape) else len(a)
+    if shape is not None and len(shape):
+        return int(shape[0])
+    return len(a) if hasattr(a, "__len__") else int(np.asarray(a).shape[0])
 
 
 class _StudentTeacher(RegressorMixin, BaseEstimator):

@@ -167,7 +167,10 @@ def picard_rate_sequence(
     mu = np.asarray(mu, dtype=float)
     nu = mu if student_mu is None else np.asarray(student_mu, dtype=float)
     s = mu / (mu + float(teacher_ridge))
-    return float(np.max(np.abs(nu * (1.0 - step * s)) / (nu + step * float(student_ridge))))
+    num = np.abs(nu * (1.0 - step * s))
+    den = nu + step * float(student_ridge)
+    # a direction with nu_k = 0 is invisible to the student: its factor is 0
+    return float(np.max(np.divide(num, den, out=np.zeros_like(num), where=den > 0)))
 
 
 def rate_tight_coefficients(k: ArrayLike, decay: float = 1.0) -> NDArray:
