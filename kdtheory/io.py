@@ -58,23 +58,7 @@ def save_pickle_atomic(path: str | os.PathLike[str], obj: Any) -> Path:
     >>> load_pickle(folder / "x.pkl")
     {'a': 1}
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            pickle.dump(obj, handle, protocol=pickle.HIGHEST_PROTOCOL)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        # Includes KeyboardInterrupt: never leave a stray temporary file behind.
-        try:
-            os.unlink(tmp_name)
-        except FileNotFoundError:
-            pass
-        raise
-    return path
+    return _write_atomic(path, "wb", lambda handle: pickle.dump(obj, handle, protocol=5))
 
 
 def load_pickle(path: str | os.PathLike[str]) -> Any:
@@ -99,14 +83,22 @@ def load_pickle(path: str | os.PathLike[str]) -> Any:
 
 def save_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
     """Write ``text`` to ``path`` atomically (temporary file, then :func:`os.replace`)."""
+    return _write_atomic(path, "w", lambda handle: handle.write(text))
+
+
+def _write_atomic(path: str | os.PathLike[str], mode: str, write) -> Path:
+    """Write through ``write(handle)`` to a temporary file beside ``path``, fsync, then rename."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=TEMP_SUFFIX)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
+        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
         os.replace(tmp_name, path)
     except BaseException:
+        # Includes KeyboardInterrupt: never leave a stray temporary file behind.
         try:
             os.unlink(tmp_name)
         except FileNotFoundError:

@@ -276,14 +276,24 @@ def rat_picard_kernel(
     for _ in range(int(n_iter)):
         alpha = chol.solve(f_t + step * (G @ (y - Kst @ alpha)))
         f_new = Ktt @ alpha
-        change = float(np.sqrt(np.mean((f_new - f_t) ** 2)))
-        history.append(change)
+        history.append(_rms(f_new - f_t))
         f_t = f_new
-        if not np.isfinite(change):
-            return alpha, history, False
-        if change <= tol * max(1.0, float(np.sqrt(np.mean(f_t**2)))):
-            return alpha, history, True
+        done = _stopped(history[-1], f_t, tol)
+        if done is not None:
+            return alpha, history, done
     return alpha, history, False
+
+
+def _rms(v: NDArray) -> float:
+    return float(np.sqrt(np.mean(v**2)))
+
+
+def _stopped(change: float, f: NDArray, tol: float) -> bool | None:
+    """The Picard stopping rule: ``True`` converged (change <= tol * max(1, RMS f)), ``False``
+    diverged (non-finite change), ``None`` go on."""
+    if not np.isfinite(change):
+        return False
+    return True if change <= tol * max(1.0, _rms(f)) else None
 
 
 def _with_scaled_ridge(student: BaseEstimator, step: float) -> BaseEstimator:
@@ -332,13 +342,11 @@ def picard_refit(
         z = f_target + step * fitted_teacher.predict(X_target)
         fitted_student = clone(prox).fit(X_target, z)
         f_new = fitted_student.predict(X_target)
-        change = float(np.sqrt(np.mean((f_new - f_target) ** 2)))
-        history.append(change)
+        history.append(_rms(f_new - f_target))
         f_target, f_source = f_new, fitted_student.predict(X)
-        if not np.isfinite(change):
-            return fitted_student, fitted_teacher, history, False
-        if change <= tol * max(1.0, float(np.sqrt(np.mean(f_target**2)))):
-            return fitted_student, fitted_teacher, history, True
+        done = _stopped(history[-1], f_target, tol)
+        if done is not None:
+            return fitted_student, fitted_teacher, history, done
     return fitted_student, fitted_teacher, history, False
 
 
