@@ -178,7 +178,7 @@ def main(argv=None):
     p.add_argument(
         "--count-max-iter",
         type=int,
-        default=2000,
+        default=100,
         help="iterations counted per ridge for the (b) estimate (censored: a lower bound)",
     )
     p.add_argument("--threads", type=int, help="limit BLAS/OpenMP threads (default: as found)")
