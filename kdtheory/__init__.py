@@ -4,7 +4,8 @@ Estimators (scikit-learn compatible), exact risks of linear smoothers, and Monte
 the claims stated in THEORY.md (ids such as RAT-1).
 """
 
+from kdtheory.dynamics import GradientDescentRegressor
 from kdtheory.student_teacher import ResidualAsTeacher, SoftMatching
 
-__all__ = ["SoftMatching", "ResidualAsTeacher"]
+__all__ = ["SoftMatching", "ResidualAsTeacher", "GradientDescentRegressor"]
 __version__ = "0.1.0"

@@ -24,6 +24,10 @@ SIMULATIONS = {
     "rat_separation": "simulations.rat_separation",
     "rat_iteration": "simulations.rat_iteration",
     "rat_interaction": "simulations.rat_interaction",
+    "eigen_exaggeration": "simulations.eigen_exaggeration",
+    "confidence_exaggeration": "simulations.confidence_exaggeration",
+    "late_distillation": "simulations.late_distillation",
+    "gradient_denoising": "simulations.gradient_denoising",
 }
 
 FIGURES_HEADER = """# Figures

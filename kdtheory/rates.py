@@ -21,7 +21,7 @@ import pandas as pd
 import statsmodels.api as sm
 from numpy.typing import ArrayLike, NDArray
 
-__all__ = ["RateFit", "fit_rate", "fit_rate_means"]
+__all__ = ["RateFit", "fit_rate", "fit_rate_means", "fit_slope"]
 
 
 @dataclass(frozen=True)
@@ -152,18 +152,33 @@ def _fit_loglog(
     weights: NDArray[np.float64] | None,
     level: float,
 ) -> RateFit:
+    return _fit_linear(log_n, log_risk, weights, level, names=("log(risk)", "log(n)"))
+
+
+def _fit_linear(
+    x: NDArray[np.float64],
+    y: NDArray[np.float64],
+    weights: NDArray[np.float64] | None,
+    level: float,
+    *,
+    names: tuple[str, str],
+    groups: NDArray | None = None,
+) -> RateFit:
     if not 0.0 < level < 1.0:
         raise ValueError(f"`level` must lie in (0, 1), got {level}")
-    design = sm.add_constant(log_n, has_constant="add")
-    model = sm.OLS(log_risk, design) if weights is None else sm.WLS(log_risk, design, weights)
-    result = model.fit()
+    design = sm.add_constant(x, has_constant="add")
+    model = sm.OLS(y, design) if weights is None else sm.WLS(y, design, weights)
+    if groups is None:
+        result = model.fit()
+    else:
+        result = model.fit(cov_type="cluster", cov_kwds={"groups": groups}, use_t=True)
     intercept, slope = (float(v) for v in result.params)
     ci = np.asarray(result.conf_int(alpha=1.0 - level), dtype=float)
     with warnings.catch_warnings():
         # Residual normality diagnostics (omnibus, skew) warn on small or exact fits; they play
-        # no part in the rate.
+        # no part in the slope.
         warnings.simplefilter("ignore")
-        summary = str(result.summary(yname="log(risk)", xname=["const", "log(n)"]))
+        summary = str(result.summary(yname=names[0], xname=["const", names[1]]))
     return RateFit(
         slope=slope,
         ci=(float(ci[1, 0]), float(ci[1, 1])),
@@ -285,3 +300,66 @@ def fit_rate_means(
     return _fit_loglog(
         np.log(stats.index.to_numpy(dtype=float)), stats["mean"].to_numpy(), weights, level
     )
+
+
+def fit_slope(
+    x: ArrayLike | pd.Series,
+    y: ArrayLike | pd.Series,
+    *,
+    groups: ArrayLike | pd.Series | None = None,
+    level: float = 0.95,
+) -> RateFit:
+    """Fit the straight line ``y = intercept + slope * x`` by OLS, with a confidence interval.
+
+    The summary statistic of a **scatter** claim such as NAG-6 (student logit regressed on teacher
+    logit: slope above 1). With ``groups`` (e.g. the Monte Carlo design of each point) the
+    interval is cluster-robust (statsmodels ``cov_type="cluster"``, t distribution with
+    ``n_groups - 1`` degrees of freedom), because points of one design share its randomness.
+    ``RateFit.predict`` is meaningless here; use ``intercept + slope * x``.
+
+    Parameters
+    ----------
+    x, y : array_like or pandas.Series
+        Finite values of equal length (at least 3).
+    groups : array_like, optional
+        Cluster label of each point (at least 2 distinct labels).
+    level : float, default 0.95
+        Confidence level of the intervals.
+
+    Returns
+    -------
+    RateFit
+
+    Raises
+    ------
+    ValueError
+        Non-finite values, mismatched lengths, fewer than 3 points or 2 distinct ``x``, fewer than
+        2 groups; the message names the argument.
+
+    Examples
+    --------
+    >>> fit = fit_slope([0.0, 1.0, 2.0, 3.0], [1.0, 3.0, 5.0, 7.0])
+    >>> round(fit.slope, 9), round(fit.intercept, 9)
+    (2.0, 1.0)
+    """
+    x_arr, y_arr = _as_1d(x, "x"), _as_1d(y, "y")
+    if x_arr.size != y_arr.size:
+        raise ValueError(
+            f"`x` and `y` must have the same length, got {x_arr.size} and {y_arr.size}"
+        )
+    if x_arr.size < 3:
+        raise ValueError(f"`x` must have at least 3 observations, got {x_arr.size}")
+    for name, arr in (("x", x_arr), ("y", y_arr)):
+        if not np.all(np.isfinite(arr)):
+            raise ValueError(f"`{name}` must be finite")
+    if np.unique(x_arr).size < 2:
+        raise ValueError("`x` must take at least 2 distinct values to fit a slope")
+    g = None
+    if groups is not None:
+        g = np.asarray(groups.to_numpy() if isinstance(groups, pd.Series) else groups).ravel()
+        if g.size != x_arr.size:
+            raise ValueError(f"`groups` must have length {x_arr.size}, got {g.size}")
+        if np.unique(g).size < 2:
+            raise ValueError("`groups` must have at least 2 distinct labels")
+        g = pd.factorize(g)[0]
+    return _fit_linear(x_arr, y_arr, None, level, names=("y", "x"), groups=g)

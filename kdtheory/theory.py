@@ -16,9 +16,20 @@ discrete Fourier coefficients) these formulas are exact for the in-sample risk.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
+import scipy.special
 from numpy.typing import ArrayLike, NDArray
 
+from kdtheory.dynamics import (
+    _log1mexp,
+    _log_q,
+    _times,
+    log_distill_filter,
+    log_gd_filter,
+    matched_progress_time,
+)
 from kdtheory.shift import CovariateShift
 
 __all__ = [
@@ -31,6 +42,13 @@ __all__ = [
     "picard_rate_sequence",
     "rate_tight_coefficients",
     "population_teacher_bias",
+    "ratio_exaggeration_gap",
+    "matched_progress_gap",
+    "scalar_exaggeration_gap",
+    "bottom_top_log_ratios",
+    "generation_gaps",
+    "filter_order_ratio",
+    "filter_order_bound",
 ]
 
 METHODS = ("teacher", "sm", "rat", "krr")
@@ -211,3 +229,205 @@ def population_teacher_bias(
     g = np.linalg.solve(Kw + float(teacher_ridge) * np.eye(len(f)), Kw @ f)
     q = shift.target.density(x[:, 0]) / n_quad
     return float(np.sum(q * (g - f) ** 2))
+
+
+# --------------------------------------------------------------------------- NAG-2..NAG-5
+# Each inequality of THEORY.md 2.2 as a function returning its signed gap: positive where the
+# inequality holds strictly, zero at equality. The gaps are differences of logarithms computed from
+# ``log F`` (kdtheory.dynamics.log_gd_filter), so they stay resolvable where the progress fractions
+# themselves round to 1 in float64. Tests and figures use these same functions.
+
+
+def ratio_exaggeration_gap(
+    lam_top: ArrayLike,
+    lam_bottom: ArrayLike,
+    t: float | Sequence[float],
+    T: float,
+    learning_rate: float | None = None,
+) -> NDArray:
+    """NAG-2: ``log(F_j(T) / F_k(T)) - log(S_j / S_k)``, ``lam_k = lam_top > lam_j = lam_bottom``.
+
+    Positive for finite ``t, T > 0`` and ``lam_top > lam_bottom``: the student's bottom/top
+    progress ratio is below the teacher's. Zero for equal eigenvalues; tends to 0 as ``t -> inf``.
+    Both ratios are evaluated from their definitions (:func:`kdtheory.dynamics.log_distill_filter`),
+    not from the simplified identity ``log F_k(t) - log F_j(t)`` that the tests compare against.
+
+    Parameters
+    ----------
+    lam_top, lam_bottom : float or array_like
+        Eigenvalues of ``X^T X`` (broadcast together).
+    t : float or sequence of float
+        Student time(s); a sequence compares the last generation with the teacher.
+    T : float
+        Teacher time.
+    learning_rate : float, optional
+        ``None`` for gradient flow; a step with ``learning_rate * lam_top <= 1`` for descent.
+
+    Returns
+    -------
+    ndarray
+        The gap, in natural-log units.
+    """
+    teacher = log_gd_filter(lam_bottom, T, learning_rate) - log_gd_filter(lam_top, T, learning_rate)
+    student = log_distill_filter(lam_bottom, t, T, learning_rate) - log_distill_filter(
+        lam_top, t, T, learning_rate
+    )
+    return teacher - student
+
+
+def matched_progress_gap(
+    lam_top: ArrayLike,
+    lam_bottom: ArrayLike,
+    t: float | Sequence[float],
+    T: float,
+    learning_rate: float | None = None,
+) -> NDArray:
+    """NAG-3: ``log F_j(tau) - log S_j(t; T)`` where ``F_k(tau) = S_k(t; T)``, ``k`` the top.
+
+    At matched progress along the top direction (:func:`kdtheory.dynamics.matched_progress_time`)
+    a model trained on the labels has made more progress along every lower direction than the
+    student: the gap is positive for ``lam_bottom < lam_top`` and finite ``t, T > 0``.
+
+    Parameters
+    ----------
+    lam_top : float or array_like
+        ``lam_k > 0``.
+    lam_bottom : float or array_like
+        ``lam_j``, broadcast with ``lam_top``.
+    t, T, learning_rate
+        As in :func:`ratio_exaggeration_gap`; ``learning_rate * lam_top < 1``.
+
+    Returns
+    -------
+    ndarray
+        The gap, in natural-log units.
+    """
+    tau = matched_progress_time(lam_top, t, T, learning_rate)
+    return log_gd_filter(lam_bottom, tau, learning_rate) - log_distill_filter(
+        lam_bottom, t, T, learning_rate
+    )
+
+
+def scalar_exaggeration_gap(a: ArrayLike, c: ArrayLike, r: ArrayLike) -> NDArray:
+    """NAG-3's scalar form: ``log g_r(a c) - log g_r(a) - log g_r(c)``, ``g_r(x) = 1 - (1 - x)^r``.
+
+    Positive for ``a, c`` in (0, 1) and ``r`` in (0, 1); zero at ``r = 1`` (THEORY.md 2.2 gives
+    the proof). Computed as ``g_r(x) = -expm1(r log1p(-x))``.
+
+    Parameters
+    ----------
+    a, c : array_like
+        Progress fractions in [0, 1].
+    r : array_like
+        Eigenvalue ratio ``lam_j / lam_k`` in (0, 1].
+
+    Returns
+    -------
+    ndarray
+    """
+    a, c, r = (np.asarray(v, dtype=float) for v in (a, c, r))
+    for name, v, lo in (("a", a, 0.0), ("c", c, 0.0), ("r", r, np.nextafter(0.0, 1.0))):
+        if np.any(np.isnan(v)) or np.any(v < lo) or np.any(v > 1):
+            raise ValueError(f"{name} must lie in [{lo:g}, 1], got {v!r}.")
+
+    def log_g(x):
+        with np.errstate(divide="ignore"):
+            return _log1mexp(r * np.log1p(-x))
+
+    return log_g(a * c) - log_g(a) - log_g(c)
+
+
+def bottom_top_log_ratios(
+    lam_top: float,
+    lam_bottom: float,
+    times: Sequence[float],
+    learning_rate: float | None = None,
+) -> NDArray:
+    """``log(P_j / P_k)`` for generations ``0..m`` of self-distillation (NAG-4).
+
+    Generation 0 is trained on the labels for ``times[0]`` (the teacher); generation ``g`` on
+    generation ``g - 1``'s predictions for ``times[g]``; its progress is
+    ``prod_{i <= g} F(times[i])``.
+
+    Returns
+    -------
+    ndarray of shape (len(times),)
+    """
+    ts = np.atleast_1d(_times(times, "times"))
+    steps = np.stack(
+        [
+            log_gd_filter(lam_bottom, ti, learning_rate) - log_gd_filter(lam_top, ti, learning_rate)
+            for ti in ts
+        ]
+    )
+    return np.cumsum(steps, axis=0)
+
+
+def generation_gaps(
+    lam_top: float,
+    lam_bottom: float,
+    times: Sequence[float],
+    learning_rate: float | None = None,
+) -> NDArray:
+    """NAG-4: the drop of the bottom/top log progress ratio at each further generation.
+
+    ``gap_g = log(P_j/P_k)^{(g-1)} - log(P_j/P_k)^{(g)}`` for ``g = 1..m``: positive when every
+    further generation strictly lowers the ratio (finite times, ``lam_bottom < lam_top``).
+
+    Returns
+    -------
+    ndarray of shape (len(times) - 1,)
+    """
+    return -np.diff(bottom_top_log_ratios(lam_top, lam_bottom, times, learning_rate), axis=0)
+
+
+def filter_order_ratio(
+    eigenvalues: ArrayLike,
+    times: Sequence[float],
+    learning_rate: float | None = None,
+) -> NDArray:
+    """NAG-5: ``prod_i F(lam; t_i) / prod_i (ell t_i)``, with ``ell = -log q`` (``lam`` for flow).
+
+    One time is the label filter (linear at the bottom of the spectrum), two the KD filter
+    (quadratic), ``m`` the ``m``-th generation. The ratio tends to 1 as ``lam -> 0`` and lies in
+    ``[1 - filter_order_bound, 1]``. For descent
+    ``ell = -log1p(-eta lam) = eta lam (1 + O(eta lam))``.
+    Each factor ``F / (ell t) = exprel(-ell t)`` is evaluated without cancellation.
+
+    Parameters
+    ----------
+    eigenvalues : array_like
+        ``lam > 0``.
+    times : sequence of float
+        Positive times ``t_i``.
+    learning_rate : float, optional
+        ``learning_rate * max(eigenvalues) < 1`` for descent.
+
+    Returns
+    -------
+    ndarray
+    """
+    lam = np.asarray(eigenvalues, dtype=float)
+    ell = -_log_q(lam, learning_rate)
+    out = np.ones(np.broadcast(lam).shape)
+    for ti in np.atleast_1d(_times(times, "times")):
+        out = out * scipy.special.exprel(-ell * ti)
+    return out
+
+
+def filter_order_bound(
+    eigenvalues: ArrayLike,
+    times: Sequence[float],
+    learning_rate: float | None = None,
+) -> NDArray:
+    """Upper bound on ``1 - filter_order_ratio``: ``1 - prod_i max(0, 1 - ell t_i / 2)`` (NAG-5).
+
+    From ``1 - x/2 <= (1 - exp(-x)) / x <= 1`` for ``x >= 0``. It is ``O(lam)``, so the KD
+    filter is ``lam^2 t T (1 + O(lam))`` and the label filter ``lam tau (1 + O(lam))``.
+    """
+    lam = np.asarray(eigenvalues, dtype=float)
+    ell = -_log_q(lam, learning_rate)
+    out = np.ones(np.broadcast(lam).shape)
+    for ti in np.atleast_1d(_times(times, "times")):
+        out = out * np.maximum(0.0, 1.0 - ell * ti / 2.0)
+    return 1.0 - out
