@@ -83,8 +83,9 @@ def _log_q(lam: NDArray, learning_rate: float | None) -> NDArray:
             f"converge; got learning_rate={eta!r}, largest eigenvalue {top!r} "
             f"(product {eta * top!r})."
         )
-    with np.errstate(divide="ignore"):
-        return np.log(np.abs(1.0 - eta * lam))
+    u = eta * lam  # log1p: log(1 - u) would lose every digit of log q below eps / u
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(u <= 1.0, np.log1p(-u), np.log(u - 1.0))
 
 
 def _oscillating(lam: NDArray, learning_rate: float | None) -> NDArray | bool:
@@ -159,7 +160,8 @@ def gd_filter(eigenvalues: ArrayLike, t: ArrayLike, learning_rate: float | None 
     if not np.any(osc):
         return -np.expm1(x)
     # q < 0: q^t = (-1)^t |q|^t for whole t
-    sign = np.where(osc & (np.mod(ts, 2) == 1), -1.0, 1.0)
+    odd = np.mod(np.where(np.isfinite(ts), ts, 0.0), 2) == 1  # t = inf: q^t = 0, no sign
+    sign = np.where(osc & odd, -1.0, 1.0)
     return np.where(osc, 1.0 - sign * np.exp(x), -np.expm1(x))
 
 
@@ -290,7 +292,9 @@ def switch_filter(
     f_T = gd_filter(lam, _times(T, "T"), learning_rate)
     f_s = gd_filter(lam, _times(s, "s"), learning_rate)
     f_u = gd_filter(lam, _times(u, "u"), learning_rate)
-    return f_T + (f_s - f_T) * (1.0 - f_u)
+    # F_T F_u + F_s (1 - F_u), with 1 - F_u = q^u, keeps its digits when F_u is tiny and makes
+    # the limits s = 0 and u = 0 exact
+    return f_T * f_u + f_s * (1.0 - f_u)
 
 
 def matched_progress_time(
@@ -325,6 +329,13 @@ def matched_progress_time(
     if np.any(~np.isfinite(log_q)):
         raise ValueError("learning_rate * eigenvalue must be < 1 to define a matched time.")
     log_one_minus_s = _log1mexp(log_distill_filter(lam, t, T, learning_rate))
+    # Where every q^{t_i} < e^-40, log S underflows to 0 once all t_i |log q| > ~745 (tau would be
+    # inf); there 1 - S = sum_i q^{t_i} to relative error m e^-40, a log-sum-exp of t_i log q.
+    exponents = np.stack(
+        [_t_log_q(ti, log_q) for ti in np.append(_times(T, "T"), _generation_times(t))]
+    )
+    tail = np.logaddexp.reduce(exponents, axis=0)
+    log_one_minus_s = np.where(np.max(exponents, axis=0) < -40.0, tail, log_one_minus_s)
     return log_one_minus_s / log_q
 
 
@@ -454,6 +465,8 @@ def self_distillation_weights(
     ndarray of shape (len(times), p)
     """
     ts = _generation_times(times, "times")
+    if ts.size == 0:
+        raise ValueError("times must hold at least one time (generation 0, the teacher).")
     dec = SpectralDecomposition.of(X)
     lam = dec.eigenvalues
     filters = np.cumprod(np.stack([gd_filter(lam, ti, learning_rate) for ti in ts], axis=1), axis=1)

@@ -23,6 +23,7 @@ import scipy.special
 from numpy.typing import ArrayLike, NDArray
 
 from kdtheory.dynamics import (
+    _eigenvalues,
     _log1mexp,
     _log_q,
     _times,
@@ -249,8 +250,10 @@ def ratio_exaggeration_gap(
 
     Positive for finite ``t, T > 0`` and ``lam_top > lam_bottom``: the student's bottom/top
     progress ratio is below the teacher's. Zero for equal eigenvalues; tends to 0 as ``t -> inf``.
-    Both ratios are evaluated from their definitions (:func:`kdtheory.dynamics.log_distill_filter`),
-    not from the simplified identity ``log F_k(t) - log F_j(t)`` that the tests compare against.
+    Since ``S = F(T) prod_i F(t_i)`` the teacher's factor cancels and the gap equals
+    ``sum_i (log F_k(t_i) - log F_j(t_i))``; it is evaluated in that form, which keeps its
+    digits when ``T`` is short (subtracting the two log ratios would cancel them). The tests
+    compare it with a high-precision evaluation of the definition.
 
     Parameters
     ----------
@@ -259,7 +262,7 @@ def ratio_exaggeration_gap(
     t : float or sequence of float
         Student time(s); a sequence compares the last generation with the teacher.
     T : float
-        Teacher time.
+        Teacher time (validated; it cancels).
     learning_rate : float, optional
         ``None`` for gradient flow; a step with ``learning_rate * lam_top <= 1`` for descent.
 
@@ -268,11 +271,13 @@ def ratio_exaggeration_gap(
     ndarray
         The gap, in natural-log units.
     """
-    teacher = log_gd_filter(lam_bottom, T, learning_rate) - log_gd_filter(lam_top, T, learning_rate)
-    student = log_distill_filter(lam_bottom, t, T, learning_rate) - log_distill_filter(
-        lam_top, t, T, learning_rate
-    )
-    return teacher - student
+    _times(T, "T")
+    gap = 0.0
+    for ti in np.atleast_1d(_times(t, "t")):
+        gap = gap + (
+            log_gd_filter(lam_top, ti, learning_rate) - log_gd_filter(lam_bottom, ti, learning_rate)
+        )
+    return np.asarray(gap)
 
 
 def matched_progress_gap(
@@ -311,13 +316,15 @@ def matched_progress_gap(
 def scalar_exaggeration_gap(a: ArrayLike, c: ArrayLike, r: ArrayLike) -> NDArray:
     """NAG-3's scalar form: ``log g_r(a c) - log g_r(a) - log g_r(c)``, ``g_r(x) = 1 - (1 - x)^r``.
 
-    Positive for ``a, c`` in (0, 1) and ``r`` in (0, 1); zero at ``r = 1`` (THEORY.md 2.2 gives
-    the proof). Computed as ``g_r(x) = -expm1(r log1p(-x))``.
+    Positive for ``a, c`` in (0, 1) and ``r`` in (0, 1); zero at ``r = 1`` and at ``a = 1`` or
+    ``c = 1`` (THEORY.md 2.2 gives the proof). Computed as ``g_r(x) = -expm1(r log1p(-x))``.
+    ``a = 0`` or ``c = 0`` (no progress) makes both sides 0 and the log gap undefined, so they are
+    rejected.
 
     Parameters
     ----------
     a, c : array_like
-        Progress fractions in [0, 1].
+        Progress fractions in (0, 1].
     r : array_like
         Eigenvalue ratio ``lam_j / lam_k`` in (0, 1].
 
@@ -326,9 +333,9 @@ def scalar_exaggeration_gap(a: ArrayLike, c: ArrayLike, r: ArrayLike) -> NDArray
     ndarray
     """
     a, c, r = (np.asarray(v, dtype=float) for v in (a, c, r))
-    for name, v, lo in (("a", a, 0.0), ("c", c, 0.0), ("r", r, np.nextafter(0.0, 1.0))):
-        if np.any(np.isnan(v)) or np.any(v < lo) or np.any(v > 1):
-            raise ValueError(f"{name} must lie in [{lo:g}, 1], got {v!r}.")
+    for name, v in (("a", a), ("c", c), ("r", r)):
+        if np.any(np.isnan(v)) or np.any(v <= 0) or np.any(v > 1):
+            raise ValueError(f"{name} must lie in (0, 1], got {v!r}.")
 
     def log_g(x):
         with np.errstate(divide="ignore"):
@@ -378,7 +385,31 @@ def generation_gaps(
     -------
     ndarray of shape (len(times) - 1,)
     """
-    return -np.diff(bottom_top_log_ratios(lam_top, lam_bottom, times, learning_rate), axis=0)
+    ts = np.atleast_1d(_times(times, "times"))
+    # the drop at generation g is log F_k(t_g) - log F_j(t_g); differencing the running sums of
+    # bottom_top_log_ratios would cancel its digits when the earlier generations dominate
+    return (
+        np.stack(
+            [
+                log_gd_filter(lam_top, ti, learning_rate)
+                - log_gd_filter(lam_bottom, ti, learning_rate)
+                for ti in ts[1:]
+            ]
+        )
+        if ts.size > 1
+        else np.zeros((0,) + np.broadcast(lam_top, lam_bottom).shape)
+    )
+
+
+def _effective_eigenvalues(eigenvalues: ArrayLike, learning_rate: float | None) -> NDArray:
+    """``ell = -log q``: ``lam`` for flow, ``-log1p(-eta lam)`` for descent with ``eta lam < 1``."""
+    lam = _eigenvalues(eigenvalues)
+    if learning_rate is not None and np.any(float(learning_rate) * lam >= 1.0):
+        raise ValueError(
+            "learning_rate * eigenvalue must be < 1 for the filter order (monotone progress); "
+            f"got learning_rate={learning_rate!r} with largest eigenvalue {np.max(lam)!r}."
+        )
+    return -_log_q(lam, learning_rate)
 
 
 def filter_order_ratio(
@@ -407,9 +438,8 @@ def filter_order_ratio(
     -------
     ndarray
     """
-    lam = np.asarray(eigenvalues, dtype=float)
-    ell = -_log_q(lam, learning_rate)
-    out = np.ones(np.broadcast(lam).shape)
+    ell = _effective_eigenvalues(eigenvalues, learning_rate)
+    out = np.ones(ell.shape)
     for ti in np.atleast_1d(_times(times, "times")):
         out = out * scipy.special.exprel(-ell * ti)
     return out
@@ -425,9 +455,8 @@ def filter_order_bound(
     From ``1 - x/2 <= (1 - exp(-x)) / x <= 1`` for ``x >= 0``. It is ``O(lam)``, so the KD
     filter is ``lam^2 t T (1 + O(lam))`` and the label filter ``lam tau (1 + O(lam))``.
     """
-    lam = np.asarray(eigenvalues, dtype=float)
-    ell = -_log_q(lam, learning_rate)
-    out = np.ones(np.broadcast(lam).shape)
+    ell = _effective_eigenvalues(eigenvalues, learning_rate)
+    out = np.ones(ell.shape)
     for ti in np.atleast_1d(_times(times, "times")):
         out = out * np.maximum(0.0, 1.0 - ell * ti / 2.0)
     return 1.0 - out
