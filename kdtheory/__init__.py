@@ -5,7 +5,14 @@ the claims stated in THEORY.md (ids such as RAT-1).
 """
 
 from kdtheory.dynamics import GradientDescentRegressor
+from kdtheory.semiparametric import CrossFitTeacher, DistilledRegressor
 from kdtheory.student_teacher import ResidualAsTeacher, SoftMatching
 
-__all__ = ["SoftMatching", "ResidualAsTeacher", "GradientDescentRegressor"]
+__all__ = [
+    "SoftMatching",
+    "ResidualAsTeacher",
+    "GradientDescentRegressor",
+    "CrossFitTeacher",
+    "DistilledRegressor",
+]
 __version__ = "0.1.0"
