@@ -8,8 +8,9 @@ import matplotlib.pyplot as plt
 import pytest
 
 from kdtheory.claims import Claim
+from kdtheory.cli import SIMULATIONS
 
-NAMES = ["rat_separation", "rat_iteration", "rat_interaction"]
+NAMES = list(SIMULATIONS)
 
 
 def _outputs(name: str, preset: str):
@@ -28,10 +29,13 @@ def quick(request):
 def test_quick_preset_claims_hold(quick):
     mod, df, analysis, claims = quick
     assert len(df) > 0
-    assert {"trial", "risk"} <= set(df.columns) or {"trial", "change"} <= set(df.columns)
+    assert "trial" in df.columns
     assert claims and all(isinstance(c, Claim) for c in claims)
     assert {c.id for c in claims} == set(mod.CLAIM_IDS)
-    failed = [c for c in claims if not c.holds]
+    # claims the issue says to report whatever they show (statistical, exploratory) are not asserted
+    reported_only = set(getattr(mod, "REPORTED_ONLY", ()))
+    assert reported_only <= set(mod.CLAIM_IDS)
+    failed = [c for c in claims if not c.holds and c.id not in reported_only]
     assert not failed, failed
 
 
@@ -66,5 +70,6 @@ def test_rat_separation_full_preset_acceptance_numbers():
 @pytest.mark.parametrize("name", NAMES)
 def test_full_preset_claims_hold(name, tmp_path):
     mod, df, analysis, claims = _outputs(name, "full")
-    failed = [c for c in claims if not c.holds]
+    reported_only = set(getattr(mod, "REPORTED_ONLY", ()))
+    failed = [c for c in claims if not c.holds and c.id not in reported_only]
     assert not failed, failed

@@ -1,0 +1,148 @@
+"""Tests of simulations/late_distillation (NAG-7): the switch closed form against stepwise GD,
+the exact risk against dense formulas and Monte Carlo, the ratio interval, the small run."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+
+from kdtheory.dynamics import (
+    SpectralDecomposition,
+    distill_filter,
+    gd_filter,
+    simulate_gd,
+    switch_filter,
+)
+from kdtheory.linalg import linear_smoother_risk
+from simulations import late_distillation as ld
+
+SMALL = dataclasses.replace(ld.PRESETS["quick"], n_designs=4, n=30, p=12, n_times=120)
+
+
+def _problem(seed: int = 0, cfg=SMALL):
+    rng = np.random.default_rng(seed)
+    X, w_true, sigma = ld._design(rng, cfg)
+    y = X @ w_true + cfg.noise_sd * rng.standard_normal(cfg.n)
+    return X, y, w_true, sigma
+
+
+def _switch_by_steps(X, y, s: int, u: int, T: int, eta: float) -> np.ndarray:
+    """Teacher: T steps on y. Student: s steps on y, then u steps on the teacher's predictions."""
+    teacher_predictions = X @ simulate_gd(X, y, T, eta)
+    w_s = simulate_gd(X, y, s, eta)
+    return simulate_gd(X, teacher_predictions, u, eta, w0=w_s)
+
+
+@pytest.mark.parametrize(("s", "u", "T"), [(0, 40, 15), (10, 30, 15), (25, 15, 15), (40, 0, 15)])
+def test_switch_filter_equals_stepwise_gradient_descent(s, u, T):
+    X, y, _, _ = _problem()
+    dec = SpectralDecomposition.of(X)
+    eta = 0.5 / dec.eigenvalues[0]
+    closed = dec.weights(y, switch_filter(dec.eigenvalues, s, u, T, learning_rate=eta))
+    steps = _switch_by_steps(X, y, s, u, T, eta)
+    # at most 55 gradient steps of a 30 x 12 problem with cond(X)^2 ~ 1e2: rounding ~ 1e-14
+    assert np.linalg.norm(steps - closed) <= 1e-10 * np.linalg.norm(closed)
+
+
+def test_switch_filter_is_the_gradient_flow_limit_at_first_order():
+    """Small-step GD tends to the flow closed form with an error linear in the step."""
+    X, y, _, _ = _problem(1)
+    dec = SpectralDecomposition.of(X)
+    lam = dec.eigenvalues
+    s, u, T = 2.0 / lam[0], 6.0 / lam[0], 3.0 / lam[0]
+    flow = dec.weights(y, switch_filter(lam, s, u, T))
+    errors = []
+    for c in (0.02, 0.01):
+        eta = c / lam[0]
+        w = _switch_by_steps(X, y, round(s / eta), round(u / eta), round(T / eta), eta)
+        errors.append(np.linalg.norm(w - flow) / np.linalg.norm(flow))
+    # each of F(T), F(s), F(u) is off by a relative eta lam_k <= 0.02 (eigen_exaggeration, NAG-1)
+    assert errors[0] < 3 * 0.02
+    # first order: halving the step halves the error up to O(eta) corrections (here ~2%)
+    assert errors[1] / errors[0] == pytest.approx(0.5, abs=0.05)
+
+
+def test_switch_filter_endpoints():
+    lam = np.geomspace(1e-3, 10.0, 9)
+    assert np.allclose(switch_filter(lam, 0.0, 3.0, 2.0), distill_filter(lam, 3.0, 2.0))
+    assert np.allclose(switch_filter(lam, 3.0, 0.0, 2.0), gd_filter(lam, 3.0))
+    assert np.allclose(switch_filter(lam, 2.0, 5.0, 2.0), gd_filter(lam, 2.0))  # s = T: teacher
+
+
+def test_exact_risk_matches_dense_smoother_and_monte_carlo():
+    X, _, w_true, sigma = _problem(2)
+    dec = SpectralDecomposition.of(X)
+    h = switch_filter(dec.eigenvalues, 1.0, 2.0, 1.5)
+    exact = ld.exact_risks(X, w_true, sigma, SMALL.noise_sd, h[:, None])
+    M = dec.right.T @ np.diag(h / dec.singular_values) @ dec.left.T  # w = M y
+    root = np.sqrt(sigma)
+    dense = linear_smoother_risk(
+        root[:, None] * M, X @ w_true, root * w_true, SMALL.noise_sd, np.ones(SMALL.p)
+    )
+    bias = (M @ X @ w_true - w_true) @ (sigma * (M @ X @ w_true - w_true))
+    variance = SMALL.noise_sd**2 * np.trace(np.diag(sigma) @ M @ M.T)
+    for value in (dense["risk"], bias + variance):
+        assert exact["risk"][0] == pytest.approx(value, rel=1e-10)  # same sums, other order
+    rng = np.random.default_rng(3)
+    noise = SMALL.noise_sd * rng.standard_normal((4000, SMALL.n))
+    err = (X @ w_true + noise) @ M.T - w_true
+    draws = np.einsum("ij,j,ij->i", err, sigma, err)
+    # Monte Carlo over the noise: within 4 standard errors of the exact expectation
+    assert abs(draws.mean() - exact["risk"][0]) < 4 * draws.std(ddof=1) / np.sqrt(draws.size)
+
+
+def test_ratio_of_means_interval():
+    rng = np.random.default_rng(4)
+    b = rng.uniform(1.0, 2.0, 50)
+    r, ci = ld.ratio_of_means(0.7 * b, b)
+    # the variance cancels to O(eps s_b^2), so the half width is O(sqrt(eps)) ~ 1e-8, not 0
+    assert r == pytest.approx(0.7) and ci[1] - ci[0] == pytest.approx(0.0, abs=1e-7)
+    a = 0.7 * b + 0.05 * rng.standard_normal(50)
+    r, (lo, hi) = ld.ratio_of_means(a, b)
+    assert lo < r < hi and lo < 0.7 < hi
+
+
+@pytest.fixture(scope="module")
+def small():
+    df = ld.run(SMALL, progress=False)
+    return df, ld.analyze(df)
+
+
+def test_table_and_claims(small):
+    df, analysis = small
+    assert {"trial", "risk"} <= set(df.columns)
+    claims = ld.claims(df, analysis)
+    assert {c.id for c in claims} == set(ld.CLAIM_IDS) == set(ld.REPORTED_ONLY)
+    assert all(c.value is not None and c.ci is not None for c in claims)
+
+
+def test_switch_at_teacher_time_reproduces_the_teacher(small):
+    """With s = T (s / t_total = 1 / total_factor = 0.25) the student is the teacher exactly."""
+    df, _ = small
+    sw = df[(df.kind == "switch") & (df.switch_fraction == 0.25)].set_index("trial").risk
+    ref = df[(df.kind == "reference") & (df.method == "teacher")].set_index("trial").risk
+    assert np.allclose(sw, ref.loc[sw.index], rtol=1e-12)
+
+
+def test_recovered_fraction_endpoints(small):
+    _, analysis = small
+    rec = analysis["recovered"].set_index("switch_fraction")["mean"]
+    assert rec.loc[0.0] == pytest.approx(1.0) and rec.loc[1.0] == pytest.approx(0.0)
+
+
+def test_same_seed_same_table():
+    cfg = dataclasses.replace(SMALL, n_designs=2)
+    assert ld.run(cfg, progress=False).equals(ld.run(cfg, progress=False))
+
+
+def test_plot_has_labelled_axes(small):
+    df, analysis = small
+    fig = ld.plot(df, analysis, ld.claims(df, analysis))
+    try:
+        assert len(fig.axes) == 4
+        assert all(ax.get_xlabel() and ax.get_title() for ax in fig.axes)
+    finally:
+        plt.close(fig)
