@@ -34,6 +34,11 @@ class Claim:
         95% confidence interval of ``value``.
     detail : str, default ""
         Anything else worth reporting (the prediction compared with, the fit's label, ...).
+    asserted : bool, default True
+        Whether the test suite asserts that the check holds. ``False`` marks a check that is
+        reported whatever it shows: an exploratory formalization, or a setting in which the
+        simulation contradicts the claim. Such a check stays in the figure and the tables, and
+        a failure is shown there as a failure.
     """
 
     id: str
@@ -42,6 +47,7 @@ class Claim:
     value: float | None = None
     ci: tuple[float, float] | None = None
     detail: str = ""
+    asserted: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-Python dictionary for ``json.dumps`` (floats, bools, a 2-list for ``ci``).
@@ -49,7 +55,8 @@ class Claim:
         Returns
         -------
         dict
-            Keys ``id, statement, holds, value, ci, detail``; numpy scalars become Python ones.
+            Keys ``id, statement, holds, value, ci, detail, asserted``; numpy scalars become
+            Python ones.
         """
         return {
             "id": str(self.id),
@@ -58,6 +65,7 @@ class Claim:
             "value": None if self.value is None else float(self.value),
             "ci": None if self.ci is None else [float(self.ci[0]), float(self.ci[1])],
             "detail": str(self.detail),
+            "asserted": bool(self.asserted),
         }
 
     @classmethod
@@ -67,8 +75,8 @@ class Claim:
         Parameters
         ----------
         d : Mapping
-            A dictionary as produced by :meth:`to_dict` (``value``, ``ci`` and ``detail`` may be
-            missing).
+            A dictionary as produced by :meth:`to_dict` (``value``, ``ci``, ``detail`` and
+            ``asserted`` may be missing).
 
         Returns
         -------
@@ -83,6 +91,7 @@ class Claim:
             value=None if value is None else float(value),
             ci=None if ci is None else (float(ci[0]), float(ci[1])),
             detail=str(d.get("detail", "")),
+            asserted=bool(d.get("asserted", True)),
         )
 
 
@@ -111,7 +120,8 @@ def claims_table_markdown(claims: Iterable[Claim]) -> str:
     -------
     str
         The table (header, separator, one line per claim), ending with a newline. ``holds`` is
-        shown as ``yes`` or ``**no**``; a missing value or interval as ``-``.
+        shown as ``yes`` or ``**no**`` (``(reported)`` is appended for a check that is not
+        asserted); a missing value or interval as ``-``.
 
     Examples
     --------
@@ -125,7 +135,7 @@ def claims_table_markdown(claims: Iterable[Claim]) -> str:
     lines = ["| id | statement | value | 95% CI | holds |", "|---|---|---|---|---|"]
     for claim in claims:
         ci = "-" if claim.ci is None else f"[{_fmt(claim.ci[0])}, {_fmt(claim.ci[1])}]"
-        holds = "yes" if claim.holds else "**no**"
+        holds = ("yes" if claim.holds else "**no**") + ("" if claim.asserted else " (reported)")
         lines.append(
             f"| {_cell(claim.id)} | {_cell(claim.statement)} | {_fmt(claim.value)} | {ci} "
             f"| {holds} |"

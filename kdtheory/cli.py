@@ -28,6 +28,9 @@ SIMULATIONS = {
     "confidence_exaggeration": "simulations.confidence_exaggeration",
     "late_distillation": "simulations.late_distillation",
     "gradient_denoising": "simulations.gradient_denoising",
+    "semiparametric_bias": "simulations.semiparametric_bias",
+    "crossfit_overfitting": "simulations.crossfit_overfitting",
+    "tabular_kd": "simulations.tabular_kd",
 }
 
 FIGURES_HEADER = """# Figures

@@ -1,0 +1,398 @@
+"""Cross-fitting against teacher overfitting: in-sample teachers leak the labels (claim SEMI-3).
+
+Experiment (reference/kamath.md section 6 item 3, the public code's Gaussian mixture).
+``Z ~ Bern(1/2)``, ``X | Z ~ N((2Z - 1) r 1_d, I_d)`` and ``y = Z``, so that
+``p0(x) = P(y = 1 | x) = sigmoid(2 r 1_d' x)`` exactly (the log density ratio of the two
+components is ``2 r 1_d' x``). ``r = sqrt(s / d)`` keeps the law of the Bayes logit,
+``N(+-2s, 4s)``, the same for every dimension ``d`` (``s = 0.9``: kamath.md's ``d = 10, r = 0.3``),
+so that ``d`` changes only how hard ``p0`` is for trees. Random-forest teachers
+(``RandomForestClassifier``) of growing ``max_depth`` (0 stands for fully grown trees) are
+fitted on ``n`` points and queried
+
+- in-sample ("vanilla" KD: the teacher's probabilities on the points it was fitted on), or
+- out-of-fold (:class:`kdtheory.semiparametric.CrossFitTeacher`, ``K`` folds).
+
+Students: :class:`kdtheory.semiparametric.DistilledRegressor` on the probability scale with the
+public code's random-forest regressors, 1 tree (Figure A's smallest student, where the published
+cross-fitting gains are largest) and 10 trees (the teacher-depth experiment's student), fitted on
+all ``n`` points to the teacher's probabilities and, as a reference, to the labels ("scratch").
+Measured per ``d``, depth and trial: the leakage ``mean |p_hat(x_i) - y_i|`` on the training
+points, the teacher's distance ``||p_hat - p0||`` on the training and on fresh test points, the
+students' distance ``||f - p0||`` on the test points (``risk`` is its square) and the gap vanilla
+minus cross-fit.
+
+Mechanism (ours). A fully grown forest predicts ``y_i`` at ``x_i`` in the trees whose bootstrap
+sample holds ``i`` (about 63% of them), so ``p_in ~ 0.63 y + 0.37 p_oob``: vanilla KD passes the
+label noise ``y - p0`` to the student but removes about 63% of the teacher's bias. Cross-fitting
+wins when the student cannot average that noise away (few trees) and loses when the teacher's bias
+dominates (a forest on a ``d = 10`` linear boundary) and the student averages well.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+from scipy.special import expit
+from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
+
+from kdtheory.claims import Claim
+from kdtheory.montecarlo import run_grid
+from kdtheory.plotting import claims_footer, new_figure
+from kdtheory.rates import fit_slope
+from kdtheory.semiparametric import CrossFitTeacher, DistilledRegressor
+
+NAME = "crossfit_overfitting"
+CLAIM_IDS = ("SEMI-3",)
+#: (mixture dimension d, student trees) where the first full run contradicted SEMI-3: with the
+#: d = 10 mixture a 10-tree student distilled from the in-sample (vanilla) forest lands *closer*
+#: to p0 than the cross-fitted one (a fully grown forest's in-sample output is roughly a mix of
+#: the label and its out-of-bag estimate, so vanilla KD trades the forest's bias for label noise,
+#: which ten student trees average away). These checks are reported, never asserted; they show
+#: as failures in the figure and tables.
+CONTRADICTED = frozenset({(10, 10)})
+TEACHERS = ("vanilla", "crossfit")
+METHODS = (*TEACHERS, "scratch")
+LABELS = {
+    "vanilla": "vanilla KD (in-sample teacher)",
+    "crossfit": "cross-fit KD (out-of-fold)",
+    "scratch": "student on labels (scratch)",
+}
+COLORS = {"vanilla": "tab:red", "crossfit": "tab:blue", "scratch": "0.45"}
+_SEED_MAX = 2**31 - 1
+
+
+@dataclass(frozen=True)
+class Config:
+    """Mixture dimensions, sample sizes, teacher forests, folds, students, trials."""
+
+    n: int
+    n_test: int
+    ds: tuple[int, ...]
+    depths: tuple[int, ...]
+    n_trees: int
+    n_folds: int
+    n_trials: int
+    separation: float = 0.9
+    student_trees: tuple[int, ...] = (1, 10)
+    seed: int = 0
+
+
+PRESETS = {
+    "quick": Config(
+        n=1000, n_test=2000, ds=(4, 10), depths=(1, 4, 0), n_trees=20, n_folds=5, n_trials=3
+    ),
+    "full": Config(
+        n=2000,
+        n_test=10000,
+        ds=(4, 10),
+        depths=(1, 2, 4, 8, 0),
+        n_trees=40,
+        n_folds=10,
+        n_trials=6,
+    ),
+}
+
+
+def mixture_radius(d: int, separation: float) -> float:
+    """``r = sqrt(separation / d)``: the Bayes logit is ``N(+-2 separation, 4 separation)``."""
+    return float(np.sqrt(separation / d))
+
+
+def bayes_proba(X: np.ndarray, r: float) -> np.ndarray:
+    """``p0(x) = sigmoid(2 r 1' x)``: the exact posterior of the symmetric two-Gaussian mixture."""
+    return expit(2.0 * r * X.sum(axis=1))
+
+
+def sample_mixture(rng: np.random.Generator, n: int, d: int, r: float):
+    """``n`` draws ``(X, y)``: ``y ~ Bern(1/2)``, ``X | y ~ N((2y - 1) r 1_d, I_d)``."""
+    y = rng.integers(0, 2, size=n)
+    X = (2.0 * y - 1.0)[:, None] * r + rng.standard_normal((n, d))
+    return X, y
+
+
+def _rms(a: np.ndarray) -> float:
+    return float(np.sqrt(np.mean(a**2)))
+
+
+def _task(rng: np.random.Generator, *, d: int, max_depth: int, cfg: Config) -> list[dict]:
+    """One data set and teacher depth: teacher rows, then vanilla, cross-fit, scratch students."""
+    r = mixture_radius(d, cfg.separation)
+    X, y = sample_mixture(rng, cfg.n, d, r)
+    X_test, _ = sample_mixture(rng, cfg.n_test, d, r)
+    p0_train, p0_test = bayes_proba(X, r), bayes_proba(X_test, r)
+    seeds = [int(s) for s in rng.integers(0, _SEED_MAX, size=3)]
+    teacher = RandomForestClassifier(
+        n_estimators=cfg.n_trees,
+        max_depth=None if max_depth == 0 else max_depth,
+        random_state=seeds[0],
+        n_jobs=1,
+    )
+    vanilla = teacher.fit(X, y)
+    depth = float(np.mean([t.get_depth() for t in vanilla.estimators_]))
+    crossfit = CrossFitTeacher(teacher, n_folds=cfg.n_folds, random_state=seeds[1]).fit(X, y)
+    train_proba = {"vanilla": vanilla.predict_proba(X)[:, 1], "crossfit": crossfit.oof_proba_[:, 1]}
+    test_proba = {
+        "vanilla": vanilla.predict_proba(X_test)[:, 1],
+        "crossfit": crossfit.predict_proba(X_test)[:, 1],
+    }
+    rows = []
+    for method in TEACHERS:
+        p = train_proba[method]
+        rows.append(
+            {
+                "kind": "teacher",
+                "method": method,
+                "tree_depth": depth,
+                "leakage": float(np.mean(np.abs(p - y))),
+                "teacher_train": _rms(p - p0_train),
+                "distance": _rms(test_proba[method] - p0_test),
+                "risk": _rms(test_proba[method] - p0_test) ** 2,
+            }
+        )
+    for trees in cfg.student_trees:
+        for method in METHODS:
+            student = DistilledRegressor(
+                RandomForestRegressor(n_estimators=trees, random_state=seeds[2]), scale="p"
+            )
+            if method == "scratch":
+                student.fit(X, y)
+            else:
+                student.fit(X, y, teacher_proba=train_proba[method])
+            dist = _rms(student.predict(X_test) - p0_test)
+            rows.append(
+                {
+                    "kind": "student",
+                    "student_trees": trees,
+                    "method": method,
+                    "tree_depth": depth,
+                    "distance": dist,
+                    "risk": dist**2,
+                }
+            )
+    return rows
+
+
+def run(cfg: Config, *, n_jobs=1, backend="loky", cache_dir=None, progress=True) -> pd.DataFrame:
+    """Tidy table: per mixture dimension, teacher depth and trial, teacher and student rows."""
+    return run_grid(
+        partial(_task, cfg=cfg),
+        {"d": cfg.ds, "max_depth": cfg.depths},
+        n_trials=cfg.n_trials,
+        seed=cfg.seed,
+        n_jobs=n_jobs,
+        backend=backend,
+        cache_dir=cache_dir,
+        progress=progress,
+        desc=f"{NAME}: teachers",
+    )
+
+
+def _paired(diff: pd.Series) -> pd.Series:
+    """Mean over trials with its 95% t interval (of paired differences, or of a value)."""
+    m = float(diff.mean())
+    half = float(stats.t.ppf(0.975, len(diff) - 1) * diff.std(ddof=1) / np.sqrt(len(diff)))
+    return pd.Series({"mean": m, "lo": m - half, "hi": m + half})
+
+
+def _mean_ci(df: pd.DataFrame, by: list[str], value: str) -> pd.DataFrame:
+    """Mean and 95% CI of ``value`` over trials per group, with the mean tree depth, by depth."""
+    out = df.groupby(by)[value].apply(_paired).unstack().reset_index()
+    depth = df.groupby(by).tree_depth.mean().reset_index(drop=True)
+    return out.assign(depth=depth.to_numpy()).sort_values("depth", kind="stable")
+
+
+def analyze(df: pd.DataFrame) -> dict:
+    """Means with CIs per depth, paired differences, and the slope of the gap in log2 depth."""
+    keys = ["d", "max_depth", "trial"]
+    teach = df[df.kind == "teacher"]
+    tw = teach.pivot_table(index=keys, columns="method", values=["leakage", "teacher_train"])
+    tw.columns = [f"{v}_{m}" for v, m in tw.columns]
+    tw = tw.reset_index().merge(teach.groupby(keys).tree_depth.first().reset_index(), on=keys)
+    tw["leak_diff"] = tw.leakage_crossfit - tw.leakage_vanilla
+    tw["teacher_diff"] = tw.teacher_train_vanilla - tw.teacher_train_crossfit
+    stud = df[df.kind == "student"].astype({"student_trees": int})
+    sw = stud.pivot_table(index=[*keys, "student_trees"], columns="method", values="distance")
+    sw = sw.reset_index().merge(teach.groupby(keys).tree_depth.first().reset_index(), on=keys)
+    sw["gap"] = sw.vanilla - sw.crossfit
+    sw["log2_depth"] = np.log2(sw.tree_depth)
+
+    deepest = {d: g.max_depth.iloc[g.tree_depth.argmax()] for d, g in tw.groupby("d")}
+    at_deepest = {}
+    for d, md in deepest.items():
+        t = tw[(tw.d == d) & (tw.max_depth == md)]
+        at_deepest[("leak", d)] = _paired(t.leak_diff)
+        at_deepest[("teacher", d)] = _paired(t.teacher_diff)
+        for trees, g in sw[(sw.d == d) & (sw.max_depth == md)].groupby("student_trees"):
+            at_deepest[("gap", d, trees)] = _paired(g.gap)
+            at_deepest[("student", d, trees)] = g[list(METHODS)].mean()
+        at_deepest[("depth", d)] = float(t.tree_depth.mean())
+        at_deepest[("label", d)] = "None" if md == 0 else str(md)
+    # trend: OLS of the gap on log2(mean tree depth of the vanilla forest), one point per (depth,
+    # trial). Each point has its own data set, so the points are independent, but the gap's spread
+    # grows with depth: one cluster per point makes the interval heteroscedasticity-robust (HC).
+    trends, lines = {}, []
+    for (d, trees), g in sw.groupby(["d", "student_trees"]):
+        fit = fit_slope(g.log2_depth, g.gap, groups=np.arange(len(g)))
+        trends[(d, trees)] = fit
+        x = np.sort(g.groupby("max_depth").tree_depth.mean().to_numpy())
+        lines.append(
+            pd.DataFrame(
+                {
+                    "d": d,
+                    "student_trees": trees,
+                    "depth": x,
+                    "gap": fit.intercept + fit.slope * np.log2(x),
+                }
+            )
+        )
+    return {
+        "teacher_wide": tw,
+        "student_wide": sw,
+        "leakage": _mean_ci(teach, ["d", "max_depth", "method"], "leakage"),
+        "teacher_train": _mean_ci(teach, ["d", "max_depth", "method"], "teacher_train"),
+        "student": _mean_ci(stud, ["d", "student_trees", "max_depth", "method"], "distance"),
+        "gap": _mean_ci(sw, ["d", "student_trees", "max_depth"], "gap"),
+        "at_deepest": at_deepest,
+        "trends": trends,
+        "trend_lines": pd.concat(lines, ignore_index=True),
+    }
+
+
+def claims(df: pd.DataFrame, analysis: dict | None = None) -> list[Claim]:
+    """SEMI-3 per mixture dimension (and student): leakage, teacher distance, gap, trend."""
+    a = analysis if analysis is not None else analyze(df)
+    z, out = a["at_deepest"], []
+    for d in sorted({k[1] for k in z if k[0] == "leak"}):
+        at = f"d={d}, deepest teacher (max_depth={z[('label', d)]}, depth {z[('depth', d)]:.1f})"
+        leak, teach = z[("leak", d)], z[("teacher", d)]
+        out.append(
+            Claim(
+                "SEMI-3",
+                f"{at}: in-sample probabilities leak the labels, mean |p_hat - y| in-sample < "
+                "out-of-fold (paired 95% CI of the difference above 0)",
+                holds=bool(leak.lo > 0),
+                value=float(leak["mean"]),
+                ci=(float(leak.lo), float(leak.hi)),
+            )
+        )
+        out.append(
+            Claim(
+                "SEMI-3",
+                f"{at}: on the training points the in-sample teacher is farther from p0 than the "
+                "out-of-fold one (paired 95% CI above 0)",
+                holds=bool(teach.lo > 0),
+                value=float(teach["mean"]),
+                ci=(float(teach.lo), float(teach.hi)),
+            )
+        )
+        for trees in sorted(k[2] for k in z if k[0] == "gap" and k[1] == d):
+            gap, means = z[("gap", d, trees)], z[("student", d, trees)]
+            trend = a["trends"][(d, trees)]
+            out.append(
+                Claim(
+                    "SEMI-3",
+                    f"{at}, {trees}-tree student: cross-fit closer to p0 than vanilla, paired "
+                    "95% CI of ||f_vanilla - p0|| - ||f_crossfit - p0|| above 0",
+                    holds=bool(gap.lo > 0),
+                    value=float(gap["mean"]),
+                    ci=(float(gap.lo), float(gap.hi)),
+                    detail=", ".join(f"{m} {means[m]:.4f}" for m in METHODS),
+                    asserted=(d, trees) not in CONTRADICTED,
+                )
+            )
+            out.append(
+                Claim(
+                    "SEMI-3",
+                    f"d={d}, {trees}-tree student: the gap grows with teacher depth, OLS slope "
+                    "on log2(mean tree depth) with robust 95% CI above 0",
+                    holds=bool(trend.ci[0] > 0),
+                    value=trend.slope,
+                    ci=trend.ci,
+                    detail=f"{trend.label(fmt='.4f')} per doubling, {trend.n_obs} points",
+                    asserted=(d, trees) not in CONTRADICTED,
+                )
+            )
+    return out
+
+
+def _errorbar(ax, g: pd.DataFrame, label: str, **style) -> None:
+    ax.errorbar(
+        g.depth,
+        g["mean"],
+        yerr=[g["mean"] - g.lo, g.hi - g["mean"]],
+        capsize=2,
+        lw=1.2,
+        ms=4,
+        label=label,
+        **style,
+    )
+
+
+def plot(df: pd.DataFrame, analysis: dict, claim_list: list[Claim] | None = None):
+    """Leakage, teacher distance, gap (top); student distances per mixture dimension (bottom)."""
+    ds = sorted(analysis["leakage"].d.unique())
+    fig, axes = new_figure(2, 3, width=5.0, height=3.9)
+    line = {d: ls for d, ls in zip(ds, ("-", "--", ":", "-."), strict=False)}
+    for ax, key, ylabel, title in (
+        (axes[0, 0], "leakage", "mean |p_hat(x_i) - y_i|, training points", "label leakage"),
+        (
+            axes[0, 1],
+            "teacher_train",
+            "teacher ||p_hat - p0||, training points",
+            "teacher distance to p0 where the student is fitted",
+        ),
+    ):
+        for (d, m), g in analysis[key].groupby(["d", "method"]):
+            _errorbar(ax, g, f"{LABELS[m]}, d={d}", color=COLORS[m], ls=line[d], marker="o")
+        ax.set_ylabel(ylabel)
+        ax.set_title(title)
+    ax = axes[0, 2]
+    for i, ((d, trees), g) in enumerate(analysis["gap"].groupby(["d", "student_trees"])):
+        fit = analysis["trends"][(d, trees)]
+        _errorbar(
+            ax,
+            g,
+            f"d={d}, {trees}-tree student: {fit.label(fmt='.3f')}",
+            color=f"C{i}",
+            ls="none",
+            marker="o",
+        )
+        t = analysis["trend_lines"]
+        t = t[(t.d == d) & (t.student_trees == trees)]
+        ax.plot(t.depth, t.gap, ls=line[d], color=f"C{i}", lw=0.9)
+    ax.axhline(0.0, color="0.5", lw=0.8)
+    ax.set_ylabel("vanilla - cross-fit student ||f - p0||")
+    ax.set_title("SEMI-3: cross-fitting gain vs teacher depth\n(paired 95% CI; OLS on log2 depth)")
+    st = analysis["student"]
+    for ax, d in zip(axes[1], ds, strict=False):
+        for (trees, m), g in st[st.d == d].groupby(["student_trees", "method"]):
+            _errorbar(
+                ax,
+                g,
+                f"{LABELS[m]}, {trees} tree(s)",
+                color=COLORS[m],
+                ls="-" if trees == min(st.student_trees) else "--",
+                marker="os"[trees > 1],
+            )
+        ax.set_ylabel("student ||f - p0||, test points")
+        ax.set_title(f"students, d={d} (Bayes logit law fixed)")
+    # one legend for the student panels, in the free slot of the bottom row
+    handles, labels = axes[1, 0].get_legend_handles_labels()
+    for ax in axes[1, len(ds) :]:
+        fig.delaxes(ax)
+    fig.legend(handles, labels, loc="center", bbox_to_anchor=(0.83, 0.33), fontsize=7)
+    for ax in fig.axes:
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("teacher mean tree depth (max_depth 1, 2, 4, ..., fully grown)")
+        ax.grid(True, which="both", alpha=0.25)
+    for ax in axes[0]:
+        ax.legend(fontsize=5.5)
+    if claim_list:
+        claims_footer(fig, claim_list)
+    fig.suptitle((__doc__ or "").strip().splitlines()[0])
+    fig.tight_layout(rect=(0, 0.02 + 0.016 * len(claim_list or []), 1, 0.96))
+    return fig

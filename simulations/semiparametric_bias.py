@@ -1,0 +1,504 @@
+"""Teacher error and student bias: KD is first order in eps, the orthogonal correction second order.
+
+Claims SEMI-1, SEMI-2 and SEMI-5 of THEORY.md section 3, on the log-probability scale, where the
+orthogonal (Neyman) correction is not trivial (on the p scale it is training on the labels).
+
+Pointwise (SEMI-1, deterministic). With ``p_hat = p0 + eps`` the KD target ``log p_hat`` has bias
+``log(1 + u)``, ``u = eps / p0``, and the orthogonal target ``log p_hat + (y - p_hat) / p_hat``
+has conditional bias ``b(u) = log(1 + u) - u / (1 + u) = u^2/2 - 2u^3/3 + ...``, so
+``bias / eps^2 -> 1 / (2 p0^2)``. Both are computed by
+:func:`kdtheory.semiparametric.target_bias` over a grid of ``p0`` and log-spaced ``eps``.
+
+Estimator level (SEMI-2, SEMI-5, Monte Carlo over designs). ``x ~ U[-1, 1]^2``, features
+``phi(x) = (1, x1, x2)``, ``log p0(x) = phi(x)' beta`` (well specified; ``p0`` in ``[0.51, 0.79]``),
+labels ``y ~ Bern(p0(x))``. Synthetic teacher independent of the sample:
+``p_hat = p0 (1 + eps r(x))`` with ``r(x) = sin(pi x1 / 2)`` (i.e. ``p0 + eps h(x)``, ``h = p0 r``,
+no clipping active). The student is least squares on ``phi`` of the KD or the orthogonal target
+(:class:`kdtheory.semiparametric.DistilledRegressor`, ``scale="logp"``); ``f0 = phi' beta``.
+Both estimators are linear in ``y``, so for every design the conditional bias
+``||E[f_hat | X] - f0||`` and variance ``E[||f_hat - E f_hat||^2 | X]`` (norms in ``L2(P_X)``) are
+exact; one sampled fit per design checks them. ``e = ||p_hat - p0||`` is the teacher error and
+``delta_n^2 = d / n`` (``d = 3``) the squared critical radius of the student class, up to constants.
+
+Why the bias is fitted, not the sampled error. The orthogonal target's label noise has variance
+``p0 (1 - p0) / p_hat^2`` (about 0.6 here), so the student's noise sd is about ``1.3 / sqrt(n)``:
+``1.3e-3`` at ``n = 10^6``, as large as its bias at ``eps = 0.1`` (``~ eps^2 / 4``). Seeing the
+``eps^2`` law of the sampled error down to ``eps = 0.0125`` (bias ``4e-5``) would need
+``n ~ 10^10``. SEMI-2 therefore fits the log-log slope of the conditional bias
+``||E[f_hat | X] - f0||`` against ``eps`` (predicted slopes 1 and 2) and checks the
+``n^{-1/2}`` part separately (the variance scales as ``1/n``); the sampled error is drawn to show
+it flattening at the noise floor. SEMI-5 ("lies under ``C (delta_n^2 + e^k)``") is made
+falsifiable as a shape test: the Monte Carlo means of ``E[||f_hat - f0||^2 | X]`` over all ``n``
+and ``eps`` are fitted by ``A delta_n^2 + B e^k`` (non-negative least squares on relative
+residuals) for ``k = 2`` and ``k = 4``; the predicted ``k`` (2 for KD, 4 for the corrected
+estimator) must fit better than the other. ``A``, ``B`` and the smallest ``C`` with every mean
+under ``C (delta_n^2 + e^k)`` are reported.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+
+import numpy as np
+import pandas as pd
+from matplotlib.ticker import NullFormatter
+from scipy import stats
+from scipy.optimize import nnls
+from sklearn.linear_model import LinearRegression
+
+from kdtheory.claims import Claim
+from kdtheory.montecarlo import run_grid
+from kdtheory.plotting import claims_footer, new_figure, summarize
+from kdtheory.rates import fit_rate
+from kdtheory.semiparametric import (
+    DistilledRegressor,
+    correction_gamma,
+    distillation_target,
+    target_bias,
+)
+
+NAME = "semiparametric_bias"
+CLAIM_IDS = ("SEMI-1", "SEMI-2", "SEMI-5")
+METHODS = {"kd": "none", "orthogonal": "orthogonal"}
+LABELS = {"kd": "KD", "orthogonal": "orthogonal correction"}
+ORDER = {"kd": 1, "orthogonal": 2}
+#: population second moments E[phi phi'] of phi = (1, x1, x2) under U[-1, 1]^2: the L2(P_X) norm
+#: of a linear function phi' v is sqrt(v' SIGMA v)
+SIGMA = np.diag([1.0, 1.0 / 3.0, 1.0 / 3.0])
+N_FEATURES = 3
+
+# Moments of r = sin(pi x1 / 2), x1 ~ U[-1, 1]: a2 = E r^2, a4 = E r^4, c1 = E x1 r, c3 = E x1 r^3.
+_A2, _A4 = 0.5, 0.375
+_C1, _C3 = 4.0 / np.pi**2, 28.0 / (9.0 * np.pi**2)
+#: SEMI-2 slope bands. r is odd in x1, so the even powers of u = eps r project onto the constant
+#: feature and the odd powers onto x1, orthogonal in L2(P_X). Expanding the L2 norm of the
+#: projected bias then gives local log-log slopes k + K eps^2 + O(eps^4) with
+#: KD (log(1+u) = u - u^2/2 + u^3/3 ...):        K = 2 c3 / (3 c1) + a2^2 / (12 c1^2) = 0.645,
+#: orthogonal (b(u) = u^2/2 - 2u^3/3 + 3u^4/4 ...): K = 3 a4 / a2 + 16 c3^2 / (3 a2^2) = 4.37.
+#: The local slope increases with eps and the OLS slope is a positive average of local slopes, so
+#: the fitted slope lies in [k, k + K eps_max^2] up to O(eps^4) and the design's O(n^{-1/2}); we
+#: require the 95% CI to lie within k +- K eps_max^2. The bias is exact (no label noise), so its CI
+#: is narrow and need not contain k itself: that is reported, not required.
+SLOPE_K = {
+    "kd": 2 * _C3 / (3 * _C1) + _A2**2 / (12 * _C1**2),
+    "orthogonal": 3 * _A4 / _A2 + 16 * _C3**2 / (3 * _A2**2),
+}
+#: SEMI-1 bands. For u = eps / p0 > 0 the local slopes satisfy 1 - u/2 <= s_KD(u) <= 1 and
+#: 2 - 4u/3 <= s_orth(u) <= 2 (alternating series; checked in the tests), and the OLS slope on a
+#: grid is a convex combination of secant slopes, so |slope - k| <= POINTWISE_C[k] * eps_max / p0.
+#: For the limit ratio, u^2/2 - 2u^3/3 <= b(u) <= u^2/2 for u < 3/4, so at eps_min
+#: |2 p0^2 bias / eps^2 - 1| <= 4 eps_min / (3 p0).
+POINTWISE_C = {"kd": 0.5, "orthogonal": 4.0 / 3.0}
+RATIO_C = 4.0 / 3.0
+#: bound shapes of SEMI-5: e^2 for KD, e^4 for the corrected estimator
+SHAPES = {"kd": 2, "orthogonal": 4}
+
+
+@dataclass(frozen=True)
+class Config:
+    """Parameters: sample sizes, designs per size, teacher errors and the pointwise grid."""
+
+    ns: tuple[int, ...]
+    n_designs: int
+    eps: tuple[float, ...] = (0.2, 0.1, 0.05, 0.025, 0.0125)
+    beta: tuple[float, float, float] = (-0.45, 0.12, 0.10)
+    pointwise_p0: tuple[float, ...] = (0.1, 0.3, 0.5, 0.7, 0.9)
+    pointwise_eps: tuple[float, ...] = tuple(float(v) for v in np.logspace(-4, -2, 9))
+    seed: int = 0
+
+
+PRESETS = {
+    "quick": Config(ns=(20_000, 200_000), n_designs=4),
+    "full": Config(ns=(30_000, 100_000, 300_000, 1_000_000), n_designs=20),
+}
+
+
+def teacher_direction(X: np.ndarray) -> np.ndarray:
+    """The relative teacher error ``r(x) = sin(pi x1 / 2)`` (odd in ``x1``, ``|r| <= 1``)."""
+    return np.sin(np.pi * X[:, 0] / 2.0)
+
+
+def _targets(method: str, p_hat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Targets at ``y = 1`` and ``y = 0`` (KD's and the orthogonal step do not depend on ``y``)."""
+    out = []
+    for label in (1.0, 0.0):
+        y = np.full_like(p_hat, label)
+        gamma = correction_gamma(y, p_hat, scale="logp", correction=METHODS[method])
+        out.append(distillation_target(y, p_hat, scale="logp", gamma=gamma))
+    return out[0], out[1]
+
+
+def _pointwise_rows(cfg: Config) -> pd.DataFrame:
+    """SEMI-1: exact conditional bias ``E[target | p0] - log p0`` of each target at ``p0 + eps``."""
+    rows = []
+    for p0 in cfg.pointwise_p0:
+        eps = np.asarray(cfg.pointwise_eps)
+        p_hat = p0 + eps
+        for method, correction in METHODS.items():
+            bias = target_bias(p0, p_hat, scale="logp", correction=correction)
+            for e, b in zip(eps, bias, strict=True):
+                rows.append(
+                    {
+                        "kind": "pointwise",
+                        "trial": 0,
+                        "method": method,
+                        "p0": p0,
+                        "eps": float(e),
+                        "bias": float(b),
+                        "risk": float(b**2),
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+def _l2(v: np.ndarray) -> float:
+    return float(np.sqrt(v @ SIGMA @ v))
+
+
+def student_moments(
+    hat: np.ndarray, p0: np.ndarray, p_hat: np.ndarray, method: str
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exact mean and covariance of the least-squares coefficients given the design (SEMI-2).
+
+    The target ``t(y)`` is affine in ``y ~ Bern(p0)``, so the coefficients ``hat @ t`` have
+    conditional mean ``hat @ (p0 t(1) + (1 - p0) t(0))`` and covariance
+    ``hat diag(p0 (1 - p0) (t(1) - t(0))^2) hat'``.
+
+    Parameters
+    ----------
+    hat : ndarray of shape (p, n)
+        ``(Phi' Phi)^{-1} Phi'``: least-squares coefficients are ``hat @ target``.
+    p0, p_hat : ndarray of shape (n,)
+        True and teacher probabilities at the design points.
+    method : {"kd", "orthogonal"}
+
+    Returns
+    -------
+    mean : ndarray of shape (p,)
+    cov : ndarray of shape (p, p)
+    """
+    t1, t0 = _targets(method, p_hat)
+    mean = hat @ (p0 * t1 + (1 - p0) * t0)
+    cov = (hat * (p0 * (1 - p0) * (t1 - t0) ** 2)) @ hat.T
+    return mean, cov
+
+
+def _task(rng: np.random.Generator, *, n: int, cfg: Config) -> list[dict]:
+    """One design: exact conditional bias/variance and one sampled fit per method and eps."""
+    X = rng.uniform(-1.0, 1.0, size=(n, 2))
+    Phi = np.column_stack([np.ones(n), X])
+    beta = np.asarray(cfg.beta)
+    p0 = np.exp(Phi @ beta)
+    y = (rng.random(n) < p0).astype(float)
+    hat = np.linalg.solve(Phi.T @ Phi, Phi.T)  # factored once: OLS coefficients = hat @ target
+    rows = []
+    for eps in cfg.eps:
+        p_hat = p0 * (1.0 + eps * teacher_direction(X))
+        e = float(np.sqrt(np.mean((p_hat - p0) ** 2)))
+        for method, correction in METHODS.items():
+            mean_coef, cov = student_moments(hat, p0, p_hat, method)
+            variance = float(np.trace(SIGMA @ cov))
+            bias = _l2(mean_coef - beta)
+            student = DistilledRegressor(LinearRegression(), scale="logp", correction=correction)
+            student.fit(X, y, teacher_proba=p_hat)
+            coef = np.r_[student.student_.intercept_, student.student_.coef_]
+            rows.append(
+                {
+                    "kind": "estimator",
+                    "method": method,
+                    "eps": eps,
+                    "teacher_error": e,
+                    "delta2": N_FEATURES / n,
+                    "bias": bias,
+                    "variance": variance,
+                    "risk": bias**2 + variance,
+                    "sampled_risk": _l2(coef - beta) ** 2,
+                }
+            )
+    return rows
+
+
+def run(cfg: Config, *, n_jobs=1, backend="loky", cache_dir=None, progress=True) -> pd.DataFrame:
+    """Tidy table: pointwise biases (``kind="pointwise"``) and one row per design, method, eps."""
+    est = run_grid(
+        partial(_task, cfg=cfg),
+        {"n": cfg.ns},
+        n_trials=cfg.n_designs,
+        seed=cfg.seed,
+        n_jobs=n_jobs,
+        backend=backend,
+        cache_dir=cache_dir,
+        progress=progress,
+        desc=f"{NAME}: designs",
+    )
+    return pd.concat([_pointwise_rows(cfg), est], ignore_index=True)
+
+
+def _shape_fit(points: pd.DataFrame, k: int) -> dict:
+    """Fit ``risk ~ A delta_n^2 + B e^k`` (A, B >= 0) by NNLS on the relative residuals."""
+    risk = points["mean"].to_numpy()
+    design = np.column_stack([points.delta2, points.teacher_error**k]) / risk[:, None]
+    (a, b), _ = nnls(design, np.ones(len(risk)))
+    fitted = a * points.delta2.to_numpy() + b * points.teacher_error.to_numpy() ** k
+    # smallest C with every Monte Carlo mean under C (delta_n^2 + e^k)
+    c_sup = float(np.max(risk / (points.delta2 + points.teacher_error**k)))
+    rel_rms = float(np.sqrt(np.mean((fitted / risk - 1.0) ** 2)))
+    return {"A": float(a), "B": float(b), "rel_rms": rel_rms, "C_sup": c_sup}
+
+
+def analyze(df: pd.DataFrame) -> dict:
+    """Slopes with CIs (SEMI-1, SEMI-2), limit ratios, bound-shape fits (SEMI-5)."""
+    pw = df[df.kind == "pointwise"].copy()
+    pw["abs_bias"] = pw.bias.abs()
+    pw["limit"] = np.where(pw.method == "orthogonal", pw.eps**2 / (2 * pw.p0**2), pw.eps / pw.p0)
+    eps_max, eps_min = pw.eps.max(), pw.eps.min()
+    pointwise = []
+    for (method, p0), g in pw.groupby(["method", "p0"]):
+        fit = fit_rate(g.eps, g.abs_bias)
+        smallest = g[g.eps == eps_min].iloc[0]
+        pointwise.append(
+            {
+                "method": method,
+                "p0": p0,
+                "slope": fit.slope,
+                "lo": fit.ci[0],
+                "hi": fit.ci[1],
+                "band": POINTWISE_C[method] * eps_max / p0,
+                "ratio_error": smallest.abs_bias / (eps_min**2 / (2 * p0**2)) - 1.0,
+                "ratio_band": RATIO_C * eps_min / p0,
+            }
+        )
+    pointwise = pd.DataFrame(pointwise)
+    pointwise["deviation"] = (pointwise.slope - pointwise.method.map(ORDER)).abs()
+
+    est = df[df.kind == "estimator"].copy()
+    est["n"] = est.n.astype(int)
+    est["sampled_error"] = np.sqrt(est.sampled_risk)
+    est["noise_sd"] = np.sqrt(est.variance)
+    est["ratio"] = est.sampled_risk / est.risk
+    e_max = est.eps.max()
+    slopes = {m: fit_rate(g.eps, g.bias) for m, g in est.groupby("method")}
+    bands = {m: SLOPE_K[m] * e_max**2 for m in METHODS}
+    orth = est[est.method == "orthogonal"]
+    smallest = orth[orth.eps == orth.eps.min()]
+    var_fit = fit_rate(smallest.n, smallest.variance)
+    # the sampled squared error over the exact E[. | X]: one mean per design (the eps of a design
+    # share its labels), t interval over designs
+    per_design = orth.groupby(["n", "trial"]).ratio.mean()
+    half = (
+        stats.t.ppf(0.975, len(per_design) - 1) * per_design.std(ddof=1) / np.sqrt(len(per_design))
+    )
+    ratio = (float(per_design.mean()), (per_design.mean() - half, per_design.mean() + half))
+
+    means = est.groupby(["method", "n", "eps"], as_index=False).agg(
+        mean=("risk", "mean"), teacher_error=("teacher_error", "mean"), delta2=("delta2", "first")
+    )
+    shapes, curves = {}, []
+    e_grid = np.geomspace(means.teacher_error.min(), means.teacher_error.max(), 50)
+    for method, g in means.groupby("method"):
+        for k in (2, 4):
+            fit = _shape_fit(g, k)
+            shapes[(method, k)] = fit
+            for n, d2 in g.groupby("n").delta2.first().items():
+                curves.append(
+                    pd.DataFrame(
+                        {
+                            "method": method,
+                            "k": k,
+                            "n": n,
+                            "teacher_error": e_grid,
+                            "curve": fit["A"] * d2 + fit["B"] * e_grid**k,
+                        }
+                    )
+                )
+    return {
+        "pointwise": pointwise,
+        "pointwise_rows": pw,
+        "slopes": slopes,
+        "bands": bands,
+        "variance_fit": var_fit,
+        "sampled_ratio": ratio,
+        "summary_bias": summarize(est, ["method", "n", "eps"], value="bias"),
+        "summary_sampled": summarize(est, ["method", "n", "eps"], value="sampled_error"),
+        "summary_noise": summarize(est, ["method", "n", "eps"], value="noise_sd"),
+        "summary_risk": means,
+        "shapes": shapes,
+        "curves": pd.concat(curves, ignore_index=True),
+    }
+
+
+def claims(df: pd.DataFrame, analysis: dict | None = None) -> list[Claim]:
+    """Decide SEMI-1, SEMI-2 and SEMI-5 from the fitted numbers."""
+    a = analyze(df) if analysis is None else analysis
+    out = []
+    pw = a["pointwise"]
+    for method in METHODS:
+        g = pw[pw.method == method]
+        worst = g.loc[(g.deviation - g.band).idxmax()]
+        k = ORDER[method]
+        out.append(
+            Claim(
+                "SEMI-1",
+                f"pointwise {LABELS[method]} bias is order {k} in eps: log-log slope within "
+                f"{POINTWISE_C[method]:.3g} eps_max/p0 of {k} at every p0",
+                holds=bool((g.deviation <= g.band).all()),
+                value=float(worst.slope),
+                ci=(float(worst.lo), float(worst.hi)),
+                detail=f"tightest p0 = {worst.p0:g} (band {worst.band:.3g}); slopes "
+                + ", ".join(f"p0={r.p0:g}: {r.slope:.4f}" for r in g.itertuples()),
+            )
+        )
+    g = pw[pw.method == "orthogonal"]
+    out.append(
+        Claim(
+            "SEMI-1",
+            "orthogonal bias / eps^2 -> 1/(2 p0^2): at eps_min, |ratio (2 p0^2) - 1| <= "
+            "4 eps_min / (3 p0) at every p0",
+            holds=bool((g.ratio_error.abs() <= g.ratio_band).all()),
+            value=float(g.ratio_error.abs().max()),
+            detail="max relative deviation from the limit; bands "
+            + ", ".join(f"{r.ratio_band:.2g}" for r in g.itertuples()),
+        )
+    )
+    for method in METHODS:
+        fit, band, k = a["slopes"][method], a["bands"][method], ORDER[method]
+        out.append(
+            Claim(
+                "SEMI-2",
+                f"estimator level, {LABELS[method]}: ||E[f_hat|X] - f0|| ~ eps^{k}, slope 95% CI "
+                f"within {k} +- {band:.3g} (= K eps_max^2, K = {SLOPE_K[method]:.3g})",
+                holds=bool(k - band <= fit.ci[0] and fit.ci[1] <= k + band),
+                value=fit.slope,
+                ci=fit.ci,
+                detail=f"{fit.label(fmt='.4f')}; CI contains {k}: {fit.ci_contains(k)}",
+            )
+        )
+    vf = a["variance_fit"]
+    out.append(
+        Claim(
+            "SEMI-2",
+            "the orthogonal estimator's variance is the n^{-1/2} part: E||f_hat - E f_hat||^2 ~ "
+            "n^-1, slope 95% CI contains -1",
+            holds=vf.ci_contains(-1.0),
+            value=vf.slope,
+            ci=vf.ci,
+            detail="at the smallest eps; KD has no label noise (its target is y-free)",
+        )
+    )
+    r, (lo, hi) = a["sampled_ratio"]
+    out.append(
+        Claim(
+            "SEMI-2",
+            "sampled fits agree with the exact decomposition: mean ||f_hat - f0||^2 / "
+            "(bias^2 + variance) has a 95% CI containing 1 (orthogonal)",
+            holds=bool(lo <= 1.0 <= hi),
+            value=r,
+            ci=(float(lo), float(hi)),
+            detail="t interval over designs",
+        )
+    )
+    for method, k in SHAPES.items():
+        good, other = a["shapes"][(method, k)], a["shapes"][(method, 6 - k)]
+        out.append(
+            Claim(
+                "SEMI-5",
+                f"{LABELS[method]}: risk ~ A delta_n^2 + B e^{k} fits better than with e^{6 - k} "
+                f"(relative RMS residual of the NNLS fit)",
+                holds=bool(good["rel_rms"] < other["rel_rms"]),
+                value=good["rel_rms"],
+                detail=f"A={good['A']:.3g}, B={good['B']:.3g}; e^{6 - k} shape: "
+                f"{other['rel_rms']:.3g}; smallest C with every mean under C(delta_n^2 + e^{k}): "
+                f"{good['C_sup']:.3g}",
+            )
+        )
+    return out
+
+
+def plot(df: pd.DataFrame, analysis: dict, claim_list: list[Claim] | None = None):
+    """Pointwise biases (SEMI-1), estimator-level biases (SEMI-2), bound curves (SEMI-5)."""
+    fig, axes = new_figure(1, 3, width=4.8, height=5.2)
+    ax = axes[0, 0]
+    pw, slopes = analysis["pointwise_rows"], analysis["pointwise"].set_index(["method", "p0"])
+    for i, (p0, g) in enumerate(pw.groupby("p0")):
+        for method, ls in (("kd", "-"), ("orthogonal", "--")):
+            h = g[g.method == method]
+            s = slopes.loc[(method, p0), "slope"]
+            ax.loglog(h.eps, h.abs_bias, ls, color=f"C{i}", label=f"{method} p0={p0:g}: {s:.3f}")
+        h = g[g.method == "orthogonal"]
+        ax.loglog(h.eps, h.limit, ":", color="0.3", lw=0.8)
+    ax.set_xlabel("teacher error eps (p_hat = p0 + eps)")
+    ax.set_ylabel("|bias of the log-scale target|")
+    ax.set_title("SEMI-1: KD (solid) vs orthogonal (dashed);\ndotted: eps^2/(2 p0^2); slopes")
+    ax.legend(fontsize=5.5, ncol=2)
+    ax.grid(True, which="both", alpha=0.25)
+
+    ax = axes[0, 1]
+    for method, marker in (("kd", "o"), ("orthogonal", "s")):
+        for j, (_, g) in enumerate(analysis["summary_bias"].groupby("n")):
+            g = g[g.method == method]
+            label = f"{LABELS[method]}: {analysis['slopes'][method].label(fmt='.3f')}"
+            ax.errorbar(
+                g.eps,
+                g["mean"],
+                yerr=[g["mean"] - g.lo, g.hi - g["mean"]],
+                marker=marker,
+                color="C0" if method == "kd" else "C3",
+                capsize=2,
+                label=label if j == 0 else None,
+                lw=1,
+            )
+    big = analysis["summary_sampled"]
+    big = big[(big.n == big.n.max()) & (big.method == "orthogonal")]
+    label = f"orthogonal, sampled fit, n={big.n.max()}"
+    ax.plot(big.eps, big["mean"], "x:", color="C3", label=label)
+    noise = analysis["summary_noise"]
+    noise = noise[(noise.n == noise.n.max()) & (noise.method == "orthogonal")]
+    ax.plot(noise.eps, noise["mean"], "-", color="0.5", lw=0.8, label="noise sd (exact)")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("teacher error eps (p_hat = p0 (1 + eps r(x)))")
+    ax.set_ylabel("||E[f_hat | X] - f0||, log scale, L2(P)")
+    ax.set_title("SEMI-2: estimator-level bias, all n;\nfitted slopes with 95% CI")
+    ax.legend(fontsize=6)
+    ax.grid(True, which="both", alpha=0.25)
+
+    ax = axes[0, 2]
+    means, curves = analysis["summary_risk"], analysis["curves"]
+    for method, k, color in (("kd", 2, "C0"), ("orthogonal", 4, "C3")):
+        fit = analysis["shapes"][(method, k)]
+        groups = list(means[means.method == method].groupby("n"))
+        for j, (n, g) in enumerate(groups):
+            # the largest n filled, the others hollow
+            ax.loglog(
+                g.teacher_error,
+                g["mean"],
+                "os"[k == 4],
+                color=color,
+                ms=4,
+                mfc=color if j == len(groups) - 1 else "none",
+                label=f"{LABELS[method]}, n={n}",
+            )
+            c = curves[(curves.method == method) & (curves.n == n)]
+            ax.loglog(c[c.k == k].teacher_error, c[c.k == k].curve, "-", color=color, lw=0.8)
+            ax.loglog(c[c.k != k].teacher_error, c[c.k != k].curve, ":", color=color, lw=0.8)
+        ax.plot(
+            [],
+            [],
+            "-",
+            color=color,
+            label=f"{fit['A']:.2g} d/n + {fit['B']:.3g} e^{k} (rel. RMS {fit['rel_rms']:.2f})",
+        )
+    ax.plot([], [], ":", color="0.3", label="other shape (e^2 <-> e^4), fitted")
+    ax.set_xlabel("teacher error e = ||p_hat - p0||, L2(P)")
+    ax.set_ylabel("E[||f_hat - f0||^2 | X], mean over designs")
+    ax.set_title("SEMI-5: bound shapes fitted by NNLS:\nKD ~ d/n + e^2, corrected ~ d/n + e^4")
+    ax.legend(fontsize=5.5)
+    ax.grid(True, which="both", alpha=0.25)
+    for ax in axes[0]:
+        ax.xaxis.set_minor_formatter(NullFormatter())
+    if claim_list:
+        claims_footer(fig, claim_list)
+    fig.suptitle((__doc__ or "").strip().splitlines()[0])
+    fig.tight_layout(rect=(0, 0.02 + 0.027 * len(claim_list or []), 1, 0.95))
+    return fig

@@ -1,0 +1,188 @@
+"""Tests of simulations.semiparametric_bias (claims SEMI-1, SEMI-2, SEMI-5).
+
+The bands the claims use are derived in the module's comments; the tests check those derivations
+(the local-slope inequalities of SEMI-1, the expansion constants ``K`` of SEMI-2), the exact
+conditional moments against Monte Carlo, and that the quick preset runs and its claims hold.
+
+Tolerances. Floating point: least squares on a few thousand points in double precision agrees with
+a second solve to ``1e-8`` relative (condition number of ``Phi' Phi`` below 10). Monte Carlo: a
+mean of ``N`` draws is within 5 standard errors of its expectation except with probability
+below ``6e-7`` (normal tail); a sample variance of ``N`` near-normal draws has relative standard
+error ``sqrt(2 / (N - 1))``, and we allow 5 of them.
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.linear_model import LinearRegression
+
+from kdtheory.claims import Claim
+from kdtheory.semiparametric import DistilledRegressor, distillation_target, target_bias
+from simulations import semiparametric_bias as sb
+
+
+def _kd_slope(u):
+    """Local log-log slope of log(1 + u) in u."""
+    return u / ((1 + u) * np.log1p(u))
+
+
+def _orth_bias(u):
+    return np.log1p(u) - u / (1 + u)
+
+
+def _orth_slope(u):
+    """Local log-log slope of b(u) = log(1 + u) - u / (1 + u)."""
+    return u**2 / ((1 + u) ** 2 * _orth_bias(u))
+
+
+@settings(max_examples=200, deadline=None)
+@given(u=st.floats(1e-3, 0.75))
+def test_semi1_local_slope_and_ratio_bounds(u):
+    """SEMI-1 bands: 1 - u/2 <= s_KD <= 1, 2 - 4u/3 <= s_orth <= 2, u^2/2 - 2u^3/3 <= b <= u^2/2."""
+    rel = 1e-9  # rounding of log1p and the quotients near u = 1e-3
+    assert 1 - sb.POINTWISE_C["kd"] * u - rel <= _kd_slope(u) <= 1 + rel
+    assert 2 - sb.POINTWISE_C["orthogonal"] * u - rel <= _orth_slope(u) <= 2 + rel
+    b = _orth_bias(u)
+    assert u**2 / 2 - 2 * u**3 / 3 <= b * (1 + rel)
+    assert b <= u**2 / 2 * (1 + rel)
+
+
+@settings(max_examples=50, deadline=None)
+@given(p0=st.floats(0.05, 0.95), rel_eps=st.floats(1e-3, 0.5))
+def test_pointwise_bias_is_the_closed_form(p0, rel_eps):
+    """The package's target_bias on the log scale is log(1 + u) (KD) and b(u) (orthogonal)."""
+    eps = rel_eps * min(p0, 1 - p0)  # p_hat stays inside (0, 1), no clipping
+    u = eps / p0
+    kd = target_bias(p0, p0 + eps, scale="logp", correction="none")
+    orth = target_bias(p0, p0 + eps, scale="logp", correction="orthogonal")
+    # log p_hat - log p0 and the correction cancel to b(u): absolute rounding ~ 1e-16 * |log p0|
+    np.testing.assert_allclose(kd, np.log1p(u), rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(orth, _orth_bias(u), rtol=1e-6, atol=1e-14)
+
+
+def test_semi2_expansion_constants():
+    """The moments of r = sin(pi x1 / 2) and the constants K of the SEMI-2 bands."""
+    x, w = np.polynomial.legendre.leggauss(400)
+    w = w / 2  # U[-1, 1]
+    r = np.sin(np.pi * x / 2)
+    np.testing.assert_allclose(sb.teacher_direction(np.column_stack([x, x])), r)
+    for value, exact in ((w @ r**2, sb._A2), (w @ r**4, sb._A4)):
+        assert value == pytest.approx(exact, abs=1e-12)
+    for value, exact in ((w @ (x * r), sb._C1), (w @ (x * r**3), sb._C3)):
+        assert value == pytest.approx(exact, abs=1e-12)
+
+    def l2_projection_norm(g):  # onto span(1, x1) in L2(U[-1, 1])
+        return np.hypot(w @ g, np.sqrt(3.0) * (w @ (x * g)))
+
+    biases = {"kd": np.log1p, "orthogonal": _orth_bias}
+    eps, h = 0.02, 1e-3
+    for method, b in biases.items():
+        up = l2_projection_norm(b(eps * np.exp(h) * r))
+        down = l2_projection_norm(b(eps * np.exp(-h) * r))
+        slope = (np.log(up) - np.log(down)) / (2 * h)
+        # local slope = k + K eps^2 + O(eps^4): at eps = 0.02 the remainder is ~1e-3 K relative
+        excess = (slope - sb.ORDER[method]) / eps**2
+        assert excess == pytest.approx(sb.SLOPE_K[method], rel=0.01)
+
+
+def _design(n, rng, eps):
+    X = rng.uniform(-1.0, 1.0, size=(n, 2))
+    Phi = np.column_stack([np.ones(n), X])
+    p0 = np.exp(Phi @ np.asarray(sb.Config(ns=(n,), n_designs=1).beta))
+    p_hat = p0 * (1.0 + eps * sb.teacher_direction(X))
+    return X, Phi, p0, p_hat
+
+
+@pytest.mark.parametrize("method", ["kd", "orthogonal"])
+def test_student_moments_match_monte_carlo(method):
+    rng = np.random.default_rng(3)
+    n, draws = 40, 20_000
+    X, Phi, p0, p_hat = _design(n, rng, eps=0.2)
+    hat = np.linalg.solve(Phi.T @ Phi, Phi.T)
+    mean, cov = sb.student_moments(hat, p0, p_hat, method)
+    Y = (rng.random((draws, n)) < p0).astype(float)
+    gamma = 0.0 if method == "kd" else 1.0 / p_hat
+    coefs = distillation_target(Y, p_hat, scale="logp", gamma=gamma) @ hat.T
+    if method == "kd":  # y-free target: no variance at all
+        np.testing.assert_allclose(coefs, np.broadcast_to(mean, coefs.shape), rtol=1e-12)
+        np.testing.assert_allclose(cov, 0.0, atol=1e-30)
+        return
+    se = np.sqrt(np.diag(cov) / draws)
+    assert np.all(np.abs(coefs.mean(axis=0) - mean) <= 5 * se)
+    np.testing.assert_allclose(
+        np.var(coefs, axis=0, ddof=1), np.diag(cov), rtol=5 * np.sqrt(2 / (draws - 1))
+    )
+
+
+@pytest.mark.parametrize("method", ["kd", "orthogonal"])
+def test_distilled_regressor_is_least_squares_on_the_target(method):
+    """The sampled student in the task equals hat @ target (the exact moments' premise)."""
+    rng = np.random.default_rng(4)
+    X, Phi, p0, p_hat = _design(2000, rng, eps=0.1)
+    y = (rng.random(len(p0)) < p0).astype(float)
+    student = DistilledRegressor(LinearRegression(), scale="logp", correction=sb.METHODS[method])
+    student.fit(X, y, teacher_proba=p_hat)
+    coef = np.r_[student.student_.intercept_, student.student_.coef_]
+    hat = np.linalg.solve(Phi.T @ Phi, Phi.T)
+    np.testing.assert_allclose(coef, hat @ student.target_, rtol=1e-8, atol=1e-10)
+
+
+def test_teacher_is_never_clipped():
+    """p_hat = p0 (1 + eps r) stays in [1/500, 1] for the largest eps: no clipping bias."""
+    cfg = sb.PRESETS["full"]
+    _, _, p0, p_hat = _design(50_000, np.random.default_rng(0), eps=max(cfg.eps))
+    assert p_hat.min() > 1 / 500 and p_hat.max() < 1.0
+
+
+def test_task_rows_and_kd_identity():
+    cfg = sb.Config(ns=(5000,), n_designs=1, eps=(0.2, 0.05))
+    rows = sb._task(np.random.default_rng(0), n=5000, cfg=cfg)
+    assert len(rows) == 2 * len(sb.METHODS)
+    for row in rows:
+        assert row["risk"] == pytest.approx(row["bias"] ** 2 + row["variance"])
+        assert row["delta2"] == 3 / 5000
+        if row["method"] == "kd":  # no label noise: the sampled fit is its conditional mean
+            assert row["variance"] == 0.0
+            assert row["sampled_risk"] == pytest.approx(row["risk"], rel=1e-8)
+
+
+@pytest.fixture(scope="module")
+def quick():
+    df = sb.run(sb.PRESETS["quick"], progress=False)
+    analysis = sb.analyze(df)
+    return df, analysis, sb.claims(df, analysis)
+
+
+def test_quick_preset_claims_hold(quick):
+    df, analysis, claims = quick
+    assert {"trial", "risk", "kind"} <= set(df.columns)
+    assert all(isinstance(c, Claim) for c in claims)
+    assert {c.id for c in claims} == set(sb.CLAIM_IDS)
+    assert not [c for c in claims if not c.holds]
+    # SEMI-2's headline: slopes near 1 (KD) and near 2 (corrected), each with its CI
+    for method, k in sb.ORDER.items():
+        fit = analysis["slopes"][method]
+        assert fit.ci[0] <= fit.slope <= fit.ci[1]
+        assert abs(fit.slope - k) <= sb.SLOPE_K[method] * max(sb.PRESETS["quick"].eps) ** 2
+
+
+def test_quick_preset_plot(quick):
+    df, analysis, claims = quick
+    fig = sb.plot(df, analysis, claims)
+    try:
+        assert len(fig.axes) == 3
+        assert all(ax.get_xlabel() for ax in fig.axes)
+    finally:
+        plt.close(fig)
+
+
+def test_presets():
+    assert set(sb.PRESETS) == {"quick", "full"}
+    quick, full = sb.PRESETS["quick"], sb.PRESETS["full"]
+    assert max(full.ns) > max(quick.ns) and full.n_designs > quick.n_designs
+    with pytest.raises(AttributeError):
+        quick.seed = 1
