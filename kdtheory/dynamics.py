@@ -69,7 +69,7 @@ def _log_q(lam: NDArray, learning_rate: float | None) -> NDArray:
     """``log q_k`` with ``q = exp(-lam)`` (flow) or ``1 - eta lam`` (descent); ``-inf`` at ``q=0``.
 
     Descent with ``1 <= eta lam < 2`` has ``q <= 0`` (oscillating convergence): the log is taken of
-    ``|q|`` and the sign is handled by :func:`_one_minus_q_pow`.
+    ``|q|`` and the sign is restored in :func:`gd_filter` (whole ``t`` only).
     """
     if learning_rate is None:
         return -lam
