@@ -11,13 +11,14 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import importlib
+import os
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
 from kdtheory.claims import claims_table_markdown
-from kdtheory.io import save_outputs, write_figures_index
+from kdtheory.io import DATA_ENV_VAR, save_outputs, write_figures_index
 
 #: simulation name -> module under ``simulations``
 SIMULATIONS = {
@@ -82,7 +83,11 @@ def run_simulation(
         if client is not None:
             client.close()
     analysis = mod.analyze(df)
-    claims = mod.claims(df, analysis)
+    reported_only = set(getattr(mod, "REPORTED_ONLY", ()))
+    claims = [  # ids reported whatever they show are marked as such in the tables
+        dataclasses.replace(c, asserted=False) if c.id in reported_only else c
+        for c in mod.claims(df, analysis)
+    ]
     fig = mod.plot(df, analysis, claims)
     seconds = time.perf_counter() - start
     meta = {
@@ -113,6 +118,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     common.add_argument("--cache-dir", default=".kdtheory_cache", help="task cache ('' disables)")
     common.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    common.add_argument(
+        "--data-root",
+        default=None,
+        help="folder holding the data sets (magic04.csv, adult.csv); sets $KDTHEORY_DATA for "
+        "this run (default: $KDTHEORY_DATA, then ~/.cache/kdtheory)",
+    )
     run_p = sub.add_parser("run", parents=[common], help="run one simulation")
     run_p.add_argument("name", help="simulation name (see `kdtheory list`)")
     sub.add_parser("figures", parents=[common], help="run every simulation")
@@ -124,6 +135,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             doc = (mod.__doc__ or "").strip().splitlines()[0]
             print(f"{name:18s} {', '.join(mod.CLAIM_IDS):22s} {doc}")
         return 0
+    if args.data_root:
+        os.environ[DATA_ENV_VAR] = str(Path(args.data_root).expanduser())
     names = [args.name] if args.command == "run" else list(SIMULATIONS)
     failed = []
     for name in names:

@@ -9,6 +9,7 @@ partial one, even when the writing process is killed.
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import pickle
@@ -24,7 +25,14 @@ __all__ = [
     "save_text_atomic",
     "save_outputs",
     "write_figures_index",
+    "DATA_ENV_VAR",
+    "TABULAR_DATASETS",
+    "data_root",
+    "load_tabular",
 ]
+
+#: CSV tables larger than this many characters are written gzip-compressed (``.csv.gz``)
+CSV_GZIP_BYTES = 2_000_000
 
 #: Suffix of the temporary files written before the atomic rename; they start with a dot too,
 #: so that globbing a folder for finished files (``*.pkl``) never sees them.
@@ -111,17 +119,26 @@ def save_outputs(out_dir, stem: str, table, figure, claims: Sequence, meta: dict
     """Write one simulation's outputs: ``stem.png``, ``stem.pdf``, ``stem.csv``, ``stem.json``.
 
     ``stem.json`` holds ``meta`` (name, preset, config, command, run time) and the claims, and is
-    what :func:`write_figures_index` reads to index the figure.
+    what :func:`write_figures_index` reads to index the figure. A table whose CSV text exceeds
+    :data:`CSV_GZIP_BYTES` is written gzip-compressed as ``stem.csv.gz`` instead (reproducible
+    bytes: no timestamp in the header); ``pandas.read_csv`` reads either.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / f"{stem}.png", out / f"{stem}.pdf"]
     figure.savefig(paths[0], dpi=130)
-    figure.savefig(paths[1])
-    save_text_atomic(out / f"{stem}.csv", table.to_csv(index=False))
-    record = {**meta, "claims": [c.to_dict() for c in claims]}
+    figure.savefig(paths[1], metadata={"CreationDate": None})  # same figure, same bytes
+    text = table.to_csv(index=False)
+    csv_path, stale = out / f"{stem}.csv", out / f"{stem}.csv.gz"
+    if len(text) > CSV_GZIP_BYTES:
+        csv_path, stale = stale, csv_path
+        _write_atomic(csv_path, "wb", lambda h: h.write(gzip.compress(text.encode(), mtime=0)))
+    else:
+        save_text_atomic(csv_path, text)
+    stale.unlink(missing_ok=True)
+    record = {**meta, "claims": [c.to_dict() for c in claims], "table": csv_path.name}
     save_text_atomic(out / f"{stem}.json", json.dumps(record, indent=2, default=str))
-    return [*paths, out / f"{stem}.csv", out / f"{stem}.json"]
+    return [*paths, csv_path, out / f"{stem}.json"]
 
 
 def write_figures_index(out_dir, header: str = "") -> Path:
@@ -133,16 +150,202 @@ def write_figures_index(out_dir, header: str = "") -> Path:
     for record_path in sorted(out.glob("*.json")):
         record = json.loads(record_path.read_text(encoding="utf-8"))
         stem = record_path.stem
+        table = record.get("table", f"{stem}.csv")
         claims = [Claim.from_dict(c) for c in record.get("claims", [])]
         held = sum(c.holds for c in claims)
         parts.append(
             f"## {stem}\n\n{record.get('title', '')}\n\n"
             f"![{stem}]({stem}.png)\n\n"
             f"Files: [`{stem}.png`]({stem}.png), [`{stem}.pdf`]({stem}.pdf), "
-            f"[`{stem}.csv`]({stem}.csv). Preset `{record.get('preset')}`, "
+            f"[`{table}`]({table}). Preset `{record.get('preset')}`, "
             f"run time {record.get('seconds', float('nan')):.0f} s, "
             f"regenerate with `{record.get('command', '')}`.\n\n"
             f"Claims {', '.join(record.get('claim_ids', []))}: {held} of {len(claims)} checks "
             f"hold.\n\n{claims_table_markdown(claims)}\n"
         )
     return save_text_atomic(out / "README.md", "\n".join(parts))
+
+
+# ----------------------------------------------------------------------------------------------
+# Data sets (DESIGN.md, "Data"): tabular data of the semiparametric-distillation reproduction.
+# ----------------------------------------------------------------------------------------------
+
+#: Environment variable naming the data folder (DESIGN.md, "Data").
+DATA_ENV_VAR = "KDTHEORY_DATA"
+
+#: The tabular data sets :func:`load_tabular` reads: file name, target column, positive class
+#: (``y = 1``), and how to provide the file when it is missing.
+TABULAR_DATASETS: dict[str, dict[str, str]] = {
+    "magic": {
+        "file": "magic04.csv",
+        "target": "class",
+        "positive": "h",
+        "how": "the UCI MAGIC Gamma Telescope data (magic04.data, 19,020 rows) as CSV with the "
+        "header Length,Width,Size,Conc,Conc1,Asym,M3Long,M3Trans,Alpha,Dist,class and `class` "
+        "in {g, h}",
+    },
+    "adult": {
+        "file": "adult.csv",
+        "target": "income",
+        "positive": ">50K",
+        "how": "the UCI Adult (census income) data as CSV with a header row, the 14 feature "
+        "columns and the target column `income` in {<=50K, >50K}",
+    },
+}
+
+
+def _user_cache_dir() -> Path:
+    """The user cache folder of kdtheory: ``$XDG_CACHE_HOME/kdtheory`` or ``~/.cache/kdtheory``."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "kdtheory"
+
+
+def data_root(path: str | os.PathLike[str] | None = None, *, require: str | None = None) -> Path:
+    """The folder that holds kdtheory's data sets (DESIGN.md, "Data").
+
+    Looked up in this order: the explicit ``path`` (when given, it is the only place looked:
+    a folder the user names is never silently replaced by another), then the folder named by the
+    environment variable ``KDTHEORY_DATA``, then the user cache folder
+    (``$XDG_CACHE_HOME/kdtheory``, by default ``~/.cache/kdtheory``).
+
+    Parameters
+    ----------
+    path : str or os.PathLike, optional
+        An explicit data folder (the command line's ``--data-root``).
+    require : str, optional
+        A file (or sub-folder) the folder must contain, relative to it, e.g. ``"magic04.csv"``.
+        Without it, the first candidate folder that exists is returned.
+
+    Returns
+    -------
+    pathlib.Path
+        The first candidate folder that exists (and contains ``require``).
+
+    Raises
+    ------
+    FileNotFoundError
+        If no candidate has it. The message names the missing file, every place looked (and why
+        each was rejected), and the three ways to provide the data.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (folder / "magic04.csv").write_text("class\\ng\\n")
+    >>> data_root(folder, require="magic04.csv") == folder
+    True
+    """
+    candidates: list[tuple[str, Path]] = []
+    if path is not None:
+        candidates.append(("the explicit path argument (--data-root)", Path(path).expanduser()))
+    else:
+        env = os.environ.get(DATA_ENV_VAR)
+        if env:
+            candidates.append((f"the environment variable {DATA_ENV_VAR}", Path(env).expanduser()))
+        candidates.append(("the user cache folder", _user_cache_dir()))
+    looked = []
+    for origin, folder in candidates:
+        target = folder / require if require else folder
+        if folder.is_dir() and target.exists():
+            return folder
+        why = "no such folder" if not folder.is_dir() else f"no {require} in it"
+        looked.append(f"  - {origin}: {folder} ({why})")
+    if path is None and not os.environ.get(DATA_ENV_VAR):
+        looked.insert(0, f"  - the environment variable {DATA_ENV_VAR}: not set")
+    what = f"data file {require!r}" if require else "data folder"
+    raise FileNotFoundError(
+        f"kdtheory: {what} not found. Looked in:\n"
+        + "\n".join(looked)
+        + "\nProvide it in one of three ways: pass the folder that holds it explicitly "
+        "(data_root=FOLDER, or --data-root FOLDER on the command line); "
+        f"set {DATA_ENV_VAR}=FOLDER; or copy it into {_user_cache_dir()}."
+    )
+
+
+#: :func:`data_root` under a name that :func:`load_tabular`'s ``data_root`` argument does not shadow
+_find_data_root = data_root
+
+
+def load_tabular(name: str, data_root: str | os.PathLike[str] | None = None):
+    """Load a tabular data set of the semiparametric-distillation reproduction (SEMI-6).
+
+    ``"magic"``: ``magic04.csv`` (UCI MAGIC Gamma Telescope), 10 numeric features, ``y = 1`` for
+    class ``'h'`` (hadron, the background), the lexicographically larger class, which is the class
+    scikit-learn's ``LabelBinarizer`` maps to 1 in the paper's code.
+
+    ``"adult"``: ``adult.csv`` (UCI Adult), 14 features, ``y = 1`` for ``income == '>50K'`` (a
+    trailing ``'.'``, as in UCI's test file, is ignored). Categorical columns are **ordinal**-coded
+    (categories sorted lexicographically, codes 0, 1, ...), not one-hot: the paper's code read
+    OpenML's Adult with ``fetch_openml(as_frame=False)``, which returns ordinal codes, and fed them
+    to random forests; one-hot columns would also change the forests themselves (``max_features``
+    = sqrt of the number of columns draws from about 100 columns instead of 14). OpenML orders the
+    categories as declared in its ARFF header, not lexicographically, so tree splits on these
+    columns can differ from the paper's; numbers on Adult are comparable in ordering, not digit
+    for digit (``data/README.md``).
+
+    Parameters
+    ----------
+    name : {"magic", "adult"}
+        Data set name (case-insensitive).
+    data_root : str or os.PathLike, optional
+        Folder holding the CSV files; see :func:`data_root` for where it is looked up otherwise.
+
+    Returns
+    -------
+    X : numpy.ndarray of float64, shape (n, d)
+        Features, unscaled, in file order.
+    y : numpy.ndarray of int64, shape (n,)
+        Labels in {0, 1}.
+    feature_names : list of str
+        Names of the ``d`` feature columns.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the CSV is found nowhere (see :func:`data_root`); the message says how to provide it.
+    ValueError
+        For an unknown ``name``, or a file without the target column or with unexpected labels.
+    """
+    import numpy as np
+    import pandas as pd
+
+    key = str(name).lower()
+    if key not in TABULAR_DATASETS:
+        raise ValueError(
+            f"unknown tabular data set {name!r}; choose from {sorted(TABULAR_DATASETS)}"
+        )
+    spec = TABULAR_DATASETS[key]
+    try:
+        folder = _find_data_root(data_root, require=spec["file"])
+    except FileNotFoundError as err:
+        raise FileNotFoundError(f"{err}\nThe file {spec['file']} is {spec['how']}.") from None
+    frame = pd.read_csv(folder / spec["file"], skipinitialspace=True)
+    frame.columns = [str(c).strip() for c in frame.columns]
+    target = spec["target"]
+    if target not in frame.columns:
+        raise ValueError(
+            f"{folder / spec['file']} has no target column {target!r}; "
+            f"columns: {list(frame.columns)}"
+        )
+    labels = frame.pop(target).astype(str).str.strip().str.rstrip(".")
+    if key == "magic":
+        allowed = {"g", "h"}
+    else:
+        allowed = {"<=50K", ">50K"}
+    unexpected = sorted(set(labels) - allowed)
+    if unexpected:
+        raise ValueError(
+            f"{folder / spec['file']}: column {target!r} must take values in {sorted(allowed)}, "
+            f"found {unexpected[:5]}"
+        )
+    y = (labels == spec["positive"]).to_numpy(dtype=np.int64)
+    columns = []
+    for col in frame.columns:
+        values = frame[col]
+        if not pd.api.types.is_numeric_dtype(values.dtype):
+            values = values.astype(str).str.strip()
+            categories = np.sort(values.unique())
+            values = pd.Series(np.searchsorted(categories, values.to_numpy()), index=frame.index)
+        columns.append(values.to_numpy(dtype=np.float64))
+    X = np.column_stack(columns) if columns else np.empty((len(frame), 0))
+    return X, y, [str(c) for c in frame.columns]

@@ -55,3 +55,40 @@ def test_unknown_simulation_and_preset(tmp_path):
         main(["run", "nope", "--out", str(tmp_path)])
     with pytest.raises(SystemExit, match="unknown preset"):
         main(["run", "rat_iteration", "--preset", "huge", "--out", str(tmp_path)])
+
+
+def test_save_outputs_compresses_large_tables_and_indexes_them(tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from kdtheory import io
+    from kdtheory.claims import Claim
+
+    monkeypatch.setattr(io, "CSV_GZIP_BYTES", 100)
+    claims = [Claim("RAT-1", "a check", True, 0.5)]
+    small = pd.DataFrame({"trial": [0, 1], "risk": [0.5, 0.25]})
+    large = pd.DataFrame({"trial": range(50), "risk": [0.125] * 50})
+    fig = plt.figure()
+    try:
+        io.save_outputs(tmp_path, "sim-quick", small, fig, claims, {"preset": "quick"})
+        assert (tmp_path / "sim-quick.csv").exists()
+        paths = io.save_outputs(tmp_path, "sim-quick", large, fig, claims, {"preset": "quick"})
+    finally:
+        plt.close(fig)
+    assert paths[2].name == "sim-quick.csv.gz"
+    assert not (tmp_path / "sim-quick.csv").exists()  # the stale plain table is removed
+    pd.testing.assert_frame_equal(pd.read_csv(paths[2]), large)
+    index = io.write_figures_index(tmp_path).read_text()
+    assert "(sim-quick.csv.gz)" in index
+
+
+def test_data_root_option_points_the_loaders_at_a_folder(tmp_path, monkeypatch):
+    import pytest
+
+    from kdtheory.io import DATA_ENV_VAR, data_root
+
+    monkeypatch.delenv(DATA_ENV_VAR, raising=False)  # restored after the test
+    (tmp_path / "magic04.csv").write_text("class\ng\n")
+    with pytest.raises(SystemExit):  # an unknown simulation stops after the option is applied
+        main(["run", "no_such_simulation", "--data-root", str(tmp_path)])
+    assert data_root(require="magic04.csv") == tmp_path
