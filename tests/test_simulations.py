@@ -23,7 +23,10 @@ def _outputs(name: str, preset: str):
 
 @pytest.fixture(scope="module", params=NAMES)
 def quick(request):
-    return _outputs(request.param, "quick")
+    try:
+        return _outputs(request.param, "quick")
+    except FileNotFoundError as err:  # a data set (tabular_kd) is not installed here
+        pytest.skip(f"{request.param}: {err}".splitlines()[0])
 
 
 def test_quick_preset_claims_hold(quick):
