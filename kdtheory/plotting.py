@@ -20,7 +20,14 @@ from scipy import stats  # noqa: E402
 
 from kdtheory.rates import RateFit  # noqa: E402
 
-__all__ = ["METHOD_STYLE", "summarize", "rate_panel", "new_figure", "claims_footer"]
+__all__ = [
+    "METHOD_STYLE",
+    "summarize",
+    "rate_panel",
+    "new_figure",
+    "claims_footer",
+    "finish_figure",
+]
 
 #: label, color and marker of each method, shared by every figure.
 METHOD_STYLE: dict[str, dict] = {
@@ -119,3 +126,14 @@ def claims_footer(fig, claims) -> None:
         for c in claims
     ]
     fig.text(0.01, 0.005, "\n".join(lines), ha="left", va="bottom", fontsize=7, family="monospace")
+
+
+def finish_figure(fig, claims, title: str) -> None:
+    """Suptitle, claims footer, and room for both: the figure grows by one line per claim."""
+    width, height = fig.get_size_inches()
+    footer = 0.25 + 0.13 * len(claims or [])  # inches: 7-pt monospace lines
+    fig.set_size_inches(width, height + footer)
+    if claims:
+        claims_footer(fig, claims)
+    fig.suptitle(title)
+    fig.tight_layout(rect=(0, footer / (height + footer), 1, 1 - 0.3 / (height + footer)))

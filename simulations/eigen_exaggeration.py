@@ -42,7 +42,7 @@ from kdtheory.dynamics import (
     simulate_gd,
 )
 from kdtheory.montecarlo import run_grid
-from kdtheory.plotting import claims_footer, new_figure, summarize
+from kdtheory.plotting import finish_figure, new_figure, summarize
 from kdtheory.rates import fit_rate
 from kdtheory.theory import (
     bottom_top_log_ratios,
@@ -478,17 +478,6 @@ def _dress(ax, xlabel: str, ylabel: str, title: str, **legend) -> None:
     ax.grid(True, which="major", alpha=0.25)
 
 
-def _finish(fig, claim_list: list[Claim] | None, title: str) -> None:
-    """Suptitle, claims footer, and room for both: the figure grows by one line per claim."""
-    width, height = fig.get_size_inches()
-    footer = 0.25 + 0.13 * len(claim_list or [])  # inches: 7-pt monospace lines
-    fig.set_size_inches(width, height + footer)
-    if claim_list:
-        claims_footer(fig, claim_list)
-    fig.suptitle(title)
-    fig.tight_layout(rect=(0, footer / (height + footer), 1, 1 - 0.3 / (height + footer)))
-
-
 def plot(df: pd.DataFrame, analysis: dict, claim_list: list[Claim] | None = None):
     """Six panels: progress spectra, bottom/top ratio vs t, generations, filter order, NAG-1."""
     fig, axes = new_figure(2, 3, width=4.8, height=3.9)
@@ -608,7 +597,7 @@ def plot(df: pd.DataFrame, analysis: dict, claim_list: list[Claim] | None = None
         "NAG-1: closed forms = simulated GD",
     )
 
-    _finish(
+    finish_figure(
         fig,
         claim_list,
         "NAG-1..NAG-5: distillation exaggerates gradient descent's bias toward the top "

@@ -38,7 +38,7 @@ from kdtheory.claims import Claim
 from kdtheory.dynamics import SpectralDecomposition, gd_filter, switch_filter
 from kdtheory.linalg import SpectralPath
 from kdtheory.montecarlo import run_grid
-from kdtheory.plotting import claims_footer, new_figure, summarize
+from kdtheory.plotting import finish_figure, new_figure, summarize
 
 NAME = "late_distillation"
 CLAIM_IDS = ("NAG-7",)
@@ -304,17 +304,6 @@ def claims(df: pd.DataFrame, analysis: dict | None = None) -> list[Claim]:
     return out
 
 
-def _finish(fig, claim_list: list[Claim] | None, title: str) -> None:
-    """Suptitle, claims footer, and room for both: the figure grows by one line per claim."""
-    width, height = fig.get_size_inches()
-    footer = 0.25 + 0.13 * len(claim_list or [])  # inches: 7-pt monospace lines
-    fig.set_size_inches(width, height + footer)
-    if claim_list:
-        claims_footer(fig, claim_list)
-    fig.suptitle(title)
-    fig.tight_layout(rect=(0, footer / (height + footer), 1, 1 - 0.3 / (height + footer)))
-
-
 def plot(df: pd.DataFrame, analysis: dict, claim_list: list[Claim] | None = None):
     """Risk vs switch time, recovered fraction, training trajectories and design-0 filters."""
     fig, axes = new_figure(2, 2, width=5.6, height=3.9)
@@ -417,7 +406,7 @@ def plot(df: pd.DataFrame, analysis: dict, claim_list: list[Claim] | None = None
     ax.legend(fontsize=7)
     ax.grid(True, alpha=0.25)
 
-    _finish(
+    finish_figure(
         fig,
         claim_list,
         "NAG-7: late distillation (labels, then the teacher) on a linear model, exact risks over "
