@@ -27,6 +27,7 @@ __all__ = [
     "new_figure",
     "claims_footer",
     "finish_figure",
+    "dress_axis",
 ]
 
 #: label, color and marker of each method, shared by every figure.
@@ -116,6 +117,15 @@ def rate_panel(
     ax.set_title(title)
     ax.grid(True, which="both", alpha=0.25)
     ax.legend(loc="lower left", fontsize=6, framealpha=0.8)
+
+
+def dress_axis(ax, xlabel: str, ylabel: str, title: str, **legend) -> None:
+    """Axis labels, title, legend (``legend`` passed on; font size 7 unless given), light grid."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.legend(**{"fontsize": 7, **legend})
+    ax.grid(True, alpha=0.25)
 
 
 def claims_footer(fig, claims) -> None:

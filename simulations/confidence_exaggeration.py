@@ -59,7 +59,7 @@ from kdtheory.dynamics import SpectralDecomposition, distill_filter, gd_filter
 from kdtheory.kernels import gaussian
 from kdtheory.linalg import SymmetricEigen
 from kdtheory.montecarlo import run_grid
-from kdtheory.plotting import claims_footer, new_figure, summarize
+from kdtheory.plotting import claims_footer, dress_axis, new_figure, summarize
 from kdtheory.rates import fit_slope
 
 NAME = "confidence_exaggeration"
@@ -466,11 +466,15 @@ def _scatter_panel(ax, analysis: dict, features: str, split: str) -> None:
     xs, ys = analysis["lines"][features, "atypical", split]
     fit = analysis["fits"][features, "atypical", MAIN_RATIO, split]
     ax.plot(xs, ys, color="tab:red", lw=1.5, label=f"OLS fit: {fit.label(fmt='.3f')}")
-    ax.set_xlabel("teacher logit(p_T[top class])")
-    ax.set_ylabel("student logit(p_S[teacher's top class])")
-    ax.set_title(f"{features}, {split} points, t/T = 1")
-    ax.legend(fontsize=6, loc="upper left", markerscale=3)
-    ax.grid(True, alpha=0.25)
+    dress_axis(
+        ax,
+        "teacher logit(p_T[top class])",
+        "student logit(p_S[teacher's top class])",
+        f"{features}, {split} points, t/T = 1",
+        fontsize=6,
+        loc="upper left",
+        markerscale=3,
+    )
 
 
 def _ci_panel(ax, table: pd.DataFrame, features: str, x: str) -> None:

@@ -42,7 +42,7 @@ from kdtheory.dynamics import (
     simulate_gd,
 )
 from kdtheory.montecarlo import run_grid
-from kdtheory.plotting import finish_figure, new_figure, summarize
+from kdtheory.plotting import dress_axis, finish_figure, new_figure, summarize
 from kdtheory.rates import fit_rate
 from kdtheory.theory import (
     bottom_top_log_ratios,
@@ -470,14 +470,6 @@ def claims(df: pd.DataFrame, analysis: dict | None = None) -> list[Claim]:
     ]
 
 
-def _dress(ax, xlabel: str, ylabel: str, title: str, **legend) -> None:
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.set_title(title)
-    ax.legend(fontsize=6, **legend)
-    ax.grid(True, which="major", alpha=0.25)
-
-
 def plot(df: pd.DataFrame, analysis: dict, claim_list: list[Claim] | None = None):
     """Six panels: progress spectra, bottom/top ratio vs t, generations, filter order, NAG-1."""
     fig, axes = new_figure(2, 3, width=4.8, height=3.9)
@@ -491,11 +483,12 @@ def plot(df: pd.DataFrame, analysis: dict, claim_list: list[Claim] | None = None
         matched = f"labels, matched $\\tau$ = {g.tau_over_T.iloc[0]:.2g} T"
         ax.loglog(g.lam, g.student, ".-", color=f"C{i}", ms=3, label=f"student, t/T = {ratio:g}")
         ax.loglog(g.lam, g.label, "--", color=f"C{i}", lw=1, label=matched)
-    _dress(
+    dress_axis(
         ax,
         lam_label + ")",
         "progress fraction along $v_k$",
         "NAG-2/3: equal top progress, less progress below",
+        fontsize=6,
     )
 
     ax = axes[0, 1]
@@ -511,11 +504,12 @@ def plot(df: pd.DataFrame, analysis: dict, claim_list: list[Claim] | None = None
             ax.plot(g.t_ratio, g["mean"], color=color, ls=ls, lw=lw, label=f"{label} ({dyn})")
             ax.fill_between(g.t_ratio, g.lo, g.hi, color=color, alpha=0.15)
     ax.set_xscale("log")
-    _dress(
+    dress_axis(
         ax,
         "student time t / T",
         "$\\log_{10}$ bottom/top progress ratio",
         "NAG-2/3: bottom/top ratio (mean, 95% CI over designs)",
+        fontsize=6,
     )
 
     ax = axes[0, 2]
@@ -532,11 +526,12 @@ def plot(df: pd.DataFrame, analysis: dict, claim_list: list[Claim] | None = None
             color=f"C{i}",
             label=f"t/T = {ratio:g}",
         )
-    _dress(
+    dress_axis(
         ax,
         "generation (0 = teacher, trained for T; each next one for t)",
         "$\\log_{10}(P_{bottom} / P_{top})$, flow",
         "NAG-4: each generation lowers the ratio (mean, 95% CI)",
+        fontsize=6,
     )
 
     ax = axes[1, 0]
@@ -559,11 +554,12 @@ def plot(df: pd.DataFrame, analysis: dict, claim_list: list[Claim] | None = None
     )
     ax.loglog(g.lam, g.ref_quadratic, color="0.5", ls=":", label="$\\lambda^2$ (slope 2)")
     ax.loglog(g.lam, g.ref_linear, color="0.5", ls="--", label="$\\lambda$ (slope 1)")
-    _dress(
+    dress_axis(
         ax,
         lam_label + ", t/T = 1)",
         "filter / time scale",
         "NAG-5: KD quadratic, labels linear (slopes at the bottom)",
+        fontsize=6,
     )
 
     ax = axes[1, 1]
@@ -573,12 +569,13 @@ def plot(df: pd.DataFrame, analysis: dict, claim_list: list[Claim] | None = None
     ax.semilogx(g.lam, g.label_floor, "C0--", lw=1, label="labels: $1 - b$ (bound)")
     ax.axhline(1.0, color="k", lw=0.8)
     ax.set_ylim(-0.05, 1.05)
-    _dress(
+    dress_axis(
         ax,
         lam_label + ", t/T = 1)",
         "normalized filter",
         "NAG-5: ratios in $[1 - b, 1]$, $b = O(\\lambda) \\to 0$",
         loc="lower left",
+        fontsize=6,
     )
 
     ax = axes[1, 2]
@@ -590,11 +587,12 @@ def plot(df: pd.DataFrame, analysis: dict, claim_list: list[Claim] | None = None
     ax.loglog(fl.lam, fl.flow_step_err, "C0^", ms=3, label="small-step GD vs flow")
     ax.loglog(fl.lam, fl.flow_step_bound, "C0-", lw=1, label="bound $\\eta\\lambda_k$ + 1e-8")
     ax.axhline(CLOSED_FORM_RTOL, color="k", ls="--", lw=0.8, label="1e-8")
-    _dress(
+    dress_axis(
         ax,
         "eigenvalue $\\lambda_k$ (design 0)",
         "relative error along $v_k$",
         "NAG-1: closed forms = simulated GD",
+        fontsize=6,
     )
 
     finish_figure(

@@ -38,7 +38,7 @@ from kdtheory.claims import Claim
 from kdtheory.dynamics import SpectralDecomposition, gd_filter, switch_filter
 from kdtheory.linalg import SpectralPath
 from kdtheory.montecarlo import run_grid
-from kdtheory.plotting import finish_figure, new_figure, summarize
+from kdtheory.plotting import dress_axis, finish_figure, new_figure, summarize
 
 NAME = "late_distillation"
 CLAIM_IDS = ("NAG-7",)
@@ -346,11 +346,12 @@ def plot(df: pd.DataFrame, analysis: dict, claim_list: list[Claim] | None = None
         lw=0.8,
         label="s = T: the student equals the teacher",
     )
-    ax.set_xlabel("switch time s / t_total (0: distillation from the start, 1: labels only)")
-    ax.set_ylabel("exact test risk $E(w - w^*)^T\\Sigma(w - w^*)$")
-    ax.set_title("final risk vs switch time (mean, 95% CI over designs)")
-    ax.legend(fontsize=7)
-    ax.grid(True, alpha=0.25)
+    dress_axis(
+        ax,
+        "switch time s / t_total (0: distillation from the start, 1: labels only)",
+        "exact test risk $E(w - w^*)^T\\Sigma(w - w^*)$",
+        "final risk vs switch time (mean, 95% CI over designs)",
+    )
 
     ax = axes[0, 1]
     rec = analysis["recovered_drawn"]
@@ -367,11 +368,14 @@ def plot(df: pd.DataFrame, analysis: dict, claim_list: list[Claim] | None = None
         )
     ax.axhline(RECOVERED_MIN, color="k", ls="--", lw=0.8, label="half of the gain")
     ax.axvline(MIDPOINT, color="0.6", lw=0.8)
-    ax.set_xlabel("switch time s / t_total")
-    ax.set_ylabel("$(R_{label} - R_{switch}) / (R_{label} - R_{KD})$")
-    ax.set_title("fraction of the gain recovered (settings with a gain; 95% CI)")
-    ax.legend(fontsize=6, loc="lower left")
-    ax.grid(True, alpha=0.25)
+    dress_axis(
+        ax,
+        "switch time s / t_total",
+        "$(R_{label} - R_{switch}) / (R_{label} - R_{KD})$",
+        "fraction of the gain recovered (settings with a gain; 95% CI)",
+        fontsize=6,
+        loc="lower left",
+    )
 
     ax = axes[1, 0]
     styles = {
@@ -385,11 +389,12 @@ def plot(df: pd.DataFrame, analysis: dict, claim_list: list[Claim] | None = None
         ax.fill_between(g.time_ratio, g.lo, g.hi, color=color, alpha=0.15)
     references(ax)
     ax.set_yscale("log")
-    ax.set_xlabel("training time t / T")
-    ax.set_ylabel("exact test risk (mean over designs)")
-    ax.set_title("training trajectories (mean, 95% CI over designs)")
-    ax.legend(fontsize=7)
-    ax.grid(True, alpha=0.25)
+    dress_axis(
+        ax,
+        "training time t / T",
+        "exact test risk (mean over designs)",
+        "training trajectories (mean, 95% CI over designs)",
+    )
 
     ax = axes[1, 1]
     fil = analysis["filters"]
@@ -400,11 +405,12 @@ def plot(df: pd.DataFrame, analysis: dict, claim_list: list[Claim] | None = None
         ("teacher", "0.3", "teacher F(T)"),
     ):
         ax.semilogx(fil.lam, fil[method], "o-", ms=3, lw=1, color=color, label=label)
-    ax.set_xlabel("eigenvalue $\\lambda_k$ of $X^TX$ (design 0)")
-    ax.set_ylabel("progress fraction $h_k$ along $v_k$")
-    ax.set_title("why: the late switch pulls only fast directions back to the teacher")
-    ax.legend(fontsize=7)
-    ax.grid(True, alpha=0.25)
+    dress_axis(
+        ax,
+        "eigenvalue $\\lambda_k$ of $X^TX$ (design 0)",
+        "progress fraction $h_k$ along $v_k$",
+        "why: the late switch pulls only fast directions back to the teacher",
+    )
 
     finish_figure(
         fig,

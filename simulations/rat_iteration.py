@@ -22,7 +22,7 @@ import pandas as pd
 from kdtheory.claims import Claim
 from kdtheory.kernels import SobolevMin
 from kdtheory.montecarlo import run_grid
-from kdtheory.plotting import new_figure
+from kdtheory.plotting import dress_axis, new_figure
 from kdtheory.shift import two_piece_shift
 from kdtheory.student_teacher import (
     picard_rate,
@@ -214,22 +214,19 @@ def plot(df: pd.DataFrame, analysis: dict, claim_list: list[Claim] | None = None
         t_end, c_end = t[ok][-1], g.change.to_numpy()[ok][-1]
         ax.semilogy(t, c_end * rho ** (t - t_end), color=color, ls=":", lw=1)
     ax.set_ylim(1e-15, 1e3)
-    ax.set_xlabel("iteration t")
-    ax.set_ylabel("RMS change of the target predictions")
-    ax.set_title("Picard residual (solid) and slope $\\rho(M)^t$ (dotted), design 0")
-    ax.legend(fontsize=7)
-    ax.grid(True, alpha=0.25)
+    dress_axis(
+        ax,
+        "iteration t",
+        "RMS change of the target predictions",
+        "Picard residual (solid) and slope $\\rho(M)^t$ (dotted), design 0",
+    )
 
     ax = axes[0, 1]
     s = analysis["summary"]
     ax.plot(s.step, s.rho, "o", mfc="none", label="predicted $\\rho(M)$")
     ax.plot(s.step, s.empirical_rate, "x", label="empirical rate")
     ax.axhline(1.0, color="k", lw=0.8, ls="--")
-    ax.set_xlabel("step $\\eta$")
-    ax.set_ylabel("linear rate")
-    ax.set_title("rate vs step (all designs)")
-    ax.legend(fontsize=7)
-    ax.grid(True, alpha=0.25)
+    dress_axis(ax, "step $\\eta$", "linear rate", "rate vs step (all designs)")
 
     ax = axes[0, 2]
     adm, div = analysis["admissible"], analysis["divergent"]
@@ -242,11 +239,12 @@ def plot(df: pd.DataFrame, analysis: dict, claim_list: list[Claim] | None = None
             label="$\\rho(M) \\geq 1$: diverged (error off scale)",
         )
     ax.set_ylim(1e-16, 1.0)
-    ax.set_xlabel("step $\\eta$")
-    ax.set_ylabel("||Picard limit - closed form|| / ||closed form||")
-    ax.set_title("fixed point does not depend on $\\eta$")
-    ax.legend(fontsize=7)
-    ax.grid(True, alpha=0.25)
+    dress_axis(
+        ax,
+        "step $\\eta$",
+        "||Picard limit - closed form|| / ||closed form||",
+        "fixed point does not depend on $\\eta$",
+    )
     if claim_list:
         claims_footer(fig, claim_list)
     fig.suptitle("RAT-3: the RaT Picard iteration converges linearly at rate $\\rho(M)$")
