@@ -1,5 +1,6 @@
 # Two commands do all the set-up: `make figures` and `make test` create .venv and install the
-# package with the extras they need on first use (again whenever pyproject.toml changes).
+# package with the extras they need on first use (again whenever pyproject.toml changes);
+# `make test` installs the `neural` extra (jax, flax, optax, orbax-checkpoint, pillow).
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -11,7 +12,7 @@ export KDTHEORY_DATA ?= $(SHARED_DATA)
 endif
 export MPLBACKEND := Agg
 
-.PHONY: figures test test-slow bench lint clean
+.PHONY: figures test test-slow bench bench-neural lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,7 +23,7 @@ $(VENV)/.stamp-base: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.stamp-dev: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -e ".[dev]"
+	$(BIN)/python -m pip install -e ".[dev,neural]"
 	touch $@
 
 figures: $(VENV)/.stamp-base
@@ -38,6 +39,10 @@ test-slow: $(VENV)/.stamp-dev
 
 bench: $(VENV)/.stamp-base
 	$(BIN)/python benchmarks/bench_rat_path.py
+
+# images per second of the neural training step (JAX; beside PyTorch when it is installed)
+bench-neural: $(VENV)/.stamp-dev
+	$(BIN)/python benchmarks/bench_neural.py
 
 lint: $(VENV)/.stamp-dev
 	$(BIN)/ruff check .
