@@ -32,6 +32,7 @@ SIMULATIONS = {
     "semiparametric_bias": "simulations.semiparametric_bias",
     "crossfit_overfitting": "simulations.crossfit_overfitting",
     "tabular_kd": "simulations.tabular_kd",
+    "imagenette_shift": "simulations.imagenette_shift",
 }
 
 FIGURES_HEADER = """# Figures
@@ -109,7 +110,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="list the simulations and the claims they check")
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--preset", default="quick", help="quick (minutes) or full (the paper's)")
+    common.add_argument(
+        "--preset",
+        default="quick",
+        help="quick (minutes) or full (the paper's); the neural studies: smoke, cpu or gpu",
+    )
     common.add_argument("--out", default="paper_figures", help="output folder")
     common.add_argument("--n-jobs", type=int, default=1, help="parallel workers")
     common.add_argument("--backend", default="loky", help="joblib backend: loky, threading, dask")
@@ -138,6 +143,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.data_root:
         os.environ[DATA_ENV_VAR] = str(Path(args.data_root).expanduser())
     names = [args.name] if args.command == "run" else list(SIMULATIONS)
+    if args.command == "figures":  # the neural studies have their own presets (smoke, cpu, gpu)
+        for name in [n for n in names if args.preset not in _module(n).PRESETS]:
+            print(
+                f"== {name}: no {args.preset!r} preset; run it with `kdtheory run {name} "
+                f"--preset {'|'.join(_module(name).PRESETS)}`"
+            )
+            names.remove(name)
     failed = []
     for name in names:
         print(f"== {name} ({args.preset})", flush=True)

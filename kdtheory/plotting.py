@@ -38,6 +38,8 @@ METHOD_STYLE: dict[str, dict] = {
     "rat_schedule": {"label": "RaT, $\\lambda_S$ schedule", "color": "tab:cyan", "marker": "."},
     "krr": {"label": "KRR on source labels", "color": "tab:green", "marker": "^"},
     "oracle": {"label": "oracle (target labels)", "color": "k", "marker": "x"},
+    "source": {"label": "student on source labels", "color": "tab:green", "marker": "^"},
+    "sm_long": {"label": "SM with RaT's budget", "color": "tab:orange", "marker": "D"},
 }
 
 
