@@ -182,8 +182,19 @@ def bench_torch(preset: str, steps: int, compile_model: bool) -> dict | None:
         "device": device,
         "images_per_s": steps * batch / seconds,
         "compile_s": compile_s,
-        "loss": float(loss),
+        "loss": loss.item(),
     }
+
+
+def _print_table(results: list[dict]) -> None:
+    print("| preset | network | framework | device | images/s | JAX / this | first step (s) |")
+    print("|---|---|---|---|---|---|---|")
+    for r in results:
+        print(
+            f"| {r['preset']} | {r['network']} | {r['framework']} | {r['device']} | "
+            f"{r['images_per_s']:,.0f} | {r['ratio_jax_over_this']:.2f} | {r['compile_s']:.1f} |",
+            flush=True,
+        )
 
 
 def main(argv=None) -> list[dict]:
@@ -216,13 +227,7 @@ def main(argv=None) -> list[dict]:
                 ratio_jax_over_this=rows[0]["images_per_s"] / r["images_per_s"],
             )
         results += rows
-    print("| preset | network | framework | device | images/s | JAX / this | first step (s) |")
-    print("|---|---|---|---|---|---|---|")
-    for r in results:
-        print(
-            f"| {r['preset']} | {r['network']} | {r['framework']} | {r['device']} | "
-            f"{r['images_per_s']:,.0f} | {r['ratio_jax_over_this']:.2f} | {r['compile_s']:.1f} |"
-        )
+        _print_table(results)  # after every preset, so that a long run shows what it has
     if args.out:
         Path(args.out).mkdir(parents=True, exist_ok=True)
         (Path(args.out) / "bench_neural.json").write_text(json.dumps(results, indent=2))

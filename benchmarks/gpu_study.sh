@@ -40,8 +40,8 @@ import pandas as pd
 from simulations import imagenette_shift as sim
 df = pd.read_csv("paper_figures/imagenette_shift-gpu.csv")
 analysis = sim.analyze(df)
-print(sim.result_table(analysis).to_markdown(index=False))
-print(analysis["diffs"].to_markdown(index=False))
+print(sim.result_table(analysis).to_string(index=False))
+print(analysis["diffs"].to_string(index=False))
 print(analysis["reference"])
 PY
 cp paper_figures/imagenette_shift-gpu.png paper_figures/imagenette_shift-gpu.csv \
