@@ -350,6 +350,22 @@ def result_table(analysis: dict) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def _ci_points(ax, summary: pd.DataFrame, offset: float, **style) -> None:
+    """Means with their 95% CIs, one point per shift (at its index, shifted by ``offset``)."""
+    mean = summary["mean"]
+    ax.errorbar(
+        np.arange(len(summary)) + offset,
+        mean,
+        yerr=[mean - summary.lo, summary.hi - mean],
+        ls="none",
+        **style,
+    )
+
+
+def _shift_axis(ax, shifts) -> None:
+    ax.set_xticks(range(len(shifts)), [f"c = {s:g}" for s in shifts])
+
+
 def plot(df: pd.DataFrame, analysis: dict, claim_list: list[Claim] | None = None):
     """Target accuracy per method and shift; RaT - SM paired differences; the teacher."""
     fig, axes = new_figure(1, 3, width=4.4, height=4.6)
@@ -359,12 +375,10 @@ def plot(df: pd.DataFrame, analysis: dict, claim_list: list[Claim] | None = None
     for off, method in zip(offsets, METHODS, strict=True):
         g = analysis["target"][analysis["target"].method == method].sort_values("shift")
         style = METHOD_STYLE.get(method, {})
-        x = np.arange(len(g)) + off
-        ax.errorbar(
-            x,
-            g["mean"],
-            yerr=[g["mean"] - g.lo, g.hi - g["mean"]],
-            ls="none",
+        _ci_points(
+            ax,
+            g,
+            off,
             marker=style.get("marker", "o"),
             color=style.get("color"),
             capsize=2,
@@ -380,7 +394,7 @@ def plot(df: pd.DataFrame, analysis: dict, claim_list: list[Claim] | None = None
             lw=1,
             label=f"student net, whole train folder -> val: {r['target_acc']:.3f}",
         )
-    ax.set_xticks(range(len(shifts)), [f"c = {s:g}" for s in shifts])
+    _shift_axis(ax, shifts)
     dress_axis(
         ax,
         "shift strength c (brightness tilt)",
@@ -392,12 +406,10 @@ def plot(df: pd.DataFrame, analysis: dict, claim_list: list[Claim] | None = None
     )
     ax = axes[0, 1]
     for i, (comp, g) in enumerate(analysis["diffs"].groupby("comparison", sort=False)):
-        x = np.arange(len(g)) + (i - 0.5) * 0.15
-        ax.errorbar(
-            x,
-            g["mean"],
-            yerr=[g["mean"] - g.lo, g.hi - g["mean"]],
-            ls="none",
+        _ci_points(
+            ax,
+            g,
+            (i - 0.5) * 0.15,
             marker="os"[i],
             color=("tab:blue", "tab:purple")[i],
             capsize=3,
@@ -406,7 +418,7 @@ def plot(df: pd.DataFrame, analysis: dict, claim_list: list[Claim] | None = None
             .replace(" sm", " SM"),
         )
     ax.axhline(0, color="0.3", lw=0.8)
-    ax.set_xticks(range(len(shifts)), [f"c = {s:g}" for s in shifts])
+    _shift_axis(ax, shifts)
     dress_axis(
         ax,
         "shift strength c",
@@ -418,17 +430,16 @@ def plot(df: pd.DataFrame, analysis: dict, claim_list: list[Claim] | None = None
     ax = axes[0, 2]
     for j, (which, marker) in enumerate((("source", "s"), ("target", "o"))):
         g = analysis[which][analysis[which].method == "teacher"].sort_values("shift")
-        ax.errorbar(
-            np.arange(len(g)) + (j - 0.5) * 0.15,
-            g["mean"],
-            yerr=[g["mean"] - g.lo, g.hi - g["mean"]],
-            ls="none",
+        _ci_points(
+            ax,
+            g,
+            (j - 0.5) * 0.15,
             marker=marker,
             color=("0.2", "tab:orange")[j],
             capsize=3,
             label=f"teacher on the {which} test set",
         )
-    ax.set_xticks(range(len(shifts)), [f"c = {s:g}" for s in shifts])
+    _shift_axis(ax, shifts)
     dress_axis(
         ax,
         "shift strength c",
