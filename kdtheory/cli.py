@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import difflib
 import importlib
 import os
 import sys
@@ -44,10 +45,55 @@ and marked **no**: the package reports what the simulation shows.
 """
 
 
+#: joblib backends the command line accepts (``dask`` needs the ``dask`` extra)
+BACKENDS = ("loky", "threading", "multiprocessing", "dask")
+
+
+class UsageError(ValueError):
+    """A mistake in what the user asked for: reported as one line, without a traceback."""
+
+
+#: errors the command line reports as one line on stderr (``--debug`` shows the traceback):
+#: the user's request, missing data files, a missing optional extra
+USER_ERRORS = (UsageError, FileNotFoundError, FileExistsError, ImportError)
+
+
+def _did_you_mean(word: str, choices) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    return f" Did you mean {close[0]!r}?" if close else ""
+
+
 def _module(name: str):
     if name not in SIMULATIONS:
-        raise SystemExit(f"unknown simulation {name!r}; `kdtheory list` shows the names.")
+        raise UsageError(
+            f"unknown simulation {name!r}.{_did_you_mean(name, SIMULATIONS)} "
+            "`kdtheory list` shows the names."
+        )
     return importlib.import_module(SIMULATIONS[name])
+
+
+def _check_preset(name: str, preset: str):
+    """The simulation's module, or a UsageError naming the unknown preset and the known ones."""
+    mod = _module(name)
+    if preset not in mod.PRESETS:
+        raise UsageError(
+            f"unknown preset {preset!r} for {name}.{_did_you_mean(preset, mod.PRESETS)} "
+            f"Choose from {', '.join(mod.PRESETS)}."
+        )
+    return mod
+
+
+def _n_jobs(text: str) -> int:
+    """``--n-jobs``: a positive count, or a negative one in joblib's sense (-1: every core)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value == 0:
+        raise argparse.ArgumentTypeError(
+            "0 workers cannot run anything; use 1, 2, ... or -1 (all cores)"
+        )
+    return value
 
 
 def run_simulation(
@@ -62,11 +108,14 @@ def run_simulation(
     scheduler: str | None = None,
 ) -> list:
     """Run one simulation and write its outputs; returns its claims."""
-    mod = _module(name)
-    if preset not in mod.PRESETS:
-        raise SystemExit(
-            f"unknown preset {preset!r} for {name}; choose from {sorted(mod.PRESETS)}."
+    mod = _check_preset(name, preset)
+    if backend not in BACKENDS:
+        raise UsageError(
+            f"unknown backend {backend!r}.{_did_you_mean(backend, BACKENDS)} "
+            f"Choose from {', '.join(BACKENDS)}."
         )
+    if n_jobs == 0:
+        raise UsageError("n_jobs = 0 cannot run anything; use 1, 2, ... or -1 (all cores).")
     cfg = mod.PRESETS[preset]
     start = time.perf_counter()
     client = None
@@ -74,7 +123,7 @@ def run_simulation(
         try:
             from distributed import Client
         except ImportError as err:  # pragma: no cover - depends on the extra
-            raise SystemExit(
+            raise ImportError(
                 "backend 'dask' needs the extra: pip install 'kdtheory[dask]'"
             ) from err
         client = Client(scheduler) if scheduler else Client(processes=True)
@@ -106,18 +155,54 @@ def run_simulation(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="kdtheory", description=__doc__.splitlines()[0])
+    """Run the command line; user errors are one line on stderr and exit status 2."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return _dispatch(args)
+    except USER_ERRORS as err:
+        if args.debug:
+            raise
+        message = str(err).removeprefix("kdtheory: ").rstrip()
+        print(f"kdtheory: error: {message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        if args.debug:
+            raise
+        print(
+            "kdtheory: interrupted; finished tasks and checkpoints are cached, the same command "
+            "resumes.",
+            file=sys.stderr,
+        )
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kdtheory",
+        description="Run the simulations that check the claims of THEORY.md and write their "
+        "figures, tables and verdicts.",
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of user errors")
+    parser.set_defaults(debug=False)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="list the simulations and the claims they check")
     common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(  # also after the command; SUPPRESS keeps `kdtheory --debug run` working
+        "--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+    )
     common.add_argument(
         "--preset",
         default="quick",
         help="quick (minutes) or full (the paper's); the neural studies: smoke, cpu or gpu",
     )
     common.add_argument("--out", default="paper_figures", help="output folder")
-    common.add_argument("--n-jobs", type=int, default=1, help="parallel workers")
-    common.add_argument("--backend", default="loky", help="joblib backend: loky, threading, dask")
+    common.add_argument(
+        "--n-jobs", type=_n_jobs, default=1, help="parallel workers (-1: every core)"
+    )
+    common.add_argument(
+        "--backend", default="loky", choices=BACKENDS, help="joblib backend (dask: the extra)"
+    )
     common.add_argument(
         "--scheduler", default=None, help="dask scheduler address (tcp://HOST:PORT)"
     )
@@ -132,18 +217,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     run_p = sub.add_parser("run", parents=[common], help="run one simulation")
     run_p.add_argument("name", help="simulation name (see `kdtheory list`)")
     sub.add_parser("figures", parents=[common], help="run every simulation")
-    args = parser.parse_args(argv)
+    return parser
 
+
+def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "list":
+        rows = []
         for name in SIMULATIONS:
             mod = _module(name)
             doc = (mod.__doc__ or "").strip().splitlines()[0]
-            print(f"{name:18s} {', '.join(mod.CLAIM_IDS):22s} {doc}")
+            rows.append((name, ", ".join(mod.CLAIM_IDS), doc))
+        widths = [max(len(r[i]) for r in rows) for i in range(2)]
+        for name, ids, doc in rows:
+            print(f"{name:{widths[0]}}  {ids:{widths[1]}}  {doc}")
         return 0
     if args.data_root:
         os.environ[DATA_ENV_VAR] = str(Path(args.data_root).expanduser())
     names = [args.name] if args.command == "run" else list(SIMULATIONS)
-    if args.command == "figures":  # the neural studies have their own presets (smoke, cpu, gpu)
+    if args.command == "run":
+        _check_preset(args.name, args.preset)
+    else:
+        known = {p for n in names for p in _module(n).PRESETS}
+        if args.preset not in known:
+            raise UsageError(
+                f"unknown preset {args.preset!r}.{_did_you_mean(args.preset, known)} "
+                f"Choose from {', '.join(sorted(known))}."
+            )  # the neural studies have their own presets (smoke, cpu, gpu)
         for name in [n for n in names if args.preset not in _module(n).PRESETS]:
             print(
                 f"== {name}: no {args.preset!r} preset; run it with `kdtheory run {name} "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pandas as pd
+import pytest
 
 from kdtheory.cli import SIMULATIONS, main
 
@@ -48,13 +49,81 @@ def test_run_writes_outputs_and_resumes_from_cache(tmp_path, capsys):
     pd.testing.assert_frame_equal(pd.read_csv(stem.with_suffix(".csv")), first)
 
 
-def test_unknown_simulation_and_preset(tmp_path):
-    import pytest
+@pytest.mark.parametrize(
+    ("args", "status", "message"),
+    [
+        (
+            ["run", "rat_separatoin"],
+            2,
+            "unknown simulation 'rat_separatoin'. Did you mean 'rat_separation'?",
+        ),
+        (["run", "nope"], 2, "unknown simulation 'nope'. `kdtheory list`"),
+        (
+            ["run", "rat_iteration", "--preset", "ful"],
+            2,
+            "unknown preset 'ful' for rat_iteration. Did you mean 'full'?",
+        ),
+        (["run", "rat_iteration", "--n-jobs", "0"], 2, "0 workers cannot run anything"),
+        (["run", "rat_iteration", "--n-jobs", "two"], 2, "expected an integer, got 'two'"),
+        (["run", "rat_iteration", "--backend", "foo"], 2, "invalid choice: 'foo'"),
+        (["figures", "--backend", "lokky"], 2, "invalid choice: 'lokky'"),
+        (["figures", "--preset", "qiuck"], 2, "unknown preset 'qiuck'. Did you mean 'quick'?"),
+    ],
+)
+def test_user_errors_are_one_line_on_stderr(tmp_path, capsys, args, status, message):
+    """Every mistake in the request: a non-zero exit and one line naming it, no traceback."""
+    try:
+        code = main([*args, "--out", str(tmp_path / "figs")])
+    except SystemExit as exit_:  # argparse's own errors (usage line + one error line)
+        code = exit_.code
+    assert code == status
+    captured = capsys.readouterr()
+    err = captured.err
+    assert message in err
+    assert "Traceback" not in err
+    assert len([line for line in err.splitlines() if "error" in line]) == 1
+    assert not (tmp_path / "figs").exists()  # nothing ran
+    assert "==" not in captured.out
 
-    with pytest.raises(SystemExit, match="unknown simulation"):
-        main(["run", "nope", "--out", str(tmp_path)])
-    with pytest.raises(SystemExit, match="unknown preset"):
-        main(["run", "rat_iteration", "--preset", "huge", "--out", str(tmp_path)])
+
+def test_missing_data_is_one_line_and_debug_shows_the_traceback(tmp_path, capsys, monkeypatch):
+    from kdtheory.io import DATA_ENV_VAR
+
+    monkeypatch.setenv(DATA_ENV_VAR, str(tmp_path / "empty"))
+    monkeypatch.setenv("HOME", str(tmp_path))  # no user cache either
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    args = ["run", "tabular_kd", "--out", str(tmp_path / "figs"), "--no-progress"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("kdtheory: error: ") and "magic04.csv" in err
+    assert "Traceback" not in err
+    for debug in (["--debug", *args], [*args, "--debug"]):
+        with pytest.raises(FileNotFoundError):
+            main(debug)
+
+
+def test_library_errors_are_not_swallowed(tmp_path):
+    """The one-line treatment is for user errors only: run_simulation raises them as exceptions."""
+    from kdtheory.cli import UsageError, run_simulation
+
+    with pytest.raises(UsageError, match="unknown backend 'foo'"):
+        run_simulation("rat_iteration", backend="foo", out_dir=tmp_path)
+    with pytest.raises(UsageError, match="n_jobs = 0"):
+        run_simulation("rat_iteration", n_jobs=0, out_dir=tmp_path)
+
+
+def test_list_columns_align(capsys):
+    assert main(["list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == len(SIMULATIONS)
+    starts = {line.index(mod_ids) for line, mod_ids in zip(lines, _claim_columns(), strict=True)}
+    assert len(starts) == 1  # the claim ids start in one column
+
+
+def _claim_columns():
+    import importlib
+
+    return [", ".join(importlib.import_module(m).CLAIM_IDS) for m in SIMULATIONS.values()]
 
 
 def test_save_outputs_compresses_large_tables_and_indexes_them(tmp_path, monkeypatch):
@@ -83,12 +152,10 @@ def test_save_outputs_compresses_large_tables_and_indexes_them(tmp_path, monkeyp
 
 
 def test_data_root_option_points_the_loaders_at_a_folder(tmp_path, monkeypatch):
-    import pytest
-
     from kdtheory.io import DATA_ENV_VAR, data_root
 
     monkeypatch.delenv(DATA_ENV_VAR, raising=False)  # restored after the test
     (tmp_path / "magic04.csv").write_text("class\ng\n")
-    with pytest.raises(SystemExit):  # an unknown simulation stops after the option is applied
-        main(["run", "no_such_simulation", "--data-root", str(tmp_path)])
+    # an unknown simulation stops (status 2) after the option is applied
+    assert main(["run", "no_such_simulation", "--data-root", str(tmp_path)]) == 2
     assert data_root(require="magic04.csv") == tmp_path
