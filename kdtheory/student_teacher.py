@@ -395,6 +395,12 @@ class _StudentTeacher(RegressorMixin, BaseEstimator):
                 f"X_target has {Xt.shape[1]} features, but X has {X.shape[1]}: source and target "
                 "covariates must live in the same space."
             )
+        # column names checked against X's the way predict checks them (reordered or renamed
+        # columns raise; names on one side only warn), so that X_target cannot be misaligned
+        try:
+            validate_data(self, X_target, reset=False, dtype=np.float64, skip_check_array=True)
+        except ValueError as err:
+            raise ValueError(f"X_target does not match X: {err}") from None
         return X, y, Xt
 
     def predict(self, X):

@@ -598,3 +598,29 @@ def test_generic_pair_not_converged_warns():
     assert est.method_ == "picard"
     assert est.converged_ is False
     assert est.n_iter_ == 3 and len(est.residuals_) == 3
+
+
+@pytest.mark.parametrize("cls", [SoftMatching, ResidualAsTeacher])
+@settings(max_examples=15, deadline=None)
+@given(data=st.data())
+def test_x_target_columns_are_checked_against_x_like_predict(cls, data):
+    """A DataFrame X_target whose columns are permuted or renamed relative to X is rejected (as
+    ``predict`` rejects it), instead of being fitted silently on misaligned features."""
+    import pandas as pd
+
+    d = data.draw(st.integers(2, 5))
+    perm = data.draw(st.permutations(range(d)))
+    assume(list(perm) != list(range(d)))
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    names = [f"x{j}" for j in range(d)]
+    X = pd.DataFrame(rng.random((20, d)), columns=names)
+    y = rng.standard_normal(20)
+    est = cls(KernelRidge(alpha=1.0), KernelRidge(alpha=0.1))
+    with pytest.raises(ValueError, match="X_target does not match X") as fit_err:
+        est.fit(X, y, X_target=X.iloc[:, list(perm)])
+    with pytest.raises(ValueError, match="X_target does not match X"):
+        est.fit(X, y, X_target=X.set_axis([n + "_" for n in names], axis=1))
+    fitted = cls(KernelRidge(alpha=1.0), KernelRidge(alpha=0.1)).fit(X, y, X_target=X)
+    with pytest.raises(ValueError) as predict_err:  # the same rule as predict's
+        fitted.predict(X.iloc[:, list(perm)])
+    assert str(predict_err.value) in str(fit_err.value)
