@@ -13,6 +13,7 @@ the two Gram products are formed.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -71,23 +72,47 @@ class SymmetricEigen:
         return self.vectors @ (h.reshape((-1,) + (1,) * (coef.ndim - 1)) * coef)
 
 
+SINGULAR_MESSAGE = (
+    "K + ridge I is singular (ridge = {ridge:g}): using the least-squares solution instead, as "
+    "scikit-learn's KernelRidge does."
+)
+
+
 @dataclass(frozen=True)
 class CholeskyFactor:
-    """Cholesky factor of ``K + ridge I``, computed once and reused for every right-hand side."""
+    """Cholesky factor of ``K + ridge I``, computed once and reused for every right-hand side.
 
-    factor: tuple = field(repr=False)
+    A singular ``K + ridge I`` (a zero ridge with repeated points, say) is handled as
+    scikit-learn's ``KernelRidge`` handles it: a warning, and least-squares solutions.
+    """
+
+    factor: tuple | None = field(repr=False)
     ridge: float
+    matrix: NDArray | None = field(default=None, repr=False)
 
     @classmethod
     def of(cls, K: ArrayLike, ridge: float = 0.0) -> CholeskyFactor:
         K = np.asarray(K, dtype=float)
         ridge = float(_ridges(ridge)[0])
         A = K + ridge * np.eye(K.shape[0]) if ridge else K
-        return cls(factor=scipy.linalg.cho_factor(A, lower=True, check_finite=False), ridge=ridge)
+        try:
+            factor = scipy.linalg.cho_factor(A, lower=True, check_finite=False)
+        except scipy.linalg.LinAlgError:
+            warnings.warn(SINGULAR_MESSAGE.format(ridge=ridge), UserWarning, stacklevel=2)
+            return cls(factor=None, ridge=ridge, matrix=A)
+        return cls(factor=factor, ridge=ridge)
+
+    @property
+    def singular(self) -> bool:
+        """Whether ``K + ridge I`` was singular (solutions are least-squares ones)."""
+        return self.factor is None
 
     def solve(self, b: ArrayLike) -> NDArray:
-        """``(K + ridge I)^{-1} b``."""
-        return scipy.linalg.cho_solve(self.factor, np.asarray(b, dtype=float), check_finite=False)
+        """``(K + ridge I)^{-1} b`` (the least-squares solution when singular)."""
+        b = np.asarray(b, dtype=float)
+        if self.factor is None:
+            return scipy.linalg.lstsq(self.matrix, b, check_finite=False)[0]
+        return scipy.linalg.cho_solve(self.factor, b, check_finite=False)
 
 
 def is_symmetric(C: ArrayLike, rtol: float | None = None) -> bool:

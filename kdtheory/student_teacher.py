@@ -142,12 +142,16 @@ def _coupling(y, teacher_gram, teacher_cross, student_cross, teacher_ridge):
     Ktx = np.asarray(teacher_cross, dtype=float)
     if Kst.shape == Ktx.T.shape and np.array_equal(Kst, Ktx.T):
         K = np.asarray(teacher_gram, dtype=float)
-        L = scipy.linalg.cholesky(
-            K + float(teacher_ridge) * np.eye(K.shape[0]), lower=True, check_finite=False
-        )
-        W = scipy.linalg.solve_triangular(L, Kst, lower=True, check_finite=False)
-        Ly = scipy.linalg.solve_triangular(L, y, lower=True, check_finite=False)
-        return W.T @ W, W.T @ Ly, True
+        try:
+            L = scipy.linalg.cholesky(
+                K + float(teacher_ridge) * np.eye(K.shape[0]), lower=True, check_finite=False
+            )
+        except scipy.linalg.LinAlgError:  # singular: least squares through teacher_operator
+            L = None
+        if L is not None:
+            W = scipy.linalg.solve_triangular(L, Kst, lower=True, check_finite=False)
+            Ly = scipy.linalg.solve_triangular(L, y, lower=True, check_finite=False)
+            return W.T @ W, W.T @ Ly, True
     G = teacher_operator(teacher_gram, Ktx, teacher_ridge)
     C = G @ Kst
     return C, G @ y, is_symmetric(C)

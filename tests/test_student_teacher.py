@@ -624,3 +624,27 @@ def test_x_target_columns_are_checked_against_x_like_predict(cls, data):
     with pytest.raises(ValueError) as predict_err:  # the same rule as predict's
         fitted.predict(X.iloc[:, list(perm)])
     assert str(predict_err.value) in str(fit_err.value)
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(3, 12), copies=st.integers(2, 3))
+def test_singular_teacher_is_handled_as_kernel_ridge_handles_it(seed, n, copies):
+    """A zero ridge with repeated source points (singular ``K``): the teacher operator gives
+    scikit-learn's least-squares ``KernelRidge`` predictions, with a warning, and SM and RaT fit
+    with finite predictions instead of raising ``LinAlgError``."""
+    rng = np.random.default_rng(seed)
+    X = np.repeat(rng.random((n, 1)), copies, axis=0)
+    y = rng.standard_normal(len(X))
+    Xt = rng.random((7, 1))
+    kernel = SobolevMin()
+    with pytest.warns(UserWarning, match="singular"):
+        G = teacher_operator(kernel(X, X), kernel(Xt, X), 0.0)
+    with pytest.warns(UserWarning, match="Singular matrix"):
+        expected = KernelRidge(alpha=0.0, kernel=kernel).fit(X, y).predict(Xt)
+    scale = np.abs(expected).max() + np.abs(y).max()
+    np.testing.assert_allclose(G @ y, expected, rtol=0, atol=1e3 * len(X) * EPS * scale)
+    for cls in (SoftMatching, ResidualAsTeacher):
+        with pytest.warns(UserWarning):
+            est = cls(KernelRidge(alpha=0.0, kernel=kernel), KernelRidge(alpha=1.0, kernel=kernel))
+            est.fit(X, y, X_target=Xt)
+        assert np.all(np.isfinite(est.predict(Xt)))
