@@ -30,6 +30,7 @@ from numpy.typing import ArrayLike, NDArray
 from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.kernel_ridge import KernelRidge
+from sklearn.linear_model import ElasticNet, Lasso, Ridge
 from sklearn.metrics.pairwise import pairwise_kernels
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
@@ -267,7 +268,9 @@ def rat_picard_kernel(
     history : list of float
         RMS change of the student's target predictions at each iteration.
     converged : bool
-        Whether the change fell to ``tol * max(1, RMS prediction)``.
+        Whether the change fell to ``tol * max(1, RMS prediction)``; the iteration also stops,
+        not converged, when the change is not finite or exceeds ``EXPLODED`` times the scale of
+        the first iterate.
     """
     y = np.asarray(y, dtype=float)
     Ktt = np.asarray(student_gram, dtype=float)
@@ -282,7 +285,7 @@ def rat_picard_kernel(
         f_new = Ktt @ alpha
         history.append(_rms(f_new - f_t))
         f_t = f_new
-        done = _stopped(history[-1], f_t, tol)
+        done = _stopped(history[-1], f_t, tol, history[0])
         if done is not None:
             return alpha, history, done
     return alpha, history, False
@@ -292,18 +295,45 @@ def _rms(v: NDArray) -> float:
     return float(np.sqrt(np.mean(v**2)))
 
 
-def _stopped(change: float, f: NDArray, tol: float) -> bool | None:
+#: a Picard change this many times the scale of the first iterate means the iteration exploded
+EXPLODED = 1e6
+
+
+class PicardDivergenceError(ValueError):
+    """RaT's Picard iteration diverges (``rho(M) >= 1``, or its predictions exploded): there is
+    no prediction to return. Lower ``step`` (THEORY.md 1.2, claim RAT-3)."""
+
+
+def _exploded(change: float, scale: float) -> bool:
+    """A non-finite change, or one above ``EXPLODED * max(1, scale)``."""
+    return not np.isfinite(change) or change > EXPLODED * max(1.0, scale)
+
+
+def _stopped(change: float, f: NDArray, tol: float, scale: float) -> bool | None:
     """The Picard stopping rule: ``True`` converged (change <= tol * max(1, RMS f)), ``False``
-    diverged (non-finite change), ``None`` go on."""
-    if not np.isfinite(change):
+    diverged (:func:`_exploded`, with ``scale`` the change of the first iterate), ``None`` go
+    on."""
+    if _exploded(change, scale):
         return False
     return True if change <= tol * max(1.0, _rms(f)) else None
 
 
+#: students whose ``alpha`` is the weight of a penalty on a squared loss: the prox with step
+#: ``eta`` multiplies it by ``eta``. Any other ``alpha`` (a quantile, a learning-rate-like or
+#: mixing parameter) is never rewritten.
+PENALIZED_LEAST_SQUARES = (KernelRidge, Ridge, Lasso, ElasticNet)
+
+
 def _with_scaled_ridge(student: BaseEstimator, step: float) -> BaseEstimator:
-    """The prox with step ``eta`` of a ridge-type student: its ``alpha`` multiplied by ``eta``."""
+    """The prox with step ``eta`` of a penalized least-squares student (one of
+    :data:`PENALIZED_LEAST_SQUARES`): its ``alpha`` multiplied by ``eta``; any other student is
+    cloned unchanged."""
     params = student.get_params(deep=False)
-    if step != 1.0 and isinstance(params.get("alpha"), Real):
+    if (
+        step != 1.0
+        and isinstance(student, PENALIZED_LEAST_SQUARES)
+        and isinstance(params.get("alpha"), Real)
+    ):
         return clone(student).set_params(alpha=params["alpha"] * step)
     return clone(student)
 
@@ -323,9 +353,11 @@ def picard_refit(
 
     From ``f_0 = 0``: refit a clone of ``teacher`` to the residuals ``y - f_t(X)``, predict them
     on ``X_target``, refit a clone of ``student`` to ``f_t(X_target) + step * residual``. A
-    student with a numeric ``alpha`` parameter gets ``alpha * step`` (the prox with step
-    ``eta``), which makes the fixed point independent of ``step``. With ``step = 1`` the first
-    iterate is soft matching.
+    penalized least-squares student (:data:`PENALIZED_LEAST_SQUARES`) gets ``alpha * step`` (the
+    prox with step ``eta``), which makes the fixed point independent of ``step``; other
+    students keep their hyper-parameters. With ``step = 1`` the first iterate is soft matching.
+    The iteration stops, not converged, when its change is not finite or explodes (see
+    :func:`rat_picard_kernel`).
 
     Returns
     -------
@@ -348,7 +380,7 @@ def picard_refit(
         f_new = fitted_student.predict(X_target)
         history.append(_rms(f_new - f_target))
         f_target, f_source = f_new, fitted_student.predict(X)
-        done = _stopped(history[-1], f_target, tol)
+        done = _stopped(history[-1], f_target, tol, history[0])
         if done is not None:
             return fitted_student, fitted_teacher, history, done
     return fitted_student, fitted_teacher, history, False
@@ -477,10 +509,11 @@ class ResidualAsTeacher(_StudentTeacher):
 
     With any regressors this runs the Picard iteration: refit the teacher to the student's source
     residuals ``y - f_t(X)``, predict them on the target covariates, refit the student to
-    ``f_t(X_target) + step * residual`` (a student with a numeric ``alpha`` gets ``alpha * step``,
-    the proximal step). When both are :class:`~sklearn.kernel_ridge.KernelRidge`, ``method="auto"``
-    solves the fixed point ``(a_S I + G K_st) alpha = G y`` exactly (:func:`rat_fixed_point`) and
-    ``method="picard"`` iterates with the factorizations computed once
+    ``f_t(X_target) + step * residual`` (a penalized least-squares student, one of
+    :data:`PENALIZED_LEAST_SQUARES`, gets ``alpha * step``, the proximal step; no other student's
+    hyper-parameters are rewritten). When both are :class:`~sklearn.kernel_ridge.KernelRidge`,
+    ``method="auto"`` solves the fixed point ``(a_S I + G K_st) alpha = G y`` exactly
+    (:func:`rat_fixed_point`) and ``method="picard"`` iterates with the factorizations computed once
     (:func:`rat_picard_kernel`). Claims RAT-2 (minimax rate) and RAT-3 (iteration).
 
     Parameters
@@ -537,8 +570,14 @@ class ResidualAsTeacher(_StudentTeacher):
     def fit(self, X, y, X_target=None):
         """Run RaT on source data ``(X, y)`` with the student on ``X_target`` (default ``X``).
 
-        Warns (``ConvergenceWarning``) when the Picard iteration stops before converging, with
-        the reason (``rho(M) >= 1`` for kernel ridge pairs).
+        Warns (``ConvergenceWarning``) when the Picard iteration stops before converging but
+        does not diverge (``rho(M) < 1`` for kernel ridge pairs: raise ``n_iter``).
+
+        Raises
+        ------
+        PicardDivergenceError
+            When the iteration diverges: ``rho(M) >= 1`` for kernel ridge pairs, or predictions
+            that are not finite or exploded for other regressors. No diverged student is kept.
         """
         self._check_params()
         teacher, student = self._components()
@@ -612,6 +651,18 @@ class ResidualAsTeacher(_StudentTeacher):
         if self.converged_:
             return
         last = history[-1] if history else float("nan")
+        exploded = bool(history) and _exploded(history[-1], history[0])
+        if (rate is not None and rate >= 1) or (rate is None and exploded):
+            del self.student_  # nothing diverged is left to predict with
+            why = (
+                f"the spectral radius of the iteration matrix is rho(M) = {rate:.4g} >= 1"
+                if rate is not None
+                else f"the change of the predictions reached {last:.3g} (first {history[0]:.3g})"
+            )
+            raise PicardDivergenceError(
+                f"RaT Picard iteration diverges: {why}, after {self.n_iter_} iterations; lower "
+                f"`step` (now {self.step:g})."
+            )
         if rate is not None:
             why = (
                 f"the spectral radius of the iteration matrix is rho(M) = {rate:.4g} >= 1, so the "

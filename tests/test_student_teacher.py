@@ -14,6 +14,7 @@ Tolerances. Two sources of error appear below, and each tolerance says which one
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -21,20 +22,25 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.ensemble import GradientBoostingRegressor
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.kernel_ridge import KernelRidge
-from sklearn.linear_model import Ridge
+from sklearn.linear_model import ElasticNet, HuberRegressor, Lasso, Ridge
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from kdtheory import ResidualAsTeacher, SoftMatching
 from kdtheory.kernels import FiniteRankSobolev, SobolevMin, gaussian, laplace
 from kdtheory.linalg import is_symmetric
 from kdtheory.student_teacher import (
+    EXPLODED,
+    PicardDivergenceError,
     kernel_matrix,
     picard_iteration_matrix,
     picard_rate,
     picard_refit,
     rat_fixed_point,
+    rat_picard_kernel,
     sm_rat_path,
     teacher_operator,
 )
@@ -555,7 +561,8 @@ def test_closed_form_needs_kernel_ridge_pair():
 
 
 # ------------------------------------------------------------------------ non-convergence
-def test_divergent_kernel_picard_warns_with_rho():
+def test_divergent_kernel_picard_raises_with_rho():
+    """rho(M) >= 1: no prediction is returned (an error naming rho), however few iterations ran."""
     rng = np.random.default_rng(7)
     X, Xt = rng.random((25, 1)), rng.random((20, 1))
     y = np.sin(3 * X[:, 0])
@@ -564,14 +571,87 @@ def test_divergent_kernel_picard_warns_with_rho():
     inst = Instance(X, Xt, y, teacher, student)
     rho = inst.rho(step=3.0)
     assert rho >= 1.0
-    est = ResidualAsTeacher(teacher, student, method="picard", step=3.0, n_iter=40)
-    with pytest.warns(ConvergenceWarning, match=r"rho\(M\) = [0-9.]+ >= 1") as record:
-        est.fit(X, y, X_target=Xt)
-    assert f"{rho:.4g}" in str(record[0].message)
-    assert est.converged_ is False
-    assert est.n_iter_ == 40
-    # the changes grow: a diverging iteration
-    assert est.residuals_[-1] > est.residuals_[0]
+    for n_iter in (40, 5000):  # before and after the predictions explode
+        est = ResidualAsTeacher(teacher, student, method="picard", step=3.0, n_iter=n_iter)
+        with pytest.raises(PicardDivergenceError, match=r"rho\(M\) = [0-9.]+ >= 1") as err:
+            est.fit(X, y, X_target=Xt)
+        assert f"{rho:.4g}" in str(err.value)
+        assert not hasattr(est, "student_")
+        assert est.residuals_[-1] > est.residuals_[0]  # the changes grow
+        assert np.isfinite(est.residuals_).all()  # stopped before overflowing
+    # the factor-once iteration stops as soon as the change explodes
+    _, history, converged = rat_picard_kernel(
+        y,
+        student_gram=inst.student_gram,
+        student_ridge=float(student.alpha),
+        step=3.0,
+        n_iter=10**5,
+        **inst.mats,
+    )
+    assert not converged and len(history) < 10**5
+    assert history[-1] > EXPLODED * max(1.0, history[0])
+
+
+class _Doubler(BaseEstimator, RegressorMixin):
+    """A student that fits 2 z: a Picard map with slope 2, which diverges for every step."""
+
+    def fit(self, X, y):
+        self.y_ = 2.0 * np.asarray(y, dtype=float)
+        self.X_ = np.asarray(X, dtype=float)
+        return self
+
+    def predict(self, X):
+        X = np.asarray(X, dtype=float)
+        nearest = np.abs(X[:, None, 0] - self.X_[None, :, 0]).argmin(axis=1)
+        return self.y_[nearest]
+
+
+def test_divergent_generic_picard_raises_instead_of_exploded_predictions():
+    rng = np.random.default_rng(3)
+    X = rng.random((15, 1))
+    y = rng.standard_normal(15)
+    # a heavily shrunk linear teacher: on its span the map multiplies by about 2
+    est = ResidualAsTeacher(Ridge(alpha=100.0), _Doubler(), n_iter=10**4)
+    with pytest.raises(PicardDivergenceError, match="change of the predictions reached"):
+        est.fit(X, y, X_target=X)
+    assert not hasattr(est, "student_")
+    assert np.isfinite(est.residuals_).all() and est.n_iter_ < 10**4
+
+
+@pytest.mark.parametrize(
+    "student",
+    [
+        GradientBoostingRegressor(loss="quantile", alpha=0.9, n_estimators=5, random_state=0),
+        HuberRegressor(alpha=1e-3),
+    ],
+)
+@pytest.mark.parametrize("step", [0.5, 2.0])
+def test_picard_step_never_rewrites_a_non_ridge_alpha(student, step):
+    """Only penalized least-squares students get ``alpha * step``; a quantile or a Huber
+    penalty is left as given."""
+    from kdtheory.student_teacher import _with_scaled_ridge
+
+    prox = _with_scaled_ridge(student, step)
+    assert prox.get_params() == student.get_params()
+    rng = np.random.default_rng(0)
+    X = rng.random((30, 1))
+    y = X[:, 0] + 0.1 * rng.standard_normal(30)
+    est = ResidualAsTeacher(Ridge(alpha=1.0), student, step=step, n_iter=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X, y)
+    assert est.student_.get_params()["alpha"] == student.get_params()["alpha"]
+
+
+@pytest.mark.parametrize("cls", [Ridge, Lasso, ElasticNet, KernelRidge])
+def test_picard_step_scales_a_ridge_penalty(cls):
+    assert _with_scaled_ridge_alpha(cls(alpha=0.3), 2.0) == pytest.approx(0.6)
+
+
+def _with_scaled_ridge_alpha(student, step):
+    from kdtheory.student_teacher import _with_scaled_ridge
+
+    return _with_scaled_ridge(student, step).get_params()["alpha"]
 
 
 def test_slow_kernel_picard_warns_with_rho():
@@ -629,11 +709,13 @@ def test_x_target_columns_are_checked_against_x_like_predict(cls, data):
 @settings(max_examples=20, deadline=None)
 @given(seed=st.integers(0, 2**32 - 1), n=st.integers(3, 12), copies=st.integers(2, 3))
 def test_singular_teacher_is_handled_as_kernel_ridge_handles_it(seed, n, copies):
-    """A zero ridge with repeated source points (singular ``K``): the teacher operator gives
+    """A zero ridge with a singular ``K`` (repeated points, a zero row): the teacher operator gives
     scikit-learn's least-squares ``KernelRidge`` predictions, with a warning, and SM and RaT fit
     with finite predictions instead of raising ``LinAlgError``."""
     rng = np.random.default_rng(seed)
-    X = np.repeat(rng.random((n, 1)), copies, axis=0)
+    # a point at 0 (K(0, .) = min(0, .) = 0: a zero row, exactly singular whatever the rounding)
+    # and repeated points
+    X = np.vstack([np.zeros((1, 1)), np.repeat(rng.random((n, 1)), copies, axis=0)])
     y = rng.standard_normal(len(X))
     Xt = rng.random((7, 1))
     kernel = SobolevMin()
