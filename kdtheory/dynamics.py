@@ -31,6 +31,8 @@ from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from kdtheory._validation import check_numeric_y
+
 __all__ = [
     "gd_filter",
     "log_gd_filter",
@@ -566,6 +568,7 @@ class GradientDescentRegressor(RegressorMixin, BaseEstimator):
         self
         """
         self._validate_params()
+        check_numeric_y(y, type(self).__name__)
         X, y = validate_data(self, X, y, y_numeric=True, dtype=np.float64)
         if self.fit_intercept:
             self._x_offset, self._y_offset = X.mean(axis=0), float(y.mean())

@@ -47,13 +47,26 @@ def _as_float(a: ArrayLike) -> NDArray:
     return np.asarray(a, dtype=float)
 
 
+def _nonnegative(a: ArrayLike, name: str) -> NDArray:
+    """``a`` as floats, or a ValueError naming ``name`` and the first negative or NaN entry."""
+    a = _as_float(a)
+    bad = np.isnan(a) | (a < 0)
+    if bad.any():
+        where = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(
+            f"{name} must hold non-negative numbers (probabilities or counts); entry {where} is "
+            f"{a[where]!r}."
+        )
+    return a
+
+
 def kl_divergence(p: ArrayLike, q: ArrayLike, axis: int = -1) -> NDArray:
     """``KL(p || q) = sum_k p_k log(p_k / q_k)`` of probability vectors along ``axis``.
 
     Terms with ``p_k = 0`` are 0; a term with ``p_k > 0 = q_k`` is ``+inf``
     (:func:`scipy.special.rel_entr`).
     """
-    return np.sum(rel_entr(_as_float(p), _as_float(q)), axis=axis)
+    return np.sum(rel_entr(_nonnegative(p, "p"), _nonnegative(q, "q")), axis=axis)
 
 
 def power_divergence(p: ArrayLike, q: ArrayLike, lam: float, axis: int = -1) -> NDArray:
@@ -75,7 +88,8 @@ def power_divergence(p: ArrayLike, q: ArrayLike, lam: float, axis: int = -1) -> 
     Parameters
     ----------
     p, q : array-like
-        Non-negative vectors along ``axis`` (broadcast together).
+        Non-negative vectors along ``axis`` (broadcast together); a negative or NaN entry raises
+        ``ValueError``.
     lam : float
         The power; 1 is half Pearson's chi-square, 2/3 Cressie-Read's recommendation.
     axis : int, default=-1
@@ -83,7 +97,7 @@ def power_divergence(p: ArrayLike, q: ArrayLike, lam: float, axis: int = -1) -> 
     lam = float(lam)
     if not np.isfinite(lam):
         raise ValueError(f"lam must be a finite number, got {lam!r}.")
-    p, q = np.broadcast_arrays(_as_float(p), _as_float(q))
+    p, q = np.broadcast_arrays(_nonnegative(p, "p"), _nonnegative(q, "q"))
     if lam < -0.5:
         return power_divergence(q, p, -1.0 - lam, axis=axis)
     if lam == 0.0:
@@ -118,7 +132,7 @@ def _one_hot(y: ArrayLike, shape: tuple[int, ...]) -> NDArray:
 def _tempered(student_logits, teacher_proba, temperature):
     """``T``, ``w = softmax(log p / T)`` with its log, and ``log q = log_softmax(z / T)``."""
     T = _check_temperature(temperature)
-    p = _as_float(teacher_proba)
+    p = _nonnegative(teacher_proba, "teacher_proba")
     z = _as_float(student_logits)
     if p.shape != z.shape:
         raise ValueError(

@@ -38,6 +38,8 @@ from sklearn.utils import _safe_indexing, get_tags
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import _num_samples, check_is_fitted, validate_data
 
+from kdtheory._validation import check_numeric_y
+
 __all__ = [
     "SCALES",
     "CORRECTIONS",
@@ -473,6 +475,7 @@ class DistilledRegressor(RegressorMixin, BaseEstimator):
         for stale in ("c_grid_", "c_scores_"):
             self.__dict__.pop(stale, None)
         if teacher_proba is None:
+            check_numeric_y(y, type(self).__name__)
             X, y = validate_data(self, X, y, y_numeric=True, accept_sparse=self._accept_sparse())
             self.target_scale_, self.target_ = "p", np.asarray(y, dtype=float)
             self.gamma_ = self.c_ = None

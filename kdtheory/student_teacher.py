@@ -34,6 +34,7 @@ from sklearn.linear_model import ElasticNet, Lasso, Ridge
 from sklearn.metrics.pairwise import pairwise_kernels
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
+from kdtheory._validation import check_numeric_y
 from kdtheory.linalg import (
     CholeskyFactor,
     SymmetricEigen,
@@ -422,6 +423,7 @@ class _StudentTeacher(RegressorMixin, BaseEstimator):
                 f"X and y have mismatched lengths: X has {_n_samples(X)} samples, y has "
                 f"{_n_samples(y)}."
             )
+        check_numeric_y(y, type(self).__name__)
         X, y = validate_data(self, X, y, y_numeric=True, dtype=np.float64)
         if X_target is None:
             return X, y, X
