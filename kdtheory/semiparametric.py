@@ -507,6 +507,14 @@ class DistilledRegressor(RegressorMixin, BaseEstimator):
                     f"{smallest}."
                 )
             folds = StratifiedKFold(folds)
+        for i, (_, test) in enumerate(folds.split(X, y01)):
+            present = np.unique(y01[test])
+            if len(present) < 2:
+                raise ValueError(
+                    f"c='cv': test fold {i} of {type(folds).__name__} holds only class "
+                    f"{int(present[0]) if len(present) else 'none'}, so its ROC AUC is undefined; "
+                    "use folds with both classes in every test fold (e.g. StratifiedKFold)."
+                )
         inner = clone(self).set_params(correction="bound_fast", c=float(grid[0]), c_grid=None)
         search = GridSearchCV(
             inner,
@@ -520,6 +528,14 @@ class DistilledRegressor(RegressorMixin, BaseEstimator):
         search.fit(X, y01, teacher_proba=p_hat)
         self.c_grid_ = grid
         self.c_scores_ = np.asarray(search.cv_results_["mean_test_score"], dtype=float)
+        if not np.all(np.isfinite(self.c_scores_)):
+            bad = [
+                float(v) for v, sc in zip(grid, self.c_scores_, strict=True) if not np.isfinite(sc)
+            ]
+            raise ValueError(
+                f"c='cv': the cross-validated AUC is undefined for c in {bad}; no value of c_grid "
+                "can be chosen."
+            )
         return float(grid[search.best_index_])
 
     def predict(self, X):

@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.linear_model import Ridge
+from sklearn.model_selection import KFold, PredefinedSplit
 
 from kdtheory import DistilledRegressor, GradientDescentRegressor, ResidualAsTeacher, SoftMatching
 from kdtheory.losses import kl_divergence, power_divergence, tempered_kd_loss
@@ -64,3 +65,28 @@ def test_divergences_reject_negative_probabilities(seed, k, bad, which, lam):
     if which == "p":
         with pytest.raises(ValueError, match="^teacher_proba must hold non-negative"):
             tempered_kd_loss(rng.standard_normal(k), p, 2.0)
+
+
+@pytest.mark.parametrize(
+    "cv",
+    [
+        KFold(2),  # the labels are sorted: each test fold holds one class
+        PredefinedSplit(np.r_[np.zeros(20), np.ones(20)]),
+        [(np.arange(10, 40), np.arange(10))],  # an iterable of (train, test) with one class
+    ],
+    ids=["kfold-sorted", "predefined", "iterable"],
+)
+def test_cv_choice_of_c_refuses_folds_without_both_classes(cv):
+    """c='cv' scores each c by ROC AUC on held-out folds; a fold with one class makes the AUC
+    undefined, which used to pick the first grid value silently."""
+    from sklearn.ensemble import RandomForestRegressor
+    from sklearn.model_selection import check_cv
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, 3))
+    y = np.r_[np.zeros(20), np.ones(20)].astype(int)
+    p = np.clip(0.5 + 0.3 * X[:, 0], 0.01, 0.99)
+    student = RandomForestRegressor(5, random_state=0)
+    est = DistilledRegressor(student, correction="bound_fast", c="cv", cv=check_cv(cv))
+    with pytest.raises(ValueError, match=r"c='cv': test fold 0 .* holds only class 0"):
+        est.fit(X, y, teacher_proba=p)
