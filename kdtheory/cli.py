@@ -20,6 +20,7 @@ from pathlib import Path
 
 from kdtheory.claims import claims_table_markdown
 from kdtheory.io import DATA_ENV_VAR, save_outputs, write_figures_index
+from kdtheory.montecarlo import recorded_compute_seconds
 
 #: simulation name -> module under ``simulations``
 SIMULATIONS = {
@@ -128,7 +129,10 @@ def run_simulation(
             ) from err
         client = Client(scheduler) if scheduler else Client(processes=True)
     try:
-        df = mod.run(cfg, n_jobs=n_jobs, backend=backend, cache_dir=cache_dir, progress=progress)
+        with recorded_compute_seconds() as task_seconds:
+            df = mod.run(
+                cfg, n_jobs=n_jobs, backend=backend, cache_dir=cache_dir, progress=progress
+            )
     finally:
         if client is not None:
             client.close()
@@ -148,6 +152,11 @@ def run_simulation(
         "config": dataclasses.asdict(cfg),
         "command": f"kdtheory run {name} --preset {preset}",
         "seconds": seconds,
+        # summed over the Monte Carlo tasks as they were computed (also after a redraw from the
+        # cache); None when some cached task predates the recording
+        "compute_seconds": (
+            float(sum(task_seconds)) if task_seconds and all(t == t for t in task_seconds) else None
+        ),
     }
     save_outputs(out_dir, f"{name}-{preset}", df, fig, claims, meta)
     write_figures_index(out_dir, FIGURES_HEADER)

@@ -158,12 +158,21 @@ def write_figures_index(out_dir, header: str = "") -> Path:
             f"![{stem}]({stem}.png)\n\n"
             f"Files: [`{stem}.png`]({stem}.png), [`{stem}.pdf`]({stem}.pdf), "
             f"[`{table}`]({table}). Preset `{record.get('preset')}`, "
-            f"run time {record.get('seconds', float('nan')):.0f} s, "
+            f"{_time_phrase(record)}, "
             f"regenerate with `{record.get('command', '')}`.\n\n"
             f"Claims {', '.join(record.get('claim_ids', []))}: {held} of {len(claims)} checks "
             f"hold.\n\n{claims_table_markdown(claims)}\n"
         )
     return save_text_atomic(out / "README.md", "\n".join(parts))
+
+
+def _time_phrase(record: dict) -> str:
+    """ "compute time N s" (the tasks as computed, whatever was redrawn from the cache), or the
+    wall time of the run that wrote the record when the compute time is unknown."""
+    compute = record.get("compute_seconds")
+    if compute is not None:
+        return f"compute time {compute:.0f} s (summed over tasks)"
+    return f"run time {record.get('seconds', float('nan')):.0f} s"
 
 
 # ----------------------------------------------------------------------------------------------

@@ -20,7 +20,9 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import itertools
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -124,10 +126,37 @@ def _normalize_rows(result: Any) -> list[Row]:
 
 def _run_one(
     task: Task, params: Row, trial: int, seed: int, index: int
-) -> tuple[int, int, list[Row]]:
-    """Worker: run one (grid point, trial) and return its rows, tagged with its position."""
+) -> tuple[int, int, list[Row], float]:
+    """Worker: run one (grid point, trial) and return its rows, tagged with its position, and
+    the seconds it took."""
+    start = time.perf_counter()
     rows = _normalize_rows(task(_trial_rng(seed, params, trial), **params))
-    return index, trial, rows
+    return index, trial, rows, time.perf_counter() - start
+
+
+#: open :func:`recorded_compute_seconds` blocks; run_grid adds its tasks' seconds to each
+_RECORDERS: list[list[float]] = []
+
+
+@contextmanager
+def recorded_compute_seconds() -> Iterator[list[float]]:
+    """Collect the compute seconds of every :func:`run_grid` task finished inside the block.
+
+    Tasks loaded from the cache count with the seconds they took when they were computed (NaN
+    for cache entries written before the time was recorded), so the total describes the
+    computation, not a redraw from the cache.
+
+    Yields
+    ------
+    list of float
+        One entry per task, appended as :func:`run_grid` returns.
+    """
+    box: list[float] = []
+    _RECORDERS.append(box)
+    try:
+        yield box
+    finally:
+        _RECORDERS.remove(box)
 
 
 def _cache_path(cache_dir: Path, task_id: str, params: Row, trial: int, seed: int) -> Path:
@@ -135,8 +164,9 @@ def _cache_path(cache_dir: Path, task_id: str, params: Row, trial: int, seed: in
     return cache_dir / f"{key}{_CACHE_SUFFIX}"
 
 
-def _load_cached(path: Path) -> list[Row] | None:
-    """Rows of a cache file, or None when it is missing or unreadable (then recompute)."""
+def _load_cached(path: Path) -> tuple[list[Row], float] | None:
+    """Rows of a cache file and their compute seconds (NaN if not recorded), or None when it is
+    missing or unreadable (then recompute)."""
     if not path.is_file():
         return None
     try:
@@ -145,7 +175,7 @@ def _load_cached(path: Path) -> list[Row] | None:
         return None
     if not isinstance(payload, dict) or "rows" not in payload:
         return None
-    return payload["rows"]
+    return payload["rows"], float(payload.get("seconds", float("nan")))
 
 
 def _check_backend(backend: str) -> None:
@@ -163,8 +193,8 @@ def _execute(
     seed: int,
     n_jobs: int,
     backend: str,
-) -> Iterator[tuple[int, int, list[Row]]]:
-    """Yield ``(index, trial, rows)`` for each pending task as it finishes."""
+) -> Iterator[tuple[int, int, list[Row], float]]:
+    """Yield ``(index, trial, rows, seconds)`` for each pending task as it finishes."""
     if not pending:
         return
     if n_jobs == 1 and backend != "dask":
@@ -276,6 +306,7 @@ def run_grid(
 
     jobs = [(index, trial) for index in range(len(points)) for trial in range(n_trials)]
     results: dict[tuple[int, int], list[Row]] = {}
+    seconds: dict[tuple[int, int], float] = {}
     paths: dict[tuple[int, int], Path] = {}
     if cache_dir is not None:
         cache_path = Path(cache_dir)
@@ -284,9 +315,9 @@ def run_grid(
         for index, trial in jobs:
             path = _cache_path(cache_path, task_id, points[index], trial, seed)
             paths[index, trial] = path
-            rows = _load_cached(path)
-            if rows is not None:
-                results[index, trial] = rows
+            cached = _load_cached(path)
+            if cached is not None:
+                results[index, trial], seconds[index, trial] = cached
     pending = [
         (index, trial, points[index]) for index, trial in jobs if (index, trial) not in results
     ]
@@ -294,13 +325,21 @@ def run_grid(
     with tqdm(
         total=len(jobs), initial=len(jobs) - len(pending), desc=desc, disable=not progress
     ) as bar:
-        for index, trial, rows in _execute(task, pending, seed, n_jobs, backend):
+        for index, trial, rows, took in _execute(task, pending, seed, n_jobs, backend):
             if cache_dir is not None:
-                payload = {"params": points[index], "trial": trial, "seed": seed, "rows": rows}
+                payload = {
+                    "params": points[index],
+                    "trial": trial,
+                    "seed": seed,
+                    "rows": rows,
+                    "seconds": took,
+                }
                 save_pickle_atomic(paths[index, trial], payload)
-            results[index, trial] = rows
+            results[index, trial], seconds[index, trial] = rows, took
             bar.update(1)
 
+    for box in _RECORDERS:
+        box.extend(seconds.values())
     return _assemble(points, n_trials, results)
 
 

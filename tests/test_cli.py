@@ -47,6 +47,10 @@ def test_run_writes_outputs_and_resumes_from_cache(tmp_path, capsys):
     assert main(args) == 0
     assert len(list(cache.iterdir())) == n_cached
     pd.testing.assert_frame_equal(pd.read_csv(stem.with_suffix(".csv")), first)
+    # and reports the compute time of the tasks, not the redraw's
+    redraw = json.loads(stem.with_suffix(".json").read_text())
+    assert redraw["compute_seconds"] == record["compute_seconds"] > 0
+    assert "compute time" in (out / "README.md").read_text()
 
 
 @pytest.mark.parametrize(

@@ -228,3 +228,24 @@ def test_dask_backend_matches_sequential():
     with distributed.Client(processes=False, n_workers=2, threads_per_worker=1):
         got = run_grid(normal_task, GRID, n_trials=2, seed=9, backend="dask", progress=False)
     assert_frame_equal(expected, got)
+
+
+def _sleepy_task(rng, n):
+    time.sleep(0.01 * n)
+    return {"x": float(rng.standard_normal())}
+
+
+def test_compute_seconds_are_recorded_and_survive_the_cache(tmp_path):
+    from kdtheory.montecarlo import recorded_compute_seconds
+
+    task = _sleepy_task
+    grid = {"n": [1, 2]}
+    with recorded_compute_seconds() as first:
+        run_grid(task, grid, n_trials=2, seed=0, cache_dir=tmp_path, progress=False)
+    assert len(first) == 4 and min(first) >= 0.0 and max(first) >= 0.02  # the sleeps
+    with recorded_compute_seconds() as again:  # every task from the cache
+        run_grid(task, grid, n_trials=2, seed=0, cache_dir=tmp_path, progress=False)
+    assert sorted(again) == sorted(first)
+    with recorded_compute_seconds() as outer, recorded_compute_seconds() as inner:
+        run_grid(task, {"n": [0]}, n_trials=1, seed=1, progress=False)
+    assert len(outer) == len(inner) == 1
