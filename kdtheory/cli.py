@@ -12,6 +12,7 @@ import argparse
 import dataclasses
 import difflib
 import importlib
+import math
 import os
 import sys
 import time
@@ -155,7 +156,9 @@ def run_simulation(
         # summed over the Monte Carlo tasks as they were computed (also after a redraw from the
         # cache); None when some cached task predates the recording
         "compute_seconds": (
-            float(sum(task_seconds)) if task_seconds and all(t == t for t in task_seconds) else None
+            float(sum(task_seconds))
+            if task_seconds and not any(math.isnan(t) for t in task_seconds)
+            else None
         ),
     }
     save_outputs(out_dir, f"{name}-{preset}", df, fig, claims, meta)
@@ -251,7 +254,8 @@ def _dispatch(args: argparse.Namespace) -> int:
             raise UsageError(
                 f"unknown preset {args.preset!r}.{_did_you_mean(args.preset, known)} "
                 f"Choose from {', '.join(sorted(known))}."
-            )  # the neural studies have their own presets (smoke, cpu, gpu)
+            )
+        # the neural studies have their own presets (smoke, cpu, gpu): skipped, with a note
         for name in [n for n in names if args.preset not in _module(n).PRESETS]:
             print(
                 f"== {name}: no {args.preset!r} preset; run it with `kdtheory run {name} "
