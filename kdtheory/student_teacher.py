@@ -137,24 +137,19 @@ def _coupling(y, teacher_gram, teacher_cross, student_cross, teacher_ridge):
 
     With equal kernels (``K_st = K_T(Xt, X)^T``) one Cholesky factor ``L L^T = K_T + a_T I`` and
     ``W = L^{-1} K_st`` give ``C = W^T W`` (exactly symmetric) and ``G y = W^T L^{-1} y``;
-    otherwise ``G`` is formed by :func:`teacher_operator`.
+    otherwise (or when ``K_T + a_T I`` is singular) ``G`` is formed from the same factor, as in
+    :func:`teacher_operator`.
     """
     y = np.asarray(y, dtype=float)
     Kst = np.asarray(student_cross, dtype=float)
     Ktx = np.asarray(teacher_cross, dtype=float)
-    if Kst.shape == Ktx.T.shape and np.array_equal(Kst, Ktx.T):
-        K = np.asarray(teacher_gram, dtype=float)
-        try:
-            L = scipy.linalg.cholesky(
-                K + float(teacher_ridge) * np.eye(K.shape[0]), lower=True, check_finite=False
-            )
-        except scipy.linalg.LinAlgError:  # singular: least squares through teacher_operator
-            L = None
-        if L is not None:
-            W = scipy.linalg.solve_triangular(L, Kst, lower=True, check_finite=False)
-            Ly = scipy.linalg.solve_triangular(L, y, lower=True, check_finite=False)
-            return W.T @ W, W.T @ Ly, True
-    G = teacher_operator(teacher_gram, Ktx, teacher_ridge)
+    chol = CholeskyFactor.of(teacher_gram, teacher_ridge)
+    if not chol.singular and Kst.shape == Ktx.T.shape and np.array_equal(Kst, Ktx.T):
+        L = chol.factor[0]  # cho_factor(lower=True): L in the lower triangle
+        W = scipy.linalg.solve_triangular(L, Kst, lower=True, check_finite=False)
+        Ly = scipy.linalg.solve_triangular(L, y, lower=True, check_finite=False)
+        return W.T @ W, W.T @ Ly, True
+    G = chol.solve(Ktx.T).T
     C = G @ Kst
     return C, G @ y, is_symmetric(C)
 

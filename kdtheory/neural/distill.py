@@ -47,7 +47,14 @@ import numpy as np
 
 from kdtheory.neural import require
 from kdtheory.neural.models import NetworkConfig
-from kdtheory.neural.train import Network, TrainConfig, init_network, predict_logits, train
+from kdtheory.neural.train import (
+    Network,
+    TrainConfig,
+    accuracy,
+    init_network,
+    predict_logits,
+    train,
+)
 
 jax, jnp, optax = require("jax", "jax.numpy", "optax")
 
@@ -409,8 +416,6 @@ def run_method(
 
 def evaluate(network: Network, sets: Mapping[str, tuple[np.ndarray, np.ndarray]]) -> dict:
     """Top-1 accuracy on each named ``(images, labels)`` set: ``{name + "_acc": value}``."""
-    out = {}
-    for name, (images, labels) in sets.items():
-        logits = predict_logits(network, images)
-        out[f"{name}_acc"] = float(np.mean(np.argmax(logits, axis=1) == labels))
-    return out
+    return {
+        f"{name}_acc": accuracy(network, images, labels) for name, (images, labels) in sets.items()
+    }
