@@ -90,12 +90,7 @@ def test_user_errors_are_one_line_on_stderr(tmp_path, capsys, args, status, mess
     assert "==" not in captured.out
 
 
-def test_missing_data_is_one_line_and_debug_shows_the_traceback(tmp_path, capsys, monkeypatch):
-    from kdtheory.io import DATA_ENV_VAR
-
-    monkeypatch.setenv(DATA_ENV_VAR, str(tmp_path / "empty"))
-    monkeypatch.setenv("HOME", str(tmp_path))  # no user cache either
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+def test_missing_data_is_one_line_and_debug_shows_the_traceback(tmp_path, capsys, no_data_env):
     args = ["run", "tabular_kd", "--out", str(tmp_path / "figs"), "--no-progress"]
     assert main(args) == 2
     err = capsys.readouterr().err

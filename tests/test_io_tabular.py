@@ -30,14 +30,6 @@ def _write_adult(folder):
     return folder
 
 
-@pytest.fixture
-def no_data_env(monkeypatch, tmp_path):
-    """No KDTHEORY_DATA and an empty user cache folder under tmp_path."""
-    monkeypatch.delenv(DATA_ENV_VAR, raising=False)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    return tmp_path / "xdg" / "kdtheory"
-
-
 def test_load_magic_labels_h_is_one(tmp_path):
     X, y, names = load_tabular("magic", _write_magic(tmp_path / "d"))
     assert X.shape == (3, 10) and X.dtype == np.float64

@@ -48,11 +48,9 @@ def _make_tree(root: Path, *, broken: bool = True, seed: int = 0) -> Path:
 
 
 @pytest.fixture
-def env(monkeypatch, tmp_path):
-    """No KDTHEORY_DATA and an empty user cache folder; returns the (future) user cache folder."""
-    monkeypatch.delenv(DATA_ENV_VAR, raising=False)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    return tmp_path / "xdg" / "kdtheory"
+def env(no_data_env):
+    """No KDTHEORY_DATA and an empty user cache folder (tests/conftest.py)."""
+    return no_data_env
 
 
 @pytest.fixture
