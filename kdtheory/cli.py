@@ -12,15 +12,18 @@ import argparse
 import dataclasses
 import difflib
 import importlib
+import io
+import json
 import math
 import os
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import pandas as pd
+
 from kdtheory.claims import claims_table_markdown
-from kdtheory.io import DATA_ENV_VAR, save_outputs, write_figures_index
+from kdtheory.io import DATA_ENV_VAR, save_outputs, table_csv_text, write_figures_index
 from kdtheory.montecarlo import recorded_compute_seconds
 
 #: simulation name -> module under ``simulations``
@@ -109,7 +112,12 @@ def run_simulation(
     progress: bool = True,
     scheduler: str | None = None,
 ) -> list:
-    """Run one simulation and write its outputs; returns its claims."""
+    """Run one simulation and write its outputs; returns its claims.
+
+    The compute time (summed over the Monte Carlo tasks as they were computed, also when they
+    come from the cache) is printed, not written: the outputs are tracked files and hold nothing
+    that changes from run to run.
+    """
     mod = _check_preset(name, preset)
     if backend not in BACKENDS:
         raise UsageError(
@@ -119,7 +127,6 @@ def run_simulation(
     if n_jobs == 0:
         raise UsageError("n_jobs = 0 cannot run anything; use 1, 2, ... or -1 (all cores).")
     cfg = mod.PRESETS[preset]
-    start = time.perf_counter()
     client = None
     if backend == "dask":
         try:
@@ -137,6 +144,39 @@ def run_simulation(
     finally:
         if client is not None:
             client.close()
+    if task_seconds and not any(math.isnan(t) for t in task_seconds):
+        print(f"{name} ({preset}): compute time {sum(task_seconds):.0f} s, summed over "
+              f"{len(task_seconds)} tasks (cached tasks count with the time they took)")
+    return _write_outputs(mod, name, preset, df, out_dir, config=dataclasses.asdict(cfg))
+
+
+def redraw_simulation(name: str, preset: str, *, out_dir: str | Path = "paper_figures") -> list:
+    """Redraw one simulation's figure, claims and index from its saved table; returns its claims.
+
+    Nothing is recomputed: the table ``out_dir/NAME-PRESET.csv`` (or ``.csv.gz``) written by
+    :func:`run_simulation` is read back, analysed and plotted again, which gives the same claims
+    as the run (the run analyses the same table, read back from the same CSV text).
+    """
+    mod = _check_preset(name, preset)
+    out = Path(out_dir)
+    stem = f"{name}-{preset}"
+    tables = [p for p in (out / f"{stem}.csv", out / f"{stem}.csv.gz") if p.exists()]
+    if not tables:
+        raise UsageError(
+            f"no saved table {out / stem}.csv to redraw; compute it with "
+            f"`kdtheory run {name} --preset {preset}`."
+        )
+    record_path = out / f"{stem}.json"
+    config = None
+    if record_path.exists():
+        config = json.loads(record_path.read_text(encoding="utf-8")).get("config")
+    return _write_outputs(mod, name, preset, pd.read_csv(tables[0]), out_dir, config=config)
+
+
+def _write_outputs(mod, name: str, preset: str, df, out_dir, *, config) -> list:
+    """Analyse the table as saved (its CSV text read back), plot, and write every output."""
+    text = table_csv_text(df)
+    df = pd.read_csv(io.StringIO(text))
     analysis = mod.analyze(df)
     reported_only = set(getattr(mod, "REPORTED_ONLY", ()))
     claims = [  # ids reported whatever they show are marked as such in the tables
@@ -144,24 +184,18 @@ def run_simulation(
         for c in mod.claims(df, analysis)
     ]
     fig = mod.plot(df, analysis, claims)
-    seconds = time.perf_counter() - start
     meta = {
         "name": name,
         "title": (mod.__doc__ or "").strip().splitlines()[0],
         "preset": preset,
         "claim_ids": list(mod.CLAIM_IDS),
-        "config": dataclasses.asdict(cfg),
+        "config": config,
         "command": f"kdtheory run {name} --preset {preset}",
-        "seconds": seconds,
-        # summed over the Monte Carlo tasks as they were computed (also after a redraw from the
-        # cache); None when some cached task predates the recording
-        "compute_seconds": (
-            float(sum(task_seconds))
-            if task_seconds and not any(math.isnan(t) for t in task_seconds)
-            else None
-        ),
     }
     save_outputs(out_dir, f"{name}-{preset}", df, fig, claims, meta)
+    import matplotlib.pyplot as plt  # after the simulation's import of kdtheory.plotting (Agg)
+
+    plt.close(fig)
     write_figures_index(out_dir, FIGURES_HEADER)
     return claims
 
@@ -229,6 +263,18 @@ def _parser() -> argparse.ArgumentParser:
     run_p = sub.add_parser("run", parents=[common], help="run one simulation")
     run_p.add_argument("name", help="simulation name (see `kdtheory list`)")
     sub.add_parser("figures", parents=[common], help="run every simulation")
+    redraw = sub.add_parser(
+        "redraw",
+        help="redraw figures, claims and index from the saved tables (no recomputation)",
+    )
+    redraw.add_argument(
+        "--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+    )
+    redraw.add_argument(
+        "names", nargs="*", help="simulation names (default: every table in the output folder)"
+    )
+    redraw.add_argument("--preset", default=None, help="only this preset (default: every one)")
+    redraw.add_argument("--out", default="paper_figures", help="output folder")
     return parser
 
 
@@ -243,6 +289,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         for name, ids, doc in rows:
             print(f"{name:{widths[0]}}  {ids:{widths[1]}}  {doc}")
         return 0
+    if args.command == "redraw":
+        return _redraw(args)
     if args.data_root:
         os.environ[DATA_ENV_VAR] = str(Path(args.data_root).expanduser())
     names = [args.name] if args.command == "run" else list(SIMULATIONS)
@@ -280,6 +328,34 @@ def _dispatch(args: argparse.Namespace) -> int:
     print(f"outputs in {args.out}/ (index: {args.out}/README.md)")
     if failed:
         print(f"{len(failed)} claim check(s) do not hold: see the tables above.")
+    return 0
+
+
+def _redraw(args: argparse.Namespace) -> int:
+    out = Path(args.out)
+    for name in args.names:
+        _module(name)
+    saved = sorted(
+        (p.name.split(".")[0].rsplit("-", 1)) for p in [*out.glob("*.csv"), *out.glob("*.csv.gz")]
+    )
+    jobs = [
+        (name, preset)
+        for name, preset in saved
+        if name in SIMULATIONS
+        and (not args.names or name in args.names)
+        and (args.preset is None or preset == args.preset)
+    ]
+    if not jobs:
+        what = " ".join(args.names) or "any simulation"
+        raise UsageError(
+            f"no saved table of {what}"
+            + (f" with preset {args.preset!r}" if args.preset else "")
+            + f" in {out}/; compute it with `kdtheory run NAME --preset PRESET`."
+        )
+    for name, preset in jobs:
+        print(f"== {name} ({preset}): redrawn from {out}/{name}-{preset}.csv", flush=True)
+        redraw_simulation(name, preset, out_dir=out)
+    print(f"outputs in {out}/ (index: {out}/README.md)")
     return 0
 
 

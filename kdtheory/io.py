@@ -24,6 +24,7 @@ __all__ = [
     "save_pickle_atomic",
     "save_text_atomic",
     "save_outputs",
+    "table_csv_text",
     "write_figures_index",
     "DATA_ENV_VAR",
     "TABULAR_DATASETS",
@@ -33,6 +34,11 @@ __all__ = [
 
 #: CSV tables larger than this many characters are written gzip-compressed (``.csv.gz``)
 CSV_GZIP_BYTES = 2_000_000
+
+#: Significant digits of the floats in the saved tables and records: enough for every statistic
+#: the package reports, few enough that the last-bit differences between BLAS builds and CPUs do
+#: not change a tracked file.
+SIGNIFICANT_DIGITS = 10
 
 #: Suffix of the temporary files written before the atomic rename; they start with a dot too,
 #: so that globbing a folder for finished files (``*.pkl``) never sees them.
@@ -115,20 +121,39 @@ def _write_atomic(path: str | os.PathLike[str], mode: str, write) -> Path:
     return path
 
 
+def table_csv_text(table) -> str:
+    """The CSV text a table is saved as: floats to :data:`SIGNIFICANT_DIGITS` digits, no index."""
+    return table.to_csv(index=False, float_format=f"%.{SIGNIFICANT_DIGITS}g")
+
+
+def _rounded(obj):
+    """``obj`` with every float rounded to :data:`SIGNIFICANT_DIGITS` significant digits."""
+    if isinstance(obj, float):
+        return float(f"{obj:.{SIGNIFICANT_DIGITS}g}")
+    if isinstance(obj, dict):
+        return {k: _rounded(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_rounded(v) for v in obj]
+    return obj
+
+
 def save_outputs(out_dir, stem: str, table, figure, claims: Sequence, meta: dict) -> list[Path]:
     """Write one simulation's outputs: ``stem.png``, ``stem.pdf``, ``stem.csv``, ``stem.json``.
 
-    ``stem.json`` holds ``meta`` (name, preset, config, command, run time) and the claims, and is
-    what :func:`write_figures_index` reads to index the figure. A table whose CSV text exceeds
+    ``stem.json`` holds ``meta`` (name, preset, config, command) and the claims, and is what
+    :func:`write_figures_index` reads to index the figure. A table whose CSV text exceeds
     :data:`CSV_GZIP_BYTES` is written gzip-compressed as ``stem.csv.gz`` instead (reproducible
-    bytes: no timestamp in the header); ``pandas.read_csv`` reads either.
+    bytes: no timestamp in the header); ``pandas.read_csv`` reads either. Every file is a
+    function of the table, the claims and ``meta`` only (no time stamp, no host, floats to
+    :data:`SIGNIFICANT_DIGITS` digits), so the outputs can be tracked and a rerun on another
+    machine leaves them unchanged.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / f"{stem}.png", out / f"{stem}.pdf"]
     figure.savefig(paths[0], dpi=130)
     figure.savefig(paths[1], metadata={"CreationDate": None})  # same figure, same bytes
-    text = table.to_csv(index=False)
+    text = table_csv_text(table)
     csv_path, stale = out / f"{stem}.csv", out / f"{stem}.csv.gz"
     if len(text) > CSV_GZIP_BYTES:
         csv_path, stale = stale, csv_path
@@ -137,7 +162,8 @@ def save_outputs(out_dir, stem: str, table, figure, claims: Sequence, meta: dict
         save_text_atomic(csv_path, text)
     stale.unlink(missing_ok=True)
     record = {**meta, "claims": [c.to_dict() for c in claims], "table": csv_path.name}
-    save_text_atomic(out / f"{stem}.json", json.dumps(record, indent=2, default=str))
+    text = json.dumps(_rounded(record), indent=2, default=str) + "\n"
+    save_text_atomic(out / f"{stem}.json", text)
     return [*paths, csv_path, out / f"{stem}.json"]
 
 
@@ -157,22 +183,13 @@ def write_figures_index(out_dir, header: str = "") -> Path:
             f"## {stem}\n\n{record.get('title', '')}\n\n"
             f"![{stem}]({stem}.png)\n\n"
             f"Files: [`{stem}.png`]({stem}.png), [`{stem}.pdf`]({stem}.pdf), "
-            f"[`{table}`]({table}). Preset `{record.get('preset')}`, "
-            f"{_time_phrase(record)}, "
-            f"regenerate with `{record.get('command', '')}`.\n\n"
+            f"[`{table}`]({table}). Preset `{record.get('preset')}`; "
+            f"regenerate with `{record.get('command', '')}`, redraw from the table with "
+            f"`kdtheory redraw {record.get('name', stem)} --preset {record.get('preset')}`.\n\n"
             f"Claims {', '.join(record.get('claim_ids', []))}: {held} of {len(claims)} checks "
             f"hold.\n\n{claims_table_markdown(claims)}\n"
         )
     return save_text_atomic(out / "README.md", "\n".join(parts))
-
-
-def _time_phrase(record: dict) -> str:
-    """ "compute time N s" (the tasks as computed, whatever was redrawn from the cache), or the
-    wall time of the run that wrote the record when the compute time is unknown."""
-    compute = record.get("compute_seconds")
-    if compute is not None:
-        return f"compute time {compute:.0f} s (summed over tasks)"
-    return f"run time {record.get('seconds', float('nan')):.0f} s"
 
 
 # ----------------------------------------------------------------------------------------------
