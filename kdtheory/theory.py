@@ -22,7 +22,7 @@ import numpy as np
 import scipy.special
 from numpy.typing import ArrayLike, NDArray
 
-from kdtheory.dynamics import (
+from kdtheory._filters import (
     _eigenvalues,
     _log1mexp,
     _log_q,
