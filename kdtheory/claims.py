@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Claim", "claims_table_markdown"]
+__all__ = ["Claim", "claims_table_markdown", "claims_document", "CLAIM_IDS"]
 
 
 @dataclass(frozen=True)
@@ -141,3 +141,97 @@ def claims_table_markdown(claims: Iterable[Claim]) -> str:
             f"| {holds} |"
         )
     return "\n".join(lines) + "\n"
+
+
+CLAIMS_HEADER = """# Claims
+
+What kdtheory checks, claim by claim. Each section names a paper and says what the paper states
+(**paper**); each claim says whether its statement here is the paper's or **ours**, our
+formalization of the paper's claim with its assumptions made explicit (never a quotation).
+Identities and inequalities are checked by property tests over random instances, rates and
+orderings by Monte Carlo simulations with confidence intervals. The verdicts below are generated
+from the records in `paper_figures/*.json` by `kdtheory claims` (run by `make figures`): a check
+that fails is listed as failing, and a check marked *reported* is shown whatever it shows, not
+asserted by the test suite.
+"""
+
+
+def _claim_ids() -> list[str]:
+    from kdtheory._claims_text import SECTIONS
+
+    return [cid for _, _, claims in SECTIONS for cid, _, _ in claims]
+
+
+#: every claim id of the claims document, in its order
+CLAIM_IDS: tuple[str, ...] = tuple(_claim_ids())
+
+
+def _verdict(claims: list[Claim]) -> str:
+    """``"holds (4 of 4 checks)"``, ``"fails (2 of 12 checks fail)"``, ``"(reported)"`` appended
+    when no check of the claim is asserted."""
+    failing = sum(not c.holds for c in claims)
+    text = (
+        f"holds ({len(claims)} of {len(claims)} checks)"
+        if not failing
+        else f"**fails** ({failing} of {len(claims)} checks fail)"
+    )
+    return text + ("" if any(c.asserted for c in claims) else " (reported)")
+
+
+def claims_document(records: Iterable[Mapping[str, Any]], tests: Mapping[str, list[str]]) -> str:
+    """The claims document (``CLAIMS.md``): every claim in words, with its current verdicts.
+
+    Parameters
+    ----------
+    records : iterable of Mapping
+        The JSON records written by ``kdtheory run`` (``paper_figures/*.json``): ``name``,
+        ``preset`` and ``claims`` (dictionaries as :meth:`Claim.to_dict` writes them).
+    tests : Mapping of str to list of str
+        For each claim id, the test files that cite it (property tests and the small-preset
+        checks of the simulations).
+
+    Returns
+    -------
+    str
+        Markdown: a summary table (claim, provenance, verdict per simulation run), then one
+        section per paper with its claims, each with its statement, where it is checked, and its
+        checks as a table. A claim no record mentions is shown as checked by tests only, or as
+        not yet checked.
+
+    Raises
+    ------
+    ValueError
+        If a record holds a claim id the document does not state.
+    """
+    from kdtheory._claims_text import SECTIONS
+
+    by_id: dict[str, list[tuple[str, list[Claim]]]] = {cid: [] for cid in CLAIM_IDS}
+    for record in sorted(records, key=lambda r: (r["name"], r["preset"])):
+        run = f"{record['name']} ({record['preset']})"
+        claims = [Claim.from_dict(c) for c in record.get("claims", [])]
+        for cid in dict.fromkeys(c.id for c in claims):
+            if cid not in by_id:
+                raise ValueError(f"record {run} checks {cid!r}, which the claims text lacks")
+            by_id[cid].append((run, [c for c in claims if c.id == cid]))
+
+    def status(cid: str) -> str:
+        runs = by_id[cid]
+        if runs:
+            return "; ".join(f"{run}: {_verdict(cs)}" for run, cs in runs)
+        return "property tests" if tests.get(cid) else "not yet checked"
+
+    lines = [CLAIMS_HEADER, "", "## Summary", "", "| claim | statement is | verdict |", "|---|---|---|"]
+    for _, _, claims in SECTIONS:
+        for cid, provenance, _ in claims:
+            lines.append(f"| [{cid}](#{cid.lower()}) | {_cell(provenance)} | {status(cid)} |")
+    for number, (title, paper, claims) in enumerate(SECTIONS, start=1):
+        lines += ["", f"## {number}. {title}", "", f"**paper**: {paper}"]
+        for cid, provenance, statement in claims:
+            lines += ["", f"### {cid}", "", f"*Statement: {provenance}.* {statement}", ""]
+            files = ", ".join(f"`{f}`" for f in tests.get(cid, []))
+            lines.append(f"Tests: {files or 'none yet'}.")
+            if not by_id[cid]:
+                lines.append("" if tests.get(cid) else "\nNot yet checked by a simulation.")
+            for run, cs in by_id[cid]:
+                lines += ["", f"Simulation {run}: {_verdict(cs)}.", "", claims_table_markdown(cs)]
+    return "\n".join(line.rstrip() for line in lines).rstrip() + "\n"

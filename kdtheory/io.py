@@ -26,6 +26,7 @@ __all__ = [
     "save_outputs",
     "table_csv_text",
     "write_figures_index",
+    "write_claims_document",
     "DATA_ENV_VAR",
     "TABULAR_DATASETS",
     "data_root",
@@ -190,6 +191,50 @@ def write_figures_index(out_dir, header: str = "") -> Path:
             f"hold.\n\n{claims_table_markdown(claims)}\n"
         )
     return save_text_atomic(out / "README.md", "\n".join(parts))
+
+
+def write_claims_document(
+    records_dir="paper_figures", tests_dir="tests", out="CLAIMS.md", *, write: bool = True
+) -> tuple[Path, bool]:
+    """Regenerate the claims document from the records and the tests that cite each claim.
+
+    Parameters
+    ----------
+    records_dir : str or os.PathLike, default "paper_figures"
+        Folder of the JSON records (``*.json``) written by ``kdtheory run``.
+    tests_dir : str or os.PathLike, default "tests"
+        Folder searched (recursively, ``*.py``) for the claim ids each test file cites.
+    out : str or os.PathLike, default "CLAIMS.md"
+        The document.
+    write : bool, default True
+        Write the document; with ``False`` only compare.
+
+    Returns
+    -------
+    path : pathlib.Path
+        ``out``.
+    changed : bool
+        Whether the document differed from what was on disk.
+    """
+    import re
+
+    from kdtheory.claims import CLAIM_IDS, claims_document
+
+    records = [
+        json.loads(p.read_text(encoding="utf-8")) for p in sorted(Path(records_dir).glob("*.json"))
+    ]
+    pattern = re.compile(r"\b(" + "|".join(re.escape(c) for c in CLAIM_IDS) + r")\b")
+    tests: dict[str, list[str]] = {}
+    root = Path(tests_dir)
+    for path in sorted(root.rglob("*.py")):
+        for cid in sorted(set(pattern.findall(path.read_text(encoding="utf-8")))):
+            tests.setdefault(cid, []).append(f"tests/{path.relative_to(root).as_posix()}")
+    text = claims_document(records, tests)
+    out = Path(out)
+    changed = not out.exists() or out.read_text(encoding="utf-8") != text
+    if write and changed:
+        save_text_atomic(out, text)
+    return out, changed
 
 
 # ----------------------------------------------------------------------------------------------
