@@ -203,7 +203,7 @@ def claims_document(records: Iterable[Mapping[str, Any]], tests: Mapping[str, li
     ValueError
         If a record holds a claim id the document does not state.
     """
-    from kdtheory._claims_text import SECTIONS
+    from kdtheory._claims_text import EXTRA_SECTIONS, SECTIONS, SETTINGS
 
     by_id: dict[str, list[tuple[str, list[Claim]]]] = {cid: [] for cid in CLAIM_IDS}
     for record in sorted(records, key=lambda r: (r["name"], r["preset"])):
@@ -220,18 +220,27 @@ def claims_document(records: Iterable[Mapping[str, Any]], tests: Mapping[str, li
             return "; ".join(f"{run}: {_verdict(cs)}" for run, cs in runs)
         return "property tests" if tests.get(cid) else "not yet checked"
 
-    lines = [CLAIMS_HEADER, "", "## Summary", "", "| claim | statement is | verdict |", "|---|---|---|"]
+    lines = [CLAIMS_HEADER, "", "## Summary", ""]
+    lines += ["| claim | statement is | verdict |", "|---|---|---|"]
     for _, _, claims in SECTIONS:
         for cid, provenance, _ in claims:
             lines.append(f"| [{cid}](#{cid.lower()}) | {_cell(provenance)} | {status(cid)} |")
     for number, (title, paper, claims) in enumerate(SECTIONS, start=1):
         lines += ["", f"## {number}. {title}", "", f"**paper**: {paper}"]
+        settings = SETTINGS.get(number, [])
+        for sub, (heading, text) in enumerate(settings, start=1):
+            lines += ["", f"### {number}.{sub} {heading}", "", text]
+        lines += ["", f"### {number}.{len(settings) + 1} Claims"]
         for cid, provenance, statement in claims:
-            lines += ["", f"### {cid}", "", f"*Statement: {provenance}.* {statement}", ""]
+            lines += ["", f"#### {cid}", "", f"*Statement: {provenance}.* {statement}", ""]
             files = ", ".join(f"`{f}`" for f in tests.get(cid, []))
             lines.append(f"Tests: {files or 'none yet'}.")
             if not by_id[cid]:
                 lines.append("" if tests.get(cid) else "\nNot yet checked by a simulation.")
             for run, cs in by_id[cid]:
                 lines += ["", f"Simulation {run}: {_verdict(cs)}.", "", claims_table_markdown(cs)]
+    for number, title in EXTRA_SECTIONS:
+        lines += ["", f"## {number}. {title}"]
+        for sub, (heading, text) in enumerate(SETTINGS.get(number, []), start=1):
+            lines += ["", f"### {number}.{sub} {heading}", "", text]
     return "\n".join(line.rstrip() for line in lines).rstrip() + "\n"
