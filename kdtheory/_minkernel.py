@@ -1,0 +1,231 @@
+"""Kernel ridge, soft matching and RaT for the kernel ``min(x, x')`` in linear time.
+
+On points sorted as ``p_1 <= ... <= p_N`` the Gram matrix of ``k(x, x') = min(x, x')`` factors as
+``K = L D L^T`` with ``L`` the lower-triangular matrix of ones and ``D = diag(d)``,
+``d_1 = p_1``, ``d_k = p_k - p_{k-1}`` (the covariance of Brownian motion; Wahba 1990). A function
+``f = sum_k w_k k(., p_k)`` is therefore described at the points by two sequences linked by
+bidiagonal relations: its values ``F = K w`` and the suffix sums ``Q = L^T w`` of its
+coefficients,
+
+    ``F_k - F_{k-1} = d_k Q_k``  and  ``w_k = Q_k - Q_{k+1}``   (``F_0 = Q_{N+1} = 0``),
+
+so every linear system built from such blocks (kernel ridge, and the coupled teacher-student
+system of the RaT fixed point) is a banded system in the interleaved unknowns, solved in
+``O(N)`` by LAPACK's banded LU with partial pivoting (:func:`scipy.linalg.solve_banded`), without
+forming an ``N x N`` matrix. Duplicated points (``d_k = 0``) and a point at 0 need no special
+case. Predictions at new points are ``f(z) = sum_{p_k <= z} w_k p_k + z sum_{p_k > z} w_k``:
+prefix sums and a binary search, ``O((N + M) log N)``.
+
+Ridges are in scikit-learn's ``alpha`` convention: kernel ridge solves ``(K + a I) c = z``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.linalg
+from numpy.typing import ArrayLike, NDArray
+
+__all__ = ["min_kernel_ridge", "min_kernel_predict", "min_rat_fixed_point", "min_sm"]
+
+
+def _points(x: ArrayLike, name: str) -> NDArray:
+    """One-dimensional float64 points (a column ``(n, 1)`` or a vector ``(n,)``)."""
+    a = np.asarray(x, dtype=np.float64)
+    if a.ndim == 2 and a.shape[1] == 1:
+        a = a[:, 0]
+    if a.ndim != 1:
+        raise ValueError(f"{name} must hold one-dimensional points, shape (n, 1); got {a.shape}")
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"{name} holds NaN or infinite values")
+    return a
+
+
+def _solve_banded_coo(rows, cols, vals, b: NDArray) -> NDArray:
+    """Solve ``A u = b`` for a sparse ``A`` given as COO triplets, in LAPACK banded storage."""
+    rows, cols = np.concatenate(rows), np.concatenate(cols)
+    vals = np.concatenate(vals)
+    keep = vals != 0
+    rows, cols, vals = rows[keep], cols[keep], vals[keep]
+    lower = int(max(0, (rows - cols).max(initial=0)))
+    upper = int(max(0, (cols - rows).max(initial=0)))
+    ab = np.zeros((lower + upper + 1, b.shape[0]))
+    np.add.at(ab, (upper + rows - cols, cols), vals)
+    try:
+        return scipy.linalg.solve_banded((lower, upper), ab, b, check_finite=False)
+    except np.linalg.LinAlgError as err:
+        raise np.linalg.LinAlgError(
+            "the structured system is singular (a ridge of 0 with duplicated points?); use a "
+            "positive ridge or solver='dense'"
+        ) from err
+
+
+def _spline_rows(F: NDArray, Q: NDArray, d: NDArray, row0: int):
+    """Rows ``F_k - F_{k-1} - d_k Q_k = 0`` (unknown indices ``F``, ``Q``), starting at ``row0``."""
+    N = F.size
+    r = row0 + np.arange(N)
+    rows = [r, r[1:], r]
+    cols = [F, F[:-1], Q]
+    vals = [np.ones(N), -np.ones(N - 1), -d]
+    return rows, cols, vals
+
+
+def _coefficient(Q: NDArray):
+    """Column indices and values of ``w_k = Q_k - Q_{k+1}``: for row ``k`` the pair of entries."""
+    N = Q.size
+    return [Q, Q[1:]], [np.ones(N), -np.ones(N - 1)]
+
+
+def min_kernel_ridge(x: ArrayLike, z: ArrayLike, ridge: float) -> NDArray:
+    """Coefficients ``c`` of kernel ridge with ``min(x, x')``: ``(K + ridge I) c = z``, ``O(n)``.
+
+    Parameters
+    ----------
+    x : array of shape (n,) or (n, 1)
+        Points, in any order, duplicates allowed.
+    z : array of shape (n,) or (n, k)
+        Responses (several columns: one solve each, same factorization cost per column).
+    ridge : float
+        ``a >= 0``; 0 interpolates (then the points must be distinct and positive).
+
+    Returns
+    -------
+    ndarray of shape (n,) or (n, k)
+        ``c`` in the order of ``x``.
+    """
+    x = _points(x, "x")
+    z = np.asarray(z, dtype=np.float64)
+    order = np.argsort(x, kind="stable")
+    p = x[order]
+    n = p.size
+    d = np.diff(p, prepend=0.0)
+    # unknowns interleaved per point: F_k (the fit's values) at 2k, Q_k at 2k + 1
+    F, Q = 2 * np.arange(n), 2 * np.arange(n) + 1
+    rows, cols, vals = _spline_rows(F, Q, d, 0)
+    rows = [2 * r for r in rows]  # spline rows at even positions
+    wc, wv = _coefficient(Q)
+    r = 2 * np.arange(n) + 1
+    rows += [r, r[:-1], r]
+    cols += [wc[0], wc[1], F]
+    vals += [ridge * wv[0], ridge * wv[1], np.ones(n)]
+    b = np.zeros((2 * n,) + z.shape[1:])
+    b[1::2] = z[order]
+    u = _solve_banded_coo(rows, cols, vals, b)
+    q = u[1::2]
+    c_sorted = q - np.concatenate([q[1:], np.zeros((1,) + q.shape[1:])])
+    c = np.empty_like(c_sorted)
+    c[order] = c_sorted
+    return c
+
+
+def min_kernel_predict(x: ArrayLike, c: ArrayLike, z: ArrayLike) -> NDArray:
+    """``f(z) = sum_i c_i min(z, x_i)`` at every ``z``, in ``O((n + m) log n)``.
+
+    Parameters
+    ----------
+    x : array of shape (n,) or (n, 1)
+        Centers.
+    c : array of shape (n,) or (n, k)
+        Coefficients.
+    z : array of shape (m,) or (m, 1)
+        Evaluation points.
+
+    Returns
+    -------
+    ndarray of shape (m,) or (m, k)
+    """
+    x = _points(x, "x")
+    z = _points(z, "z")
+    c = np.asarray(c, dtype=np.float64)
+    order = np.argsort(x, kind="stable")
+    p, cs = x[order], c[order]
+    tail = (slice(None),) + (None,) * (cs.ndim - 1)
+    # prefix sums of c_i x_i over x_i <= z, suffix sums of c_i over x_i > z
+    zero = np.zeros((1,) + cs.shape[1:])
+    below = np.concatenate([zero, np.cumsum(cs * p[tail], axis=0)])
+    above = np.concatenate([np.cumsum(cs[::-1], axis=0)[::-1], zero])
+    j = np.searchsorted(p, z, side="right")
+    return below[j] + z[tail] * above[j]
+
+
+def min_rat_fixed_point(
+    X: ArrayLike, y: ArrayLike, X_target: ArrayLike, teacher_ridge: float, student_ridge: float
+) -> NDArray:
+    """RaT fixed point for teacher and student kernels ``min(x, x')``, in ``O(n + m)``.
+
+    Solves ``(a_S I + G K_st) alpha = G y`` with ``G = K(Xt, X) (K(X, X) + a_T I)^{-1}`` and
+    ``K_st = K(X, Xt)`` (:func:`kdtheory.student_teacher.rat_fixed_point`) as the coupled system
+    of the student ``f = K(., Xt) alpha`` and the teacher fitted to its residuals
+    ``g = K(., X) c``: ``a_S alpha = g(Xt)`` and ``(K(X, X) + a_T I) c = y - f(X)``, banded on
+    the merged sorted points.
+
+    Parameters
+    ----------
+    X : array of shape (n,) or (n, 1)
+        Source points.
+    y : array of shape (n,) or (n, k)
+        Source responses.
+    X_target : array of shape (m,) or (m, 1)
+        Target points.
+    teacher_ridge, student_ridge : float
+        ``a_T >= 0`` and ``a_S > 0``.
+
+    Returns
+    -------
+    ndarray of shape (m,) or (m, k)
+        The student's coefficients ``alpha`` on ``X_target``, in its order.
+    """
+    X = _points(X, "X")
+    Xt = _points(X_target, "X_target")
+    y = np.asarray(y, dtype=np.float64)
+    n, m = X.size, Xt.size
+    pts = np.concatenate([X, Xt])
+    order = np.argsort(pts, kind="stable")
+    p = pts[order]
+    N = p.size
+    is_source = order < n
+    d = np.diff(p, prepend=0.0)
+    # unknowns per merged point k: F_k (student values), Q_k (student suffix sums),
+    # H_k (teacher values), R_k (teacher suffix sums) at 4k .. 4k + 3
+    base = 4 * np.arange(N)
+    F, Q, H, R = base, base + 1, base + 2, base + 3
+    rows, cols, vals = [], [], []
+    for values, sums, offset in ((F, Q, 0), (H, R, 2)):  # spline rows at 4k and 4k + 2
+        spline_rows, spline_cols, spline_vals = _spline_rows(values, sums, d, 0)
+        rows += [4 * r + offset for r in spline_rows]
+        cols += spline_cols
+        vals += spline_vals
+    # coefficient rows, student (row 4k + 1): target point j: a_S w_k - H_k = 0; source: w_k = 0
+    k = np.arange(N)
+    wcol, wval = _coefficient(Q)
+    scale = np.where(is_source, 1.0, student_ridge)
+    rows += [4 * k + 1, 4 * k[:-1] + 1, 4 * k[~is_source] + 1]
+    cols += [wcol[0], wcol[1], H[~is_source]]
+    vals += [scale * wval[0], scale[:-1] * wval[1], -np.ones(m)]
+    # teacher (row 4k + 3): source point i: a_T c_i + F_k + H_k = y_i; target: c = 0
+    tcol, tval = _coefficient(R)
+    scale = np.where(is_source, teacher_ridge, 1.0)
+    src = k[is_source]
+    rows += [4 * k + 3, 4 * k[:-1] + 3, 4 * src + 3, 4 * src + 3]
+    cols += [tcol[0], tcol[1], F[is_source], H[is_source]]
+    vals += [scale * tval[0], scale[:-1] * tval[1], np.ones(n), np.ones(n)]
+    b = np.zeros((4 * N,) + y.shape[1:])
+    b[4 * src + 3] = y[order[is_source]]
+    u = _solve_banded_coo(rows, cols, vals, b)
+    q = u[Q]
+    w = q - np.concatenate([q[1:], np.zeros((1,) + q.shape[1:])])
+    alpha = np.empty((m,) + y.shape[1:])
+    alpha[order[~is_source] - n] = w[~is_source]
+    return alpha
+
+
+def min_sm(
+    X: ArrayLike, y: ArrayLike, X_target: ArrayLike, teacher_ridge: float, student_ridge: float
+) -> NDArray:
+    """Soft matching for kernels ``min(x, x')``: the student's coefficients on ``X_target``.
+
+    The teacher ``(K(X, X) + a_T I) c = y``, its predictions on ``X_target``, and the student
+    ``(K(Xt, Xt) + a_S I) alpha = g0(Xt)``: two banded solves and one prediction, ``O(n + m)``
+    up to the sort.
+    """
+    c = min_kernel_ridge(X, y, teacher_ridge)
+    return min_kernel_ridge(X_target, min_kernel_predict(X, c, X_target), student_ridge)
