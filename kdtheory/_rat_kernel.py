@@ -95,7 +95,8 @@ def rat_fixed_point(
 
     Returns
     -------
-    alpha : ndarray of shape (m,) or (m, L) for a path of ``L`` student ridges.
+    alpha : ndarray of shape (m,) or (m, L)
+        Dual coefficients, one column per student ridge for a path of ``L`` ridges.
     """
     C, Gy, symmetric = _coupling(y, teacher_gram, teacher_cross, student_cross, teacher_ridge)
     ridges = np.asarray(student_ridge, dtype=float)
@@ -169,8 +170,9 @@ def sm_rat_path(
 
     Returns
     -------
-    dict with ``"sm"`` and ``"rat"``: dual coefficients of shape (m, L); the student's
-    predictions are ``K_S(x, Xt) @ alpha``.
+    dict
+        ``"sm"`` and ``"rat"`` -> dual coefficients of shape (m, L); the student's
+        predictions are ``K_S(x, Xt) @ alpha``.
     """
     ridges = np.atleast_1d(np.asarray(student_ridges, dtype=float))
     C, Gy, symmetric = _coupling(y, teacher_gram, teacher_cross, student_cross, teacher_ridge)

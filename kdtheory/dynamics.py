@@ -154,7 +154,8 @@ def simulate_gd(
 
     Returns
     -------
-    ndarray of shape (p,), or (n_steps + 1, p) with ``return_path=True``.
+    ndarray of shape (p,) or (n_steps + 1, p)
+        The weights after ``n_steps`` steps, or every iterate with ``return_path=True``.
     """
     X = np.asarray(X, dtype=float)
     y = np.asarray(y, dtype=float)
@@ -210,7 +211,8 @@ def self_distill(estimator, X: ArrayLike, y: ArrayLike, n_generations: int) -> l
 
     Returns
     -------
-    list of fitted estimators, generation 0 first.
+    list of estimators
+        The fitted generations, generation 0 first.
     """
     if not (isinstance(n_generations, Integral) and n_generations >= 1):
         raise ValueError(f"n_generations must be an integer >= 1, got {n_generations!r}.")

@@ -67,6 +67,7 @@ def distillation_paths(
     student_ridges : array of shape (L,)
         Path of student ridges ``a_S`` for SM and RaT.
     teacher_kernel : callable, optional
+        Teacher kernel ``teacher_kernel(A, B)``; default ``kernel``.
     source_ridges : array, optional
         Path of ridges for kernel ridge on the source labels (``krr``, student kernel) and for the
         target oracle; default ``student_ridges``.
@@ -77,9 +78,10 @@ def distillation_paths(
 
     Returns
     -------
-    dict mapping method to a path with ``risk(f_in, f_eval, noise_sd)``; ``f_in`` is ``f*`` at
-    ``X`` for every method but ``"oracle"``, where it is ``f*`` at ``X_target``
-    (see :data:`PATH_INPUTS`).
+    dict
+        Method name -> a path with ``risk(f_in, f_eval, noise_sd)``; ``f_in`` is ``f*`` at
+        ``X`` for every method but ``"oracle"``, where it is ``f*`` at ``X_target``
+        (see :data:`PATH_INPUTS`).
     """
     unknown = set(methods) - set(PATH_INPUTS)
     if unknown:

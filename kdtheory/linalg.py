@@ -206,7 +206,8 @@ class SpectralPath:
 
         Returns
         -------
-        dict with arrays ``bias``, ``variance``, ``risk`` of shape ``(L,)``.
+        dict
+            Arrays ``bias``, ``variance`` and ``risk``, each of shape ``(L,)``.
         """
         err = self.predict(f_in) - np.asarray(f_eval, dtype=float)[:, None]
         bias = self._w() @ err**2

@@ -55,7 +55,9 @@ __all__ = [
     "DistilledRegressor",
 ]
 
+#: Scales of the distillation target: probabilities ``"p"`` or log-probabilities ``"logp"``.
 SCALES = ("p", "logp")
+#: Named corrections of the distillation target (see :func:`correction_gamma`).
 CORRECTIONS = ("none", "orthogonal", "bound_fast")
 #: The public code's floor for probabilities on the log scale.
 LOG_SCALE_CLIP = 1.0 / 500.0

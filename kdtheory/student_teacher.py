@@ -108,7 +108,8 @@ def picard_refit(
 
     Returns
     -------
-    student, teacher : fitted estimators of the last iteration
+    student, teacher : estimator
+        The fitted estimators of the last iteration.
     history : list of float
         RMS change of the student's target predictions per iteration.
     converged : bool
@@ -241,6 +242,11 @@ class SoftMatching(_StudentTeacher):
             Source responses.
         X_target : array-like of shape (m, d), default=None
             Unlabelled target covariates; ``None`` means ``X``.
+
+        Returns
+        -------
+        SoftMatching
+            The fitted estimator, ``self``.
         """
         teacher, student = self._components()
         X, y, Xt = self._validate_inputs(X, y, X_target)
@@ -318,14 +324,31 @@ class ResidualAsTeacher(_StudentTeacher):
     def fit(self, X, y, X_target=None):
         """Run RaT on source data ``(X, y)`` with the student on ``X_target`` (default ``X``).
 
-        Warns (``ConvergenceWarning``) when the Picard iteration stops before converging but
-        does not diverge (``rho(M) < 1`` for kernel ridge pairs: raise ``n_iter``).
+        Parameters
+        ----------
+        X : array-like of shape (n, d)
+            Source covariates.
+        y : array-like of shape (n,)
+            Source responses.
+        X_target : array-like of shape (m, d), default=None
+            Unlabelled target covariates; ``None`` means ``X``.
+
+        Returns
+        -------
+        ResidualAsTeacher
+            The fitted estimator, ``self``.
 
         Raises
         ------
         PicardDivergenceError
             When the iteration diverges: ``rho(M) >= 1`` for kernel ridge pairs, or predictions
             that are not finite or exploded for other regressors. No diverged student is kept.
+
+        Warns
+        -----
+        ConvergenceWarning
+            When the Picard iteration stops before converging but does not diverge
+            (``rho(M) < 1`` for kernel ridge pairs: raise ``n_iter``).
         """
         self._check_params()
         teacher, student = self._components()

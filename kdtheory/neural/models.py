@@ -24,8 +24,9 @@ jax, jnp, nnx = require("jax", "jax.numpy", "flax.nnx")
 
 __all__ = ["NetworkConfig", "ResNet", "build_network", "IMAGE_MEAN", "IMAGE_STD"]
 
-#: per-channel mean and standard deviation of ImageNet images on the [0, 1] scale
+#: per-channel mean of ImageNet images on the [0, 1] scale
 IMAGE_MEAN = (0.485, 0.456, 0.406)
+#: per-channel standard deviation of ImageNet images on the [0, 1] scale
 IMAGE_STD = (0.229, 0.224, 0.225)
 
 
