@@ -1,7 +1,7 @@
 """kdtheory: the theory of knowledge distillation, executable.
 
 Estimators (scikit-learn compatible), exact risks of linear smoothers, and Monte Carlo checks of
-the claims stated in THEORY.md (ids such as RAT-1).
+the claims stated in CLAIMS.md (ids such as RAT-1).
 """
 
 from kdtheory.dynamics import GradientDescentRegressor

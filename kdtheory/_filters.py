@@ -1,7 +1,7 @@
 """Spectral filters of gradient descent and gradient flow, and of distillation through them.
 
 The progress fractions ``F_k(t)`` of :mod:`kdtheory.dynamics` (its module docstring states the
-setting, THEORY.md 2.1), computed from ``log(1 - F) = t log q`` so that tiny and nearly-one
+setting, CLAIMS.md 2.1), computed from ``log(1 - F) = t log q`` so that tiny and nearly-one
 fractions stay accurate; the public names are re-exported by :mod:`kdtheory.dynamics`.
 """
 
@@ -92,7 +92,7 @@ def _check_integer_steps(t: NDArray, osc) -> None:
 
 # --------------------------------------------------------------------------- filters
 def gd_filter(eigenvalues: ArrayLike, t: ArrayLike, learning_rate: float | None = None) -> NDArray:
-    """Progress fractions ``F_k(t)`` of least squares trained from zero (THEORY.md 2.1, NAG-1).
+    """Progress fractions ``F_k(t)`` of least squares trained from zero (CLAIMS.md 2.1, NAG-1).
 
     Parameters
     ----------
@@ -189,7 +189,7 @@ def distill_filter(
     The teacher is trained on the labels for ``T``; the student (from zero, same inputs) on the
     teacher's training predictions for ``t``. With ``t = (t_1, ..., t_m)`` generation ``i`` is
     trained for ``t_i`` on generation ``i - 1``'s training predictions, and the filter is
-    ``F_k(T) prod_i F_k(t_i)`` (THEORY.md 2.1).
+    ``F_k(T) prod_i F_k(t_i)`` (CLAIMS.md 2.1).
 
     Parameters
     ----------

@@ -1,7 +1,7 @@
 """Closed forms of soft matching (SM) and Residual-as-Teacher (RaT) for kernel ridge pairs.
 
 The mathematics under :mod:`kdtheory.student_teacher` (its module docstring states the
-conventions, THEORY.md 1.1-1.2): the teacher operator ``G``, the RaT fixed point, the SM/RaT
+conventions, CLAIMS.md 1.1-1.2): the teacher operator ``G``, the RaT fixed point, the SM/RaT
 path over student ridges from one factorization, the Picard iteration matrix and its rate
 (claim RAT-3), and the Picard iteration on kernel matrices. Everything here is a pure function of
 arrays; the public names are re-exported by :mod:`kdtheory.student_teacher`.
@@ -48,7 +48,7 @@ def teacher_operator(
     teacher_gram: ArrayLike, teacher_cross: ArrayLike, teacher_ridge: float
 ) -> NDArray:
     """``G = K_T(Xt, X) (K_T(X, X) + a_T I)^{-1}``: the teacher's map from source responses to
-    target predictions (m x n), by one Cholesky factorization (THEORY.md 1.2).
+    target predictions (m x n), by one Cholesky factorization (CLAIMS.md 1.2).
 
     Parameters
     ----------
@@ -57,7 +57,7 @@ def teacher_operator(
     teacher_cross : array of shape (m, n)
         ``K_T(Xt, X)``.
     teacher_ridge : float
-        ``a_T >= 0`` (scikit-learn ``alpha``; ``n lam_T`` in THEORY.md).
+        ``a_T >= 0`` (scikit-learn ``alpha``; ``n lam_T`` in CLAIMS.md).
     """
     chol = CholeskyFactor.of(teacher_gram, teacher_ridge)
     return chol.solve(np.asarray(teacher_cross, dtype=float).T).T
@@ -271,7 +271,7 @@ EXPLODED = 1e6
 
 class PicardDivergenceError(ValueError):
     """RaT's Picard iteration diverges (``rho(M) >= 1``, or its predictions exploded): there is
-    no prediction to return. Lower ``step`` (THEORY.md 1.2, claim RAT-3)."""
+    no prediction to return. Lower ``step`` (CLAIMS.md 1.2, claim RAT-3)."""
 
 
 def _exploded(change: float, scale: float) -> bool:

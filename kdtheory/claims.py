@@ -1,4 +1,4 @@
-"""Verdicts on THEORY.md's claims: what a simulation's ``claims(df)`` returns.
+"""Verdicts on CLAIMS.md's claims: what a simulation's ``claims(df)`` returns.
 
 A :class:`Claim` records one claim id (``"RAT-1"``, ``"NAG-2"``, ...), the statement checked,
 whether it holds, and the fitted number behind the verdict (typically a log-log slope from
@@ -18,12 +18,12 @@ __all__ = ["Claim", "claims_table_markdown", "claims_document", "CLAIM_IDS"]
 
 @dataclass(frozen=True)
 class Claim:
-    """The verdict on one claim of THEORY.md.
+    """The verdict on one claim of CLAIMS.md.
 
     Attributes
     ----------
     id : str
-        Claim id as in THEORY.md, e.g. ``"RAT-1"``.
+        Claim id as in CLAIMS.md, e.g. ``"RAT-1"``.
     statement : str
         What was checked, in words (e.g. ``"SM risk does not decay with n"``).
     holds : bool
@@ -148,11 +148,21 @@ CLAIMS_HEADER = """# Claims
 What kdtheory checks, claim by claim. Each section names a paper and says what the paper states
 (**paper**); each claim says whether its statement here is the paper's or **ours**, our
 formalization of the paper's claim with its assumptions made explicit (never a quotation).
-Identities and inequalities are checked by property tests over random instances, rates and
-orderings by Monte Carlo simulations with confidence intervals. The verdicts below are generated
-from the records in `paper_figures/*.json` by `kdtheory claims` (run by `make figures`): a check
-that fails is listed as failing, and a check marked *reported* is shown whatever it shows, not
-asserted by the test suite.
+The verdicts are generated from the records in `paper_figures/*.json` by `kdtheory claims` (run
+by `make figures`): a check that fails is listed as failing, and a check marked *reported* is
+shown whatever it shows, not asserted by the test suite.
+
+How a claim is checked:
+
+- **identity or inequality**: a property test (Hypothesis) over random instances, in exact or
+  log-space arithmetic, with tolerances that follow from floating point;
+- **rate or ordering**: a Monte Carlo simulation under `simulations/`, summarized by a fitted
+  log-log slope with its 95% confidence interval (statsmodels OLS on the designs, or WLS on the
+  per-`n` means), plotted in `paper_figures/` and checked by a test on a small preset;
+- **linear smoothers**: SM, RaT and kernel ridge are linear in the responses,
+  `f_hat(X_eval) = A y`, so their expected risk over the noise is exact,
+  `||A f*(X) - f*(X_eval)||^2 / N + sigma^2 ||A||_F^2 / N`, and the Monte Carlo runs over
+  designs only.
 """
 
 

@@ -234,7 +234,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kdtheory",
-        description="Run the simulations that check the claims of THEORY.md and write their "
+        description="Run the simulations that check the claims of CLAIMS.md and write their "
         "figures, tables and verdicts.",
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks of user errors")

@@ -1,6 +1,6 @@
 """Gradient descent and gradient flow for least squares, and distillation through them (NAG-1..5).
 
-Setting (THEORY.md 2.1): squared loss ``L(w) = (1/2) ||X w - y||^2`` with the thin SVD
+Setting (CLAIMS.md 2.1): squared loss ``L(w) = (1/2) ||X w - y||^2`` with the thin SVD
 ``X = sum_k s_k u_k v_k^T``, eigenvalues ``lam_k = s_k^2`` of ``X^T X`` (no ``1/n``), zero
 initialization and ``w* = X^+ y`` with ``w*_k = <u_k, y> / s_k``. Along ``v_k`` a model trained on
 ``y`` has made the *progress fraction* ``F_k(t)`` of the way to ``w*_k``:
@@ -134,7 +134,7 @@ def gd_weights(
 def gd_predictions(
     X: ArrayLike, y: ArrayLike, t: float, learning_rate: float | None = None
 ) -> NDArray:
-    """Training predictions ``X w(t) = U diag(F(t)) U^T y = A(t) y`` (THEORY.md 2.1)."""
+    """Training predictions ``X w(t) = U diag(F(t)) U^T y = A(t) y`` (CLAIMS.md 2.1)."""
     dec = SpectralDecomposition.of(X)
     h = gd_filter(dec.eigenvalues, _times(t, "t"), learning_rate)
     return dec.left @ (h * (dec.left.T @ np.asarray(y, dtype=float)))
@@ -244,7 +244,7 @@ class GradientDescentRegressor(RegressorMixin, BaseEstimator):
         ``1 / lam_max``, the largest step with monotone progress along every direction.
     fit_intercept : bool, default=False
         If True, ``X`` and ``y`` are centred first (gradient descent on the centred problem) and
-        ``intercept_ = mean(y) - mean(X) @ coef_``. False matches THEORY.md 2.1 exactly.
+        ``intercept_ = mean(y) - mean(X) @ coef_``. False matches CLAIMS.md 2.1 exactly.
 
     Attributes
     ----------

@@ -1,9 +1,9 @@
 """Exact expected risks of the kernel student-teacher estimators over paths of ridges.
 
 SM, RaT, the teacher, kernel ridge on the source labels and the target oracle are linear in the
-responses, ``f_hat(X_eval) = A y``, so their expected risk over the noise is exact (THEORY.md,
-top): Monte Carlo then runs over designs only. :func:`distillation_paths` builds, from as few
-eigendecompositions as the design allows, one path of smoothers per method:
+responses, ``f_hat(X_eval) = A y``, so their expected risk over the noise is exact (CLAIMS.md,
+"How a claim is checked"): Monte Carlo then runs over designs only. :func:`distillation_paths`
+builds, from as few eigendecompositions as the design allows, one path of smoothers per method:
 
 - equal teacher and student kernels with ``X_target = X``: one eigendecomposition of ``K(X, X)``
   serves every method and every ridge;

@@ -7,7 +7,7 @@ The kernels are :class:`sklearn.gaussian_process.kernels.Kernel` objects, so
 
 Each kernel comes with its Mercer spectrum with respect to the uniform distribution on
 ``[0, 1]`` (eigenvalues ``mu_k`` and orthonormal eigenfunctions ``phi_k``), the quantities the
-sequence model of THEORY.md 1.3 is written in.
+sequence model of CLAIMS.md 1.3 is written in.
 
 - ``SobolevMin``: ``min(x, x')``; eigenvalues ``((k - 1/2) pi)^-2``, ``k >= 1``.
 - ``PeriodicSobolev(order=s)``: ``1 + sum_k 2 cos(2 pi k (x - x')) / (2 pi k)^(2s)``; eigenvalues
@@ -75,7 +75,7 @@ class SobolevMin(_FixedKernel):
     Its RKHS is ``{f : f(0) = 0, f' in L2}`` with ``||f||_H = ||f'||_{L2}``. On ``U[0, 1]`` its
     Mercer eigenvalues are ``mu_k = ((k - 1/2) pi)^-2`` with eigenfunctions
     ``phi_k(x) = sqrt(2) sin((k - 1/2) pi x)``, ``k = 1, 2, ...`` (eigen-decay ``k^{-2a}`` with
-    ``a = 1``, minimax exponent ``-2/3``; THEORY.md 1.3, claim RAT-2).
+    ``a = 1``, minimax exponent ``-2/3``; CLAIMS.md 1.3, claim RAT-2).
     """
 
     def __init__(self):
@@ -148,7 +148,7 @@ class PeriodicSobolev(_FixedKernel):
     = 1 + (-1)^{s+1} B_{2s}({x - x'}) / (2s)!`` with ``B_{2s}`` the Bernoulli polynomial.
     On ``U[0, 1)`` the eigenfunctions are the Fourier basis with eigenvalues ``1`` (constant) and
     ``(2 pi k)^{-2s}`` (for ``sqrt(2) cos`` and ``sqrt(2) sin``). On an equispaced grid the Gram
-    matrix is circulant, so the sequence-model formulas of THEORY.md 1.3 are exact (RAT-1).
+    matrix is circulant, so the sequence-model formulas of CLAIMS.md 1.3 are exact (RAT-1).
 
     Parameters
     ----------

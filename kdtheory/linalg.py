@@ -3,7 +3,8 @@
 One factorization of a kernel matrix serves a whole path of regularization values: with
 ``K = V diag(d) V^T``, ``(K + a I)^{-1} = V diag(1 / (d + a)) V^T`` for every ``a``. A path of
 linear smoothers ``A_l = B diag(h_l) P`` (``B``: N x r, ``P``: r x n, one filter ``h_l`` per
-path value) then has closed-form expected risk over the noise (THEORY.md, top):
+path value) then has closed-form expected risk over the noise (CLAIMS.md, "How a claim is
+checked"):
 
 ``E ||A f + A w - f_eval||_W^2 = ||A f - f_eval||_W^2 + sigma^2 ||W^{1/2} A||_F^2``,
 
@@ -249,7 +250,7 @@ def linear_smoother_risk(
     """Exact expected risk of the linear smoother ``f_hat(X_eval) = A y``, ``y = f_in + noise``.
 
     ``risk = sum_i w_i ((A f_in)_i - f_eval_i)^2 + sigma^2 sum_i w_i ||A_i||^2``; with equal
-    weights ``1/N`` this is THEORY.md's ``||A f*(X) - f*(X_eval)||^2 / N + sigma^2 ||A||_F^2 / N``.
+    weights ``1/N`` this is CLAIMS.md's ``||A f*(X) - f*(X_eval)||^2 / N + sigma^2 ||A||_F^2 / N``.
     """
     A = np.asarray(A, dtype=float)
     N = A.shape[0]

@@ -1,13 +1,13 @@
 """Distillation losses as pure functions of numpy arrays, in numerically safe forms.
 
-- :func:`kl_divergence` and the Cressie-Read :func:`power_divergence` (THEORY.md 4, claim PD-1:
+- :func:`kl_divergence` and the Cressie-Read :func:`power_divergence` (CLAIMS.md 4, claim PD-1:
   ``lam -> 0`` is KL, ``lam -> -1`` the reverse KL, agreement with ``scipy.stats``);
 - Hinton's tempered KD loss :func:`tempered_kd_loss` ``T^2 KL(w || q)`` with
   ``w = softmax(log p_hat / T)`` and ``q = softmax(z / T)``, and the public code's orthogonal
-  correction :func:`kd_orthogonal_correction` (THEORY.md 3.1, ``KDOrthoLoss`` of
+  correction :func:`kd_orthogonal_correction` (CLAIMS.md 3.1, ``KDOrthoLoss`` of
   ``microsoft/semiparametric-distillation``): the directional derivative in ``p`` of the
   ``z``-dependent part ``-sum_j w_j(p) log q_j`` along ``y - p_hat``; at ``T = 1`` the corrected
-  loss is the hard-label cross-entropy minus the teacher's entropy (THEORY.md 3.1; the
+  loss is the hard-label cross-entropy minus the teacher's entropy (CLAIMS.md 3.1; the
   first-order cancellation behind claim SEMI-1);
 - the binary squared losses ``(z - g(p))^2`` of :mod:`kdtheory.semiparametric` and their
   orthogonal correction :func:`orthogonal_squared_loss`, which is the squared loss to the
@@ -70,7 +70,7 @@ def kl_divergence(p: ArrayLike, q: ArrayLike, axis: int = -1) -> NDArray:
 
 
 def power_divergence(p: ArrayLike, q: ArrayLike, lam: float, axis: int = -1) -> NDArray:
-    """Cressie-Read power divergence ``D_lam(p || q)`` (THEORY.md 4, claim PD-1).
+    """Cressie-Read power divergence ``D_lam(p || q)`` (CLAIMS.md 4, claim PD-1).
 
     For vectors with equal sums (probability vectors, or observed and expected counts)::
 
@@ -156,7 +156,7 @@ def cross_entropy(student_logits: ArrayLike, y_onehot: ArrayLike) -> NDArray:
 def tempered_kd_loss(
     student_logits: ArrayLike, teacher_proba: ArrayLike, temperature: float
 ) -> NDArray:
-    """Hinton's KD loss ``T^2 KL(w || q)`` per sample (THEORY.md 3.1).
+    """Hinton's KD loss ``T^2 KL(w || q)`` per sample (CLAIMS.md 3.1).
 
     ``w = softmax(log p_hat / T)`` (``= softmax(t / T)`` for teacher logits ``t``) and
     ``q = softmax(z / T)``; computed from log-softmaxes, classes with ``p_hat = 0`` contribute 0.
@@ -180,7 +180,7 @@ def kd_orthogonal_correction(
     Where ``p_hat_y >= eps`` (the clamp inactive) it equals the directional derivative
     ``sum_i (y_i - p_i) d/dp_i [-sum_j w_j(p) log q_j]`` at ``p = p_hat`` (from
     ``d w_j / d p_i = a w_j (delta_ij - w_i) / p_i``), the first-order term of the orthogonal loss
-    ``l(z, p_hat) + <d_p l(z, p_hat), y - p_hat>`` (THEORY.md 3.1). The entropy part of the KL does
+    ``l(z, p_hat) + <d_p l(z, p_hat), y - p_hat>`` (CLAIMS.md 3.1). The entropy part of the KL does
     not depend on ``z`` and is not corrected.
 
     Parameters
@@ -213,7 +213,7 @@ def corrected_kd_loss(
 
     The public code's training loss is the batch mean of ``(1 - alpha) cross_entropy(z, y) +
     alpha corrected_kd_loss(...)``. At ``T = 1`` and ``p_hat_y >= eps`` it equals
-    ``cross_entropy(z, y) - H(p_hat)``: hard-label training up to a constant (THEORY.md 3.1).
+    ``cross_entropy(z, y) - H(p_hat)``: hard-label training up to a constant (CLAIMS.md 3.1).
     """
     T = _check_temperature(temperature)
     kd = tempered_kd_loss(student_logits, teacher_proba, T)
@@ -229,7 +229,7 @@ def squared_loss(z: ArrayLike, p: ArrayLike, *, scale: str = "p") -> NDArray:
 def orthogonal_squared_loss(
     z: ArrayLike, p_hat: ArrayLike, y: ArrayLike, *, scale: str = "p"
 ) -> NDArray:
-    """``l(z, p_hat) + d_p l(z, p_hat) (y - p_hat)`` for ``l(z, p) = (z - g(p))^2`` (THEORY.md 3.1).
+    """``l(z, p_hat) + d_p l(z, p_hat) (y - p_hat)`` for ``l(z, p) = (z - g(p))^2`` (CLAIMS.md 3.1).
 
     ``= (z - g(p_hat))^2 - 2 (z - g(p_hat)) g'(p_hat) (y - p_hat)``, which equals
     ``(z - target)^2 - (g'(p_hat) (y - p_hat))^2`` with the orthogonal target

@@ -1,6 +1,6 @@
 """Fitted log-log rates: the summary statistic of every **rate / ordering** claim.
 
-THEORY.md ("How a claim is verified") verifies a statistical claim (a rate such as RAT-2's
+CLAIMS.md ("How a claim is verified") verifies a statistical claim (a rate such as RAT-2's
 ``n^{-2a/(2a+1)}``, or an ordering of methods) by a Monte Carlo simulation summarized by a fitted
 log-log slope with a 95% confidence interval: statsmodels OLS of ``log(risk)`` on ``log(n)``, or WLS
 on the per-``n`` means of ``log(risk)`` when there are many designs per sample size. This module
@@ -202,7 +202,7 @@ def fit_rate(
 ) -> RateFit:
     """Fit ``log(risk) = intercept + slope * log(n)`` by OLS (WLS when ``weights`` are given).
 
-    This is THEORY.md's verification of a **rate / ordering** claim: the fitted log-log slope with
+    This is CLAIMS.md's verification of a **rate / ordering** claim: the fitted log-log slope with
     its 95% confidence interval, e.g. RAT-2 holds when the interval contains the minimax exponent
     ``-2a/(2a+1)``. Every observation (one Monte Carlo design, say) enters the regression;
     see :func:`fit_rate_means` to regress the per-``n`` means instead.
@@ -253,7 +253,7 @@ def fit_rate_means(
 ) -> RateFit:
     """Fit the log-log slope by WLS on the per-``n`` means of ``log(risk)``.
 
-    THEORY.md's alternative for **rate / ordering** claims when there are many Monte Carlo
+    CLAIMS.md's alternative for **rate / ordering** claims when there are many Monte Carlo
     designs per sample size: the observations are grouped by ``n``; the mean of ``log(risk)`` in
     each group is regressed on ``log(n)`` with weights ``count / var`` (the inverse variance of
     the group mean, ``var`` the sample variance with ``ddof=1``). When some group has a zero

@@ -1,6 +1,6 @@
 """Knowledge distillation as semiparametric inference: cross-fitting and corrected targets.
 
-Our formalization (THEORY.md 3.1, following the public code
+Our formalization (CLAIMS.md 3.1, following the public code
 ``microsoft/semiparametric-distillation`` summarized in ``reference/kamath.md``) of Dao,
 Kamath, Syrgkanis and Mackey (arXiv 2104.09732). Binary labels ``y`` in {0, 1}; the teacher's
 probability ``p_hat = P(Y = 1 | x)``; the student is a regressor fitted by squared loss to a
@@ -96,14 +96,14 @@ def clip_proba(p: ArrayLike, scale: str = "p") -> NDArray:
 
 def orthogonal_gamma(p_hat: ArrayLike, scale: str = "p") -> NDArray:
     """Orthogonal step ``gamma_orth = g'(p_hat)``: 1 on the p scale, ``1 / p_hat`` (``p_hat``
-    clipped at 1/500) on the log scale (THEORY.md 3.1, claim SEMI-1)."""
+    clipped at 1/500) on the log scale (CLAIMS.md 3.1, claim SEMI-1)."""
     p = clip_proba(p_hat, scale)
     return np.ones_like(p) if scale == "p" else 1.0 / p
 
 
 def bound_fast_gamma(y: ArrayLike, p_hat: ArrayLike, c: float, scale: str = "p") -> NDArray:
     """Per-sample "bound-fast" step: the minimizer of ``gamma^2 (y - p_hat)^2 +
-    c (gamma - gamma_orth)^2`` (THEORY.md 3.1, claim SEMI-4).
+    c (gamma - gamma_orth)^2`` (CLAIMS.md 3.1, claim SEMI-4).
 
     ``gamma = c gamma_orth / (c + (y - p_hat)^2)``: ``c / (c + (y - p_hat)^2)`` on the p scale
     (in ``(0, 1]``) and ``c / (p_hat (c + (y - p_hat)^2))`` on the log scale, ``p_hat`` clipped at
@@ -149,7 +149,7 @@ def correction_gamma(
 def distillation_target(
     y: ArrayLike, p_hat: ArrayLike, *, scale: str = "p", gamma: ArrayLike | float = 0.0
 ) -> NDArray:
-    """The student's regression target ``g(p_hat) + gamma (y - p_hat)`` (THEORY.md 3.1).
+    """The student's regression target ``g(p_hat) + gamma (y - p_hat)`` (CLAIMS.md 3.1).
 
     p scale: ``p_hat + gamma (y - p_hat)`` (``gamma = 1`` gives ``y``); log scale:
     ``log p_hat + gamma (y - p_hat)`` with ``p_hat`` clipped at 1/500 in both places, as the
@@ -194,7 +194,7 @@ class CrossFitTeacher(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
 
     Fold ``b``'s model is fitted on the other folds; the training point ``i`` in fold ``b(i)``
     gets ``oof_proba_[i] = model_{b(i)}.predict_proba(x_i)``, from a model that did not see it
-    (THEORY.md 3.1, claim SEMI-3; the public code uses ``KFold(10, shuffle=True)``). The folds come
+    (CLAIMS.md 3.1, claim SEMI-3; the public code uses ``KFold(10, shuffle=True)``). The folds come
     from :class:`~sklearn.model_selection.KFold` and the fits from
     :func:`~sklearn.model_selection.cross_validate` (each fold model fitted once, in parallel with
     ``n_jobs``). On new points, :meth:`predict_proba` averages the fold models.
@@ -364,7 +364,7 @@ def _binary_labels(y) -> NDArray:
 
 
 class DistilledRegressor(RegressorMixin, BaseEstimator):
-    """A regressor student fitted to (corrected) teacher targets (THEORY.md 3.1, SEMI-2, SEMI-4).
+    """A regressor student fitted to (corrected) teacher targets (CLAIMS.md 3.1, SEMI-2, SEMI-4).
 
     ``fit(X, y, teacher_proba=p_hat)`` fits the student to :func:`distillation_target` with the
     step of ``correction``; :meth:`predict` returns the student's prediction on the probability

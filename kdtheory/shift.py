@@ -1,6 +1,6 @@
 """Covariate-shift designs on ``[0, 1]``: source and target samplers, densities, likelihood ratio.
 
-Covariate shift (THEORY.md 1.1): the regression function ``f*`` is the same under the source
+Covariate shift (CLAIMS.md 1.1): the regression function ``f*`` is the same under the source
 ``P`` and the target ``Q``; only the covariate distribution changes, with ``dQ/dP <= B``.
 
 The two-piece uniform mixtures put mass ``w`` on ``[0, 1/2)`` and ``1 - w`` on ``[1/2, 1]``. With

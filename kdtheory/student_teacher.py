@@ -1,6 +1,6 @@
 """Student soft matching (SM) and Residual-as-Teacher (RaT): closed forms, iterations, estimators.
 
-Conventions (THEORY.md 1.1-1.2, in scikit-learn's ``alpha`` convention for ridges): the teacher is
+Conventions (CLAIMS.md 1.1-1.2, in scikit-learn's ``alpha`` convention for ridges): the teacher is
 kernel ridge with kernel ``K_T`` and ridge ``a_T`` (``= n lam_T``), fitted on the ``n`` source
 points ``X``; the student is kernel ridge with kernel ``K_S`` and ridge ``a_S`` (``= m lam_S``),
 fitted on the ``m`` target covariates ``X_target``. With
@@ -96,7 +96,7 @@ def picard_refit(
     n_iter: int = 1000,
     tol: float = 1e-10,
 ) -> tuple[BaseEstimator, BaseEstimator, list[float], bool]:
-    """RaT as the algorithm reads, for any regressors (THEORY.md 1.2).
+    """RaT as the algorithm reads, for any regressors (CLAIMS.md 1.2).
 
     From ``f_0 = 0``: refit a clone of ``teacher`` to the residuals ``y - f_t(X)``, predict them
     on ``X_target``, refit a clone of ``student`` to ``f_t(X_target) + step * residual``. A
@@ -198,7 +198,7 @@ class _StudentTeacher(RegressorMixin, BaseEstimator):
 class SoftMatching(_StudentTeacher):
     """Student soft matching: fit the student to the teacher's predictions on the target covariates.
 
-    ``f_SM = Student[ Teacher[y](X_target) ]`` (THEORY.md 1.2). The student inherits the teacher's
+    ``f_SM = Student[ Teacher[y](X_target) ]`` (CLAIMS.md 1.2). The student inherits the teacher's
     bias: for kernel ridge with a fixed teacher ridge its target risk has a positive floor that
     does not shrink with ``n`` (claim RAT-1).
 
@@ -259,7 +259,7 @@ _METHODS = ("auto", "closed_form", "picard")
 
 
 class ResidualAsTeacher(_StudentTeacher):
-    """Residual-as-Teacher: the teacher estimates the student's residuals (THEORY.md 1.2).
+    """Residual-as-Teacher: the teacher estimates the student's residuals (CLAIMS.md 1.2).
 
     With any regressors this runs the Picard iteration: refit the teacher to the student's source
     residuals ``y - f_t(X)``, predict them on the target covariates, refit the student to

@@ -1,7 +1,7 @@
 """What the theorems predict: minimax exponents, sequence-model risks, the SM floor.
 
-The sequence model of THEORY.md 1.3 (ours): teacher and student are diagonal in one orthonormal
-basis with teacher eigenvalues ``mu_k`` and student eigenvalues ``nu_k``. In THEORY.md's ridge
+The sequence model of CLAIMS.md 1.3 (ours): teacher and student are diagonal in one orthonormal
+basis with teacher eigenvalues ``mu_k`` and student eigenvalues ``nu_k``. In CLAIMS.md's ridge
 convention (``lam = a / n``) the teacher multiplies coefficient ``k`` by
 ``s_k = mu_k / (mu_k + lam_T)`` and the student prox by ``a_k = nu_k / (nu_k + lam_S)``; each
 estimator is a filter ``h_k`` applied to ``theta_k + noise_k`` with ``Var(noise_k) = sigma^2 / n``:
@@ -125,7 +125,7 @@ def sequence_model_risk(
     student_ridge: ArrayLike,
     student_mu: ArrayLike | None = None,
 ) -> dict[str, NDArray]:
-    """Bias, variance and risk of ``method`` in the sequence model (THEORY.md 1.3; RAT-1, RAT-2).
+    """Bias, variance and risk of ``method`` in the sequence model (CLAIMS.md 1.3; RAT-1, RAT-2).
 
     ``risk = sum_k (1 - h_k)^2 theta_k^2 + (sigma^2 / n) sum_k h_k^2`` for every student ridge.
     ``theta2`` holds the squared coefficients ``theta_k^2`` of ``f*``.
@@ -163,7 +163,7 @@ def unseen_energy(mu: ArrayLike, theta2: ArrayLike) -> float:
 def rat_ridge_schedule(
     n: ArrayLike, decay: float, teacher_ridge: float, scale: float = 1.0
 ) -> NDArray:
-    """Student ridge ``lam_S = c^2 / (c + lam_T)``, ``c = scale * n^{-2a/(2a+1)}`` (THEORY.md 1.3).
+    """Student ridge ``lam_S = c^2 / (c + lam_T)``, ``c = scale * n^{-2a/(2a+1)}`` (CLAIMS.md 1.3).
 
     RaT's effective eigenvalues are ``mu_k s_k = mu_k^2 / (mu_k + lam_T)``; the minimax cut-off
     ``mu_k ~ c`` is reached when ``lam_S = c^2 / (c + lam_T)``, about ``c^2 / lam_T`` for a
@@ -233,7 +233,7 @@ def population_teacher_bias(
 
 
 # --------------------------------------------------------------------------- NAG-2..NAG-5
-# Each inequality of THEORY.md 2.2 as a function returning its signed gap: positive where the
+# Each inequality of CLAIMS.md 2.2 as a function returning its signed gap: positive where the
 # inequality holds strictly, zero at equality. The gaps are differences of logarithms computed from
 # ``log F`` (kdtheory.dynamics.log_gd_filter), so they stay resolvable where the progress fractions
 # themselves round to 1 in float64. Tests and figures use these same functions.
@@ -317,7 +317,7 @@ def scalar_exaggeration_gap(a: ArrayLike, c: ArrayLike, r: ArrayLike) -> NDArray
     """NAG-3's scalar form: ``log g_r(a c) - log g_r(a) - log g_r(c)``, ``g_r(x) = 1 - (1 - x)^r``.
 
     Positive for ``a, c`` in (0, 1) and ``r`` in (0, 1); zero at ``r = 1`` and at ``a = 1`` or
-    ``c = 1`` (THEORY.md 2.2 gives the proof). Computed as ``g_r(x) = -expm1(r log1p(-x))``.
+    ``c = 1`` (CLAIMS.md 2.2 gives the proof). Computed as ``g_r(x) = -expm1(r log1p(-x))``.
     ``a = 0`` or ``c = 0`` (no progress) makes both sides 0 and the log gap undefined, so they are
     rejected.
 

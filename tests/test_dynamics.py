@@ -1,5 +1,5 @@
 """Tests of kdtheory.dynamics: closed forms of gradient descent and gradient flow (NAG-1),
-distillation through them (THEORY.md 2.1), the degenerate cases of NAG-4, the switch filter of
+distillation through them (CLAIMS.md 2.1), the degenerate cases of NAG-4, the switch filter of
 NAG-7 and :class:`GradientDescentRegressor`.
 
 References are independent of the closed forms: gradient descent run step by step
@@ -93,7 +93,7 @@ def test_gd_filter_matches_its_definition(lam, t, log_c):
     for learning_rate, x in ((None, lam * t), (eta, -t * np.log1p(-z))):
         F = gd_filter(lam, t, learning_rate)
         assert 0.0 <= F <= 1.0
-        # Same rounded x as THEORY.md 2.1's accurate form -expm1(t log1p(-eta lam)); the two may
+        # Same rounded x as CLAIMS.md 2.1's accurate form -expm1(t log1p(-eta lam)); the two may
         # differ by the rounding of log1p, of the product and of expm1 (<= 1 ulp each; dF/dx x
         # <= F). For x > 1/2 the naive 1 - exp(-x) > 0.39 is within 2 ulp. In all: 4 EPS.
         ref = 1.0 - np.exp(-x) if x > 0.5 else -np.expm1(-x)
@@ -243,7 +243,7 @@ def test_gradient_flow_closed_form_matches_matrix_exponential(design, x_max):
     # expm is accurate to about EPS ||t M|| ~ 1e-13 relative to ||w*||, and along v_k the weight
     # is >= (1 - exp(-0.1 * 0.7**2)) / 2 > 0.02: the claim's 1e-8 leaves a wide margin
     np.testing.assert_allclose(_along(V, gd_weights(X, y, t)), _along(V, w_ref), rtol=CLAIM_RTOL)
-    # predictions A(t) y with A(t) = I - exp(-t X X^T) (THEORY.md 2.1)
+    # predictions A(t) y with A(t) = I - exp(-t X X^T) (CLAIMS.md 2.1)
     # (entries may be near 0: compared at the scale ||y||)
     A = np.eye(len(y)) - scipy.linalg.expm(-t * X @ X.T)
     scale = CLAIM_RTOL * np.linalg.norm(y)
@@ -289,7 +289,7 @@ def test_student_on_teacher_predictions_has_the_product_filter(
     np.testing.assert_allclose(_along(V, w_S), S * w_star, rtol=CLAIM_RTOL, atol=0)
     F_T = gd_filter(lam, teacher_steps, eta)
     assert np.all((S >= 0) & (S <= F_T) & (F_T <= 1))
-    # ||w_S|| <= ||w_T|| (THEORY.md 2.1), up to the simulations' rounding (module docstring)
+    # ||w_S|| <= ||w_T|| (CLAIMS.md 2.1), up to the simulations' rounding (module docstring)
     assert np.linalg.norm(w_S) <= np.linalg.norm(w_T) * (1 + CLAIM_RTOL)
     # generations: the closed form for a chain of students
     gens = self_distillation_weights(X, y, [teacher_steps, student_steps, 3], eta)

@@ -318,7 +318,7 @@ def test_spectral_path_squared_frobenius(seed, N, n, r, L, orthonormal, weighted
 
 
 def test_linear_smoother_risk_formula():
-    # THEORY.md (top): ||A f - f_eval||^2 / N + sigma^2 ||A||_F^2 / N with equal weights
+    # CLAIMS.md (top): ||A f - f_eval||^2 / N + sigma^2 ||A||_F^2 / N with equal weights
     A = np.array([[1.0, 2.0], [0.0, -1.0], [3.0, 0.5]])
     f_in, f_eval = np.array([1.0, -1.0]), np.array([0.0, 1.0, 2.0])
     r = linear_smoother_risk(A, f_in, f_eval, 2.0)

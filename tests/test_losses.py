@@ -1,4 +1,4 @@
-"""Tests of kdtheory.losses: divergences (PD-1) and the KD orthogonal correction (THEORY.md 3.1).
+"""Tests of kdtheory.losses: divergences (PD-1) and the KD orthogonal correction (CLAIMS.md 3.1).
 
 Tolerances. Two sources of error appear below, and each tolerance says which one it covers:
 
@@ -219,7 +219,7 @@ def test_kd_correction_hand_computed():
 @PROPS
 @given(kd_instance())
 def test_corrected_kd_at_temperature_one_is_cross_entropy(inst):
-    """THEORY.md 3.1: at ``T = 1`` and ``p_hat_y >= eps``, KL + correction
+    """CLAIMS.md 3.1: at ``T = 1`` and ``p_hat_y >= eps``, KL + correction
     ``= -sum_j y_j log q_j - H(p_hat)``: hard-label training up to a constant."""
     z, p, c, _ = inst
     y = np.eye(p.size)[c]
@@ -275,7 +275,7 @@ def _third_derivative_bound(p_label: float, a: float, h: float) -> float:
 @PROPS
 @given(kd_instance())
 def test_kd_correction_is_directional_derivative(inst):
-    """THEORY.md 3.1: the correction equals ``d/dt F(p_hat + t (y - p_hat))`` at 0 with
+    """CLAIMS.md 3.1: the correction equals ``d/dt F(p_hat + t (y - p_hat))`` at 0 with
     ``F(p) = -sum_j softmax(a log p)_j log q_j`` (the public code's ``test_kdloss.py``), here by
     central differences with step ``h = 1e-3 p_c``."""
     z, p, c, T = inst
@@ -336,7 +336,7 @@ def binary_instance(draw):
 @PROPS
 @given(binary_instance(), st.floats(-10.0, 10.0))
 def test_orthogonal_squared_loss_is_target_form_plus_constant(inst, z2):
-    """THEORY.md 3.1: ``(z - g(p))^2 + d_p (z - g(p))^2 (y - p) = (z - target)^2 - (g'(p)
+    """CLAIMS.md 3.1: ``(z - g(p))^2 + d_p (z - g(p))^2 (y - p) = (z - target)^2 - (g'(p)
     (y - p))^2`` with the orthogonal target: the difference does not depend on ``z``."""
     z, p, y, scale = inst
     target = distillation_target(y, p, scale=scale, gamma=orthogonal_gamma(p, scale))

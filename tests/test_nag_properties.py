@@ -1,4 +1,4 @@
-"""Property tests of NAG-1..NAG-5 (THEORY.md section 2): ``kdtheory.dynamics`` and the NAG gaps of
+"""Property tests of NAG-1..NAG-5 (CLAIMS.md section 2): ``kdtheory.dynamics`` and the NAG gaps of
 ``kdtheory.theory``, read as executable theorems.
 
 Strategies

@@ -115,7 +115,7 @@ def test_p_scale_gamma_in_unit_interval(y, p, c):
 @PROPS
 @given(labels, st.floats(0.0, 1.0))
 def test_log_scale_orthogonal_target(y, p):
-    """THEORY.md 3.1: the orthogonal log-scale target is ``log p + y / p - 1`` with ``p`` clipped
+    """CLAIMS.md 3.1: the orthogonal log-scale target is ``log p + y / p - 1`` with ``p`` clipped
     at 1/500 (the public code's ``RandomForestRegressorKDOrtho``)."""
     pc = max(p, 1.0 / 500.0)
     target = distillation_target(y, p, scale="logp", gamma=orthogonal_gamma(p, "logp"))

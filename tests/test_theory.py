@@ -1,4 +1,4 @@
-"""Tests of kdtheory.theory: sequence-model risks (THEORY.md 1.3), the SM floor (RAT-1), RaT's
+"""Tests of kdtheory.theory: sequence-model risks (CLAIMS.md 1.3), the SM floor (RAT-1), RaT's
 floor (RAT-5), the Picard rate (RAT-3) and the schedules and exponents (RAT-2).
 
 The sequence model is exact on a circulant design (periodic kernel on an equispaced grid): the

@@ -1,4 +1,4 @@
-"""Neural networks on Imagenette (THEORY.md 6, claim RAT-6): data, shift, models, training, methods.
+"""Neural networks on Imagenette (CLAIMS.md 6, claim RAT-6): data, shift, models, training, methods.
 
 The submodules need the ``neural`` extra (jax, flax, optax, orbax-checkpoint, pillow):
 ``pip install 'kdtheory[neural]'``. Importing ``kdtheory`` (or this package) does not import them;

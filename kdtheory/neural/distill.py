@@ -10,7 +10,7 @@ terms (:data:`LOSS_TERMS`) and the auxiliary targets they read:
   ``T``);
 * ``mse``: regression of the logits on a target vector, ``(1/2) ||z - target||^2``.
 
-The methods of the Imagenette shift study (THEORY.md 6), for a source split ``S`` (labelled) and a
+The methods of the Imagenette shift study (CLAIMS.md 6), for a source split ``S`` (labelled) and a
 target split ``T`` (images only):
 
 ``teacher``
@@ -137,7 +137,7 @@ def residuals(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
 
 
 def rat_targets(student_logits: np.ndarray, residual_fit: np.ndarray, eta: float) -> np.ndarray:
-    """RaT's student targets ``f(x_t) + eta r_hat(x_t)`` in logit space (THEORY.md 6)."""
+    """RaT's student targets ``f(x_t) + eta r_hat(x_t)`` in logit space (CLAIMS.md 6)."""
     return (np.asarray(student_logits) + eta * np.asarray(residual_fit)).astype(np.float32)
 
 

@@ -1,4 +1,4 @@
-"""Covariate shift on images by selection on the input alone (THEORY.md 6, claim RAT-6).
+"""Covariate shift on images by selection on the input alone (CLAIMS.md 6, claim RAT-6).
 
 Each image gets a scalar statistic (mean brightness by default, mean saturation as option). The
 source split keeps an image with a probability that decreases in the standardized statistic ``z``,
@@ -43,7 +43,7 @@ _CHUNK_PIXELS = 1024 * 64 * 64
 
 
 def image_statistic(images: ArrayLike, kind: str = "brightness") -> NDArray:
-    """Per-image scalar statistic on which the covariate shift selects (THEORY.md 6, RAT-6).
+    """Per-image scalar statistic on which the covariate shift selects (CLAIMS.md 6, RAT-6).
 
     Parameters
     ----------
@@ -135,7 +135,7 @@ def _tilt(
 def selection_probabilities(
     score: ArrayLike, strength: float, keep: float, reference: ArrayLike
 ) -> tuple[NDArray, NDArray]:
-    """Source and target selection probabilities of a logistic tilt (THEORY.md 6, RAT-6).
+    """Source and target selection probabilities of a logistic tilt (CLAIMS.md 6, RAT-6).
 
     ``z = (score - median(reference)) / std(reference)``, ``pi_S = expit(a_S - c z)``,
     ``pi_T = expit(a_T + c z)``, with ``a_S`` and ``a_T`` solved (Brent's method) so that the mean
@@ -171,7 +171,7 @@ def selection_probabilities(
 
 @dataclass(frozen=True)
 class ShiftSplits:
-    """Source and target splits drawn by :func:`covariate_shift_splits` (THEORY.md 6, RAT-6).
+    """Source and target splits drawn by :func:`covariate_shift_splits` (CLAIMS.md 6, RAT-6).
 
     Attributes
     ----------
@@ -220,7 +220,7 @@ def covariate_shift_splits(
     min_per_class: int = 20,
     n_classes: int | None = None,
 ) -> ShiftSplits:
-    """Covariate-shift splits by selection on the image alone (THEORY.md 6, claim RAT-6).
+    """Covariate-shift splits by selection on the image alone (CLAIMS.md 6, claim RAT-6).
 
     Each train image goes to the source pool or the target pool with probability 1/2, so the two
     splits are disjoint; an image of the source pool is then kept with probability ``pi_S(x)``, one

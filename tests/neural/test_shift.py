@@ -1,4 +1,4 @@
-"""Covariate shift by selection on the image alone (kdtheory.neural.shift; THEORY.md 6, RAT-6)."""
+"""Covariate shift by selection on the image alone (kdtheory.neural.shift; CLAIMS.md 6, RAT-6)."""
 
 from __future__ import annotations
 
