@@ -59,7 +59,17 @@ from kdtheory.dynamics import SpectralDecomposition, distill_filter, gd_filter
 from kdtheory.kernels import gaussian
 from kdtheory.linalg import SymmetricEigen
 from kdtheory.montecarlo import run_grid
-from kdtheory.plotting import claims_footer, dress_axis, new_figure, summarize
+from kdtheory.plotting import (
+    OKABE_ITO,
+    REFERENCE_COLOR,
+    ci_series,
+    dodge_step,
+    dress_axis,
+    finish_figure,
+    format_ci,
+    new_figure,
+    summarize,
+)
 from kdtheory.rates import fit_slope
 
 NAME = "confidence_exaggeration"
@@ -451,8 +461,8 @@ def claims(df: pd.DataFrame, analysis: dict | None = None) -> list[Claim]:
 
 
 # --------------------------------------------------------------------------- figure
-_GROUP_STYLE = {False: ("typical", "tab:blue"), True: ("atypical (rare direction)", "tab:orange")}
-_DESIGN_STYLE = {"atypical": ("with atypical points", "k"), "two_clusters": ("control", "0.6")}
+_GROUP_STYLE = {False: ("typical", OKABE_ITO["blue"]), True: ("atypical", OKABE_ITO["orange"])}
+_DESIGN_STYLE = {"atypical": ("with atypical points", "k"), "two_clusters": ("control", "0.55")}
 
 
 def _scatter_panel(ax, analysis: dict, features: str, split: str) -> None:
@@ -462,41 +472,27 @@ def _scatter_panel(ax, analysis: dict, features: str, split: str) -> None:
         h = g[g.atypical == flag]
         ax.scatter(h.teacher_logit, h.student_logit, s=3, alpha=0.35, color=color, label=label)
     top = float(g.teacher_logit.max())
-    ax.plot([0, top], [0, top], "k--", lw=1, label="y = x (student = teacher)")
+    ax.plot([0, top], [0, top], "--", color=REFERENCE_COLOR, lw=1.2, label="y = x")
     xs, ys = analysis["lines"][features, "atypical", split]
     fit = analysis["fits"][features, "atypical", MAIN_RATIO, split]
-    ax.plot(xs, ys, color="tab:red", lw=1.5, label=f"OLS fit: {fit.label(fmt='.3f')}")
-    dress_axis(
-        ax,
-        "teacher logit(p_T[top class])",
-        "student logit(p_S[teacher's top class])",
-        f"{features}, {split} points, t/T = 1",
-        fontsize=6,
-        loc="upper left",
-        markerscale=3,
-    )
+    ax.plot(xs, ys, color="k", lw=1.6, label=f"OLS fit: slope {format_ci(fit.slope, *fit.ci)}")
+    title = f"NAG-6, {features} features, {split} points:\nstudent vs teacher confidence, t/T = 1"
+    xlabel, ylabel = "teacher logit(p_T[top class])", "student logit(p_S[teacher's top class])"
+    dress_axis(ax, xlabel, ylabel, title, ncol=2, markerscale=4)
 
 
 def _ci_panel(ax, table: pd.DataFrame, features: str, x: str) -> None:
-    """Slope with its CI against ``x``: both designs, train (solid) and test (dashed)."""
-    for design, (dlabel, color) in _DESIGN_STYLE.items():
-        for split, ls, mk in (("train", "-", "o"), ("test", "--", "s")):
-            g = table[(table.features == features) & (table.design == design)]
-            g = g[g.split == split].sort_values(x)
-            if g.empty:
-                continue
-            ax.errorbar(
-                g[x],
-                g.slope,
-                yerr=np.clip([g.slope - g.lo, g.hi - g.slope], 0, None),
-                color=color,
-                ls=ls,
-                marker=mk,
-                ms=3,
-                capsize=2,
-                label=f"{dlabel}, {split}",
-            )
-    ax.axhline(1.0, color="tab:red", lw=0.8, ls=":")
+    """Slope with its CI against ``x``: both designs, train (solid, filled) and test (dashed,
+    hollow), dodged sideways."""
+    series = [(d, sp) for d in _DESIGN_STYLE for sp in ("train", "test")]
+    step = dodge_step(table[x], len(series))
+    for i, (design, split) in enumerate(series):
+        (dlabel, color), train = _DESIGN_STYLE[design], split == "train"
+        g = table[(table.features == features) & (table.design == design) & (table.split == split)]
+        style = {"ls": "-", "marker": "o"} if train else {"ls": "--", "marker": "s", "mfc": "w"}
+        label = f"{dlabel}, {split}"
+        ci_series(ax, g, x, "slope", dodged=(i, 4, step), color=color, label=label, **style)
+    ax.axhline(1.0, color=OKABE_ITO["vermillion"], lw=1, ls=":", label="slope 1: no exaggeration")
     ax.set_xscale("log")
     ax.grid(True, which="both", alpha=0.25)
 
@@ -504,29 +500,27 @@ def _ci_panel(ax, table: pd.DataFrame, features: str, x: str) -> None:
 def plot(df: pd.DataFrame, analysis: dict, claim_list: list[Claim] | None = None):
     """Scatter at ``t/T = 1`` (train, test), slope vs ``t/T``, slope vs teacher time."""
     features_list = sorted(analysis["slopes"].features.unique())
-    fig, axes = new_figure(len(features_list), 4, width=4.3, height=3.8)
-    tau = analysis["teacher_progress"]
+    fig, axes = new_figure(len(features_list), 4, width=4.3, height=3.6)
+    tau, no_legend = analysis["teacher_progress"], {"own_legend": False}
     for i, features in enumerate(features_list):
         _scatter_panel(axes[i, 0], analysis, features, "train")
         _scatter_panel(axes[i, 1], analysis, features, "test")
-        ax = axes[i, 2]
-        _ci_panel(ax, analysis["slopes"], features, "ratio")
-        ax.set_xlabel("student time / teacher time  t/T")
-        ax.set_ylabel("fitted slope (95% CI, design-clustered)")
-        ax.set_title(f"{features}: slope > 1 = exaggeration; -> 1 as t grows")
-        ax.legend(fontsize=6)
+        _ci_panel(axes[i, 2], analysis["slopes"], features, "ratio")
+        title = f"NAG-6, {features}: slope > 1 = exaggeration,\nshrinking to 1 as t grows"
+        ylabel = "fitted slope (95% CI, design-clustered)"
+        dress_axis(axes[i, 2], "student / teacher time t/T (dodged)", ylabel, title, **no_legend)
         ax = axes[i, 3]
         _ci_panel(ax, analysis["sensitivity"], features, "progress")
         ax.axvline(tau, color="0.3", lw=0.8, ls="-.", label="teacher of the other panels")
-        ax.set_xlabel("teacher time  $\\lambda_* T$ (progress along the main label direction)")
-        ax.set_ylabel("per-design slope at t/T = 1 (mean, 95% CI)")
-        ax.set_title(f"{features}: exaggeration needs early stopping")
-        ax.legend(fontsize=6)
-    if claim_list:
-        claims_footer(fig, claim_list)
-    fig.suptitle(
+        title = f"NAG-6, {features}: exaggeration needs\nan early-stopped teacher"
+        xlabel = "teacher time $\\lambda_* T$ (progress, main direction)"
+        ylabel = "per-design slope at t/T = 1 (mean, 95% CI)"
+        dress_axis(ax, xlabel, ylabel, title, **no_legend)
+    finish_figure(
+        fig,
+        claim_list,
         "NAG-6: distilled students exaggerate the teacher's confidence (our linear / kernel "
-        "gradient-flow toy, 15% label flips): low-confidence (atypical) points fall further"
+        "gradient-flow toy, 15% label flips): low-confidence (atypical) points fall further",
+        legend=True,
     )
-    fig.tight_layout(rect=(0, 0.03 + 0.022 * len(claim_list or []), 1, 0.96))
     return fig

@@ -35,13 +35,26 @@ from functools import partial
 
 import numpy as np
 import pandas as pd
+from matplotlib.lines import Line2D
 from scipy import stats
 from scipy.special import expit
 from sklearn.ensemble import RandomForestClassifier, RandomForestRegressor
 
 from kdtheory.claims import Claim
 from kdtheory.montecarlo import run_grid
-from kdtheory.plotting import claims_footer, new_figure
+from kdtheory.plotting import (
+    REFERENCE_COLOR,
+    SERIES_MARKERS,
+    ci_series,
+    dodge_step,
+    dress_axis,
+    finish_figure,
+    format_ci,
+    method_key,
+    method_kwargs,
+    new_figure,
+    ordered_colors,
+)
 from kdtheory.rates import fit_slope
 from kdtheory.semiparametric import CrossFitTeacher, DistilledRegressor
 
@@ -56,12 +69,6 @@ CLAIM_IDS = ("SEMI-3",)
 CONTRADICTED = frozenset({(10, 10)})
 TEACHERS = ("vanilla", "crossfit")
 METHODS = (*TEACHERS, "scratch")
-LABELS = {
-    "vanilla": "vanilla KD (in-sample teacher)",
-    "crossfit": "cross-fit KD (out-of-fold)",
-    "scratch": "student on labels (scratch)",
-}
-COLORS = {"vanilla": "tab:red", "crossfit": "tab:blue", "scratch": "0.45"}
 _SEED_MAX = 2**31 - 1
 
 
@@ -319,80 +326,69 @@ def claims(df: pd.DataFrame, analysis: dict | None = None) -> list[Claim]:
     return out
 
 
-def _errorbar(ax, g: pd.DataFrame, label: str, **style) -> None:
-    ax.errorbar(
-        g.depth,
-        g["mean"],
-        yerr=[g["mean"] - g.lo, g.hi - g["mean"]],
-        capsize=2,
-        lw=1.2,
-        ms=4,
-        label=label,
-        **style,
-    )
-
-
 def plot(df: pd.DataFrame, analysis: dict, claim_list: list[Claim] | None = None):
-    """Leakage, teacher distance, gap (top); student distances per mixture dimension (bottom)."""
+    """Leakage, teacher distance, gap (top); student distances per mixture dimension (bottom).
+
+    Colour and marker: the method. Line style: the mixture dimension d in the top row, the
+    student's size in the bottom row (solid, filled: d = 4 or 1 tree; dashed, hollow: d = 10 or
+    10 trees). Points are dodged sideways around each depth.
+    """
     ds = sorted(analysis["leakage"].d.unique())
-    fig, axes = new_figure(2, 3, width=5.0, height=3.9)
-    line = {d: ls for d, ls in zip(ds, ("-", "--", ":", "-."), strict=False)}
-    for ax, key, ylabel, title in (
-        (axes[0, 0], "leakage", "mean |p_hat(x_i) - y_i|, training points", "label leakage"),
-        (
-            axes[0, 1],
-            "teacher_train",
-            "teacher ||p_hat - p0||, training points",
-            "teacher distance to p0 where the student is fitted",
-        ),
-    ):
-        for (d, m), g in analysis[key].groupby(["d", "method"]):
-            _errorbar(ax, g, f"{LABELS[m]}, d={d}", color=COLORS[m], ls=line[d], marker="o")
-        ax.set_ylabel(ylabel)
-        ax.set_title(title)
+    st = analysis["student"]
+    trees_all = sorted(st.student_trees.unique())
+    fig, axes = new_figure(2, 3, width=4.8, height=3.6)
+    look = [{"ls": "-"}, {"ls": "--", "mfc": "white"}, {"ls": ":", "mfc": "white"}]
+    by_d, by_trees = dict(zip(ds, look, strict=False)), dict(zip(trees_all, look, strict=False))
+    xlabel = "teacher mean tree depth (max_depth 1, 2, 4, ..., fully grown)"
+    panels = (
+        ("leakage", "mean |p_hat(x_i) - y_i|, training points", "label leakage"),
+        ("teacher_train", "teacher ||p_hat - p0||, training points", "teacher distance to p0"),
+    )
+    for ax, (key, ylabel, what) in zip(axes[0], panels, strict=False):
+        series = list(analysis[key].groupby(["d", "method"]))
+        step = dodge_step(analysis[key].depth, len(series))
+        for i, ((d, m), g) in enumerate(series):
+            kw = method_kwargs(m, label=None, ms=4.5, **by_d[d])
+            ci_series(ax, g, "depth", dodged=(i, len(series), step), **kw)
+        title = f"SEMI-3: {what} of the in-sample\nand the out-of-fold teacher (mean, 95% CI)"
+        dress_axis(ax, xlabel, ylabel, title, own_legend=False)
     ax = axes[0, 2]
-    for i, ((d, trees), g) in enumerate(analysis["gap"].groupby(["d", "student_trees"])):
+    combos = list(analysis["gap"].groupby(["d", "student_trees"]))
+    colors, step = ordered_colors(len(combos)), dodge_step(analysis["gap"].depth, len(combos))
+    for i, ((d, trees), g) in enumerate(combos):
         fit = analysis["trends"][(d, trees)]
-        _errorbar(
-            ax,
-            g,
-            f"d={d}, {trees}-tree student: {fit.label(fmt='.3f')}",
-            color=f"C{i}",
-            ls="none",
-            marker="o",
-        )
+        label = f"d = {d}, {trees}-tree student: slope {format_ci(fit.slope, *fit.ci)}"
+        kw = {"color": colors[i], "marker": SERIES_MARKERS[i], "ms": 4.5, "label": label}
+        ci_series(ax, g, "depth", dodged=(i, len(combos), step), ls="none", **kw)
         t = analysis["trend_lines"]
         t = t[(t.d == d) & (t.student_trees == trees)]
-        ax.plot(t.depth, t.gap, ls=line[d], color=f"C{i}", lw=0.9)
-    ax.axhline(0.0, color="0.5", lw=0.8)
-    ax.set_ylabel("vanilla - cross-fit student ||f - p0||")
-    ax.set_title("SEMI-3: cross-fitting gain vs teacher depth\n(paired 95% CI; OLS on log2 depth)")
-    st = analysis["student"]
+        ax.plot(t.depth, t.gap, ls=by_d[d]["ls"], color=colors[i], lw=1.0)
+    ax.axhline(0.0, color=REFERENCE_COLOR, lw=0.9)
+    title = "SEMI-3: cross-fitting gain vs teacher depth\n(paired 95% CI; OLS line on log2 depth)"
+    dress_axis(
+        ax,
+        xlabel,
+        "vanilla - cross-fit student ||f - p0||",
+        title,
+        legend_title="OLS slope of the gain [95% CI]",
+        ncol=1,
+    )
     for ax, d in zip(axes[1], ds, strict=False):
-        for (trees, m), g in st[st.d == d].groupby(["student_trees", "method"]):
-            _errorbar(
-                ax,
-                g,
-                f"{LABELS[m]}, {trees} tree(s)",
-                color=COLORS[m],
-                ls="-" if trees == min(st.student_trees) else "--",
-                marker="os"[trees > 1],
-            )
-        ax.set_ylabel("student ||f - p0||, test points")
-        ax.set_title(f"students, d={d} (Bayes logit law fixed)")
-    # one legend for the student panels, in the free slot of the bottom row
-    handles, labels = axes[1, 0].get_legend_handles_labels()
+        series = list(st[st.d == d].groupby(["student_trees", "method"]))
+        step = dodge_step(st.depth, len(series))
+        for i, ((trees, m), g) in enumerate(series):
+            kw = method_kwargs(m, label=None, ms=4.5, **by_trees[trees])
+            ci_series(ax, g, "depth", dodged=(i, len(series), step), **kw)
+        title = f"SEMI-3: student distance to p0, d = {d}\n(Bayes logit law fixed; mean, 95% CI)"
+        dress_axis(ax, xlabel, "student ||f - p0||, test points", title, own_legend=False)
     for ax in axes[1, len(ds) :]:
         fig.delaxes(ax)
-    fig.legend(handles, labels, loc="center", bbox_to_anchor=(0.83, 0.33), fontsize=7)
     for ax in fig.axes:
-        ax.set_xscale("log", base=2)
-        ax.set_xlabel("teacher mean tree depth (max_depth 1, 2, 4, ..., fully grown)")
-        ax.grid(True, which="both", alpha=0.25)
-    for ax in axes[0]:
-        ax.legend(fontsize=5.5)
-    if claim_list:
-        claims_footer(fig, claim_list)
-    fig.suptitle((__doc__ or "").strip().splitlines()[0])
-    fig.tight_layout(rect=(0, 0.02 + 0.016 * len(claim_list or []), 1, 0.96))
+        ax.set_xscale("log")
+    key = [method_key(m) for m in METHODS]
+    key += [
+        (Line2D([], [], color="0.3", marker="o", **by_d[d]), f"d = {d} (top) / {t}-tree student")
+        for d, t in zip(ds, trees_all, strict=False)
+    ]
+    finish_figure(fig, claim_list, (__doc__ or "").strip().splitlines()[0], legend=key)
     return fig

@@ -42,7 +42,21 @@ from kdtheory.dynamics import (
     simulate_gd,
 )
 from kdtheory.montecarlo import run_grid
-from kdtheory.plotting import dress_axis, finish_figure, new_figure, summarize
+from kdtheory.plotting import (
+    METHOD_STYLE,
+    OKABE_ITO,
+    REFERENCE_COLOR,
+    SERIES_MARKERS,
+    dodge,
+    dodge_step,
+    dress_axis,
+    errorbar,
+    finish_figure,
+    format_ci,
+    new_figure,
+    ordered_colors,
+    summarize,
+)
 from kdtheory.rates import fit_rate
 from kdtheory.theory import (
     bottom_top_log_ratios,
@@ -472,129 +486,107 @@ def claims(df: pd.DataFrame, analysis: dict | None = None) -> list[Claim]:
 
 def plot(df: pd.DataFrame, analysis: dict, claim_list: list[Claim] | None = None):
     """Six panels: progress spectra, bottom/top ratio vs t, generations, filter order, NAG-1."""
-    fig, axes = new_figure(2, 3, width=4.8, height=3.9)
-    spec0 = analysis["spec0"]
-    lam_label = "eigenvalue $\\lambda_k$ of $X^TX$ (design 0, gradient flow"
-
+    fig, axes = new_figure(2, 3, width=4.8, height=3.5)
+    spec0, lam = analysis["spec0"], "eigenvalue $\\lambda_k$ of $X^TX$ (design 0, gradient flow"
+    TEA, KD, LAB = ({"color": METHOD_STYLE[m]["color"]} for m in ("teacher", "student", "label"))
+    REF, FLOW = {"color": REFERENCE_COLOR, "lw": 1.1}, {"color": OKABE_ITO["blue"]}
     ax = axes[0, 0]
     first = spec0[spec0.t_ratio == spec0.t_ratio.min()]
-    ax.loglog(first.lam, first.teacher, "k-", lw=2, label="teacher $F(T)$")
-    for i, (ratio, g) in enumerate(spec0.groupby("t_ratio")):
-        matched = f"labels, matched $\\tau$ = {g.tau_over_T.iloc[0]:.2g} T"
-        ax.loglog(g.lam, g.student, ".-", color=f"C{i}", ms=3, label=f"student, t/T = {ratio:g}")
-        ax.loglog(g.lam, g.label, "--", color=f"C{i}", lw=1, label=matched)
-    dress_axis(
-        ax,
-        lam_label + ")",
-        "progress fraction along $v_k$",
-        "NAG-2/3: equal top progress, less progress below",
-        fontsize=6,
-    )
+    ax.loglog(first.lam, first.teacher, **TEA, lw=2.6, label="teacher $F(T)$")
+    for mk, (ratio, g) in zip(SERIES_MARKERS, spec0.groupby("t_ratio"), strict=False):
+        tau = f"labels, matched $\\tau$ = {g.tau_over_T.iloc[0]:.2g} T"
+        ax.loglog(g.lam, g.student, **KD, marker=mk, ms=3.5, label=f"KD student, t/T = {ratio:g}")
+        ax.loglog(g.lam, g.label, "--", **LAB, marker=mk, mfc="w", markevery=2, label=tau)
+    title = "NAG-2/3: the student matches the labels'\ntop progress, makes less below"
+    dress_axis(ax, lam + ")", "progress fraction along $v_k$", title, ncol=2)
 
     ax = axes[0, 1]
     styles = {
-        "teacher": ("k", ":", "teacher $F_n(T)/F_1(T)$"),
-        "student": ("C3", "-", "student $S_n/S_1$"),
-        "label": ("C0", "--", "labels at matched $\\tau$"),
+        "teacher": (TEA, ":", "teacher $F_n(T)/F_1(T)$"),
+        "student": (KD, "-", "KD student $S_n/S_1$"),
+        "label": (LAB, "--", "labels at matched $\\tau$"),
     }
     for (dyn, model), g in analysis["curve"].groupby(["dynamics", "model"]):
-        color, ls, label = styles[model]
+        style, ls, text = styles[model]
         if dyn == "flow" or model == "student":
-            ls, lw = (ls, 1.8) if dyn == "flow" else ("-.", 0.9)
-            ax.plot(g.t_ratio, g["mean"], color=color, ls=ls, lw=lw, label=f"{label} ({dyn})")
-            ax.fill_between(g.t_ratio, g.lo, g.hi, color=color, alpha=0.15)
+            ls, lw = (ls, 1.8) if dyn == "flow" else ("-.", 1.0)
+            ax.plot(g.t_ratio, g["mean"], ls=ls, lw=lw, **style, label=f"{text} ({dyn})")
+            ax.fill_between(g.t_ratio, g.lo, g.hi, **style, alpha=0.18, lw=0)
     ax.set_xscale("log")
-    dress_axis(
-        ax,
-        "student time t / T",
-        "$\\log_{10}$ bottom/top progress ratio",
-        "NAG-2/3: bottom/top ratio (mean, 95% CI over designs)",
-        fontsize=6,
-    )
+    title = "NAG-2/3: bottom/top progress ratio\n(mean and 95% CI band over designs)"
+    dress_axis(ax, "student time t / T", "$\\log_{10}$ bottom/top progress ratio", title, ncol=2)
 
-    ax = axes[0, 2]
-    gens = analysis["generations"]
-    for i, (ratio, g) in enumerate(gens[gens.dynamics == "flow"].groupby("t_ratio")):
-        err = [g["mean"] - g.lo, g.hi - g["mean"]]
-        ax.errorbar(
-            g.generation,
+    ax, gens = axes[0, 2], analysis["generations"]
+    flow = gens[gens.dynamics == "flow"]
+    k = flow.t_ratio.nunique()
+    colors, step = ordered_colors(k), dodge_step(flow.generation, k, log=False)
+    for i, (ratio, g) in enumerate(flow.groupby("t_ratio")):
+        x = dodge(g.generation, i, k, step=step, log=False)
+        errorbar(
+            ax,
+            x,
             g["mean"],
-            yerr=err,
-            marker="o",
+            g.lo,
+            g.hi,
+            color=colors[i],
+            marker=SERIES_MARKERS[i],
             ms=4,
-            capsize=2,
-            color=f"C{i}",
             label=f"t/T = {ratio:g}",
         )
     dress_axis(
         ax,
-        "generation (0 = teacher, trained for T; each next one for t)",
+        "generation (0 = teacher trained for T; each next for t)",
         "$\\log_{10}(P_{bottom} / P_{top})$, flow",
-        "NAG-4: each generation lowers the ratio (mean, 95% CI)",
-        fontsize=6,
+        "NAG-4: each generation lowers the ratio\n(mean, 95% CI over designs)",
+        legend_title="student time per generation",
     )
 
-    ax = axes[1, 0]
     g = spec0[spec0.t_ratio == 1.0]
-    kd, lab = analysis["slopes"]["kd"], analysis["slopes"]["label"]
-    ax.loglog(
-        g.lam,
-        g.student_scaled,
-        "C3o",
-        ms=3,
-        label=f"KD $S/(tT)$: slope {kd['mean']:.6f} [{kd['lo']:.6f}, {kd['hi']:.6f}]",
-    )
-    ax.loglog(
-        g.lam,
-        g.label_scaled,
-        "C0s",
-        ms=3,
-        label=f"labels $F(\\tau)/\\tau$: slope {lab['mean']:.6f} "
-        f"[{lab['lo']:.6f}, {lab['hi']:.6f}]",
-    )
-    ax.loglog(g.lam, g.ref_quadratic, color="0.5", ls=":", label="$\\lambda^2$ (slope 2)")
-    ax.loglog(g.lam, g.ref_linear, color="0.5", ls="--", label="$\\lambda$ (slope 1)")
-    dress_axis(
-        ax,
-        lam_label + ", t/T = 1)",
-        "filter / time scale",
-        "NAG-5: KD quadratic, labels linear (slopes at the bottom)",
-        fontsize=6,
-    )
+    kd, lab = (analysis["slopes"][f] for f in ("kd", "label"))
+    ax = axes[1, 0]
+    for col, fmt, style, text in (
+        ("student_scaled", "v", KD, f"KD $S/(tT)$: slope {format_ci(*kd[['mean', 'lo', 'hi']])}"),
+        (
+            "label_scaled",
+            "^",
+            LAB,
+            f"labels $F(\\tau)/\\tau$: slope {format_ci(*lab[['mean', 'lo', 'hi']])}",
+        ),
+        ("ref_quadratic", ":", REF, "$\\lambda^2$ (slope 2)"),
+        ("ref_linear", "--", REF, "$\\lambda$ (slope 1)"),
+    ):
+        ax.loglog(g.lam, g[col], fmt, **style, ms=3.5, label=text)
+    title = "NAG-5: the KD filter is quadratic, the\nlabels' linear (bottom-of-spectrum slopes)"
+    dress_axis(ax, lam + ", t/T = 1)", "filter / time scale", title, ncol=2)
 
     ax = axes[1, 1]
-    ax.semilogx(g.lam, g.kd_ratio, "C3o", ms=3, label="$S / (\\lambda^2 t T)$")
-    ax.semilogx(g.lam, g.kd_floor, "C3--", lw=1, label="KD: $1 - b$ (bound)")
-    ax.semilogx(g.lam, g.label_ratio, "C0s", ms=3, label="$F(\\tau) / (\\lambda \\tau)$")
-    ax.semilogx(g.lam, g.label_floor, "C0--", lw=1, label="labels: $1 - b$ (bound)")
-    ax.axhline(1.0, color="k", lw=0.8)
+    for col, fmt, style, text in (
+        ("kd_ratio", "v", KD, "KD $S / (\\lambda^2 t T)$"),
+        ("kd_floor", "--", KD, "KD: $1 - b$ (bound)"),
+        ("label_ratio", "^", LAB, "labels $F(\\tau) / (\\lambda \\tau)$"),
+        ("label_floor", "--", LAB, "labels: $1 - b$ (bound)"),
+    ):
+        ax.semilogx(g.lam, g[col], fmt, **style, ms=3.5, lw=1, label=text)
+    ax.axhline(1.0, **REF)
     ax.set_ylim(-0.05, 1.05)
-    dress_axis(
-        ax,
-        lam_label + ", t/T = 1)",
-        "normalized filter",
-        "NAG-5: ratios in $[1 - b, 1]$, $b = O(\\lambda) \\to 0$",
-        loc="lower left",
-        fontsize=6,
-    )
+    title = "NAG-5: both ratios lie in $[1 - b, 1]$,\n$b = O(\\lambda) \\to 0$ at the bottom"
+    dress_axis(ax, lam + ", t/T = 1)", "normalized filter", title, ncol=2)
 
-    ax = axes[1, 2]
-    n1 = analysis["nag1"]
+    ax, n1 = axes[1, 2], analysis["nag1"]
     gd, fl = n1[n1.dynamics == "gd"], n1[n1.dynamics == "flow"]
-    ax.loglog(gd.lam, gd.gd_teacher_err, "ko", ms=3, label="GD on labels vs closed form")
-    ax.loglog(gd.lam, gd.gd_student_err, "C3x", ms=4, label="GD student vs $F(t)F(T)$")
-    ax.loglog(gd.lam, gd.gd_student_tol, "C3-", lw=1, label="student tolerance (float64)")
-    ax.loglog(fl.lam, fl.flow_step_err, "C0^", ms=3, label="small-step GD vs flow")
-    ax.loglog(fl.lam, fl.flow_step_bound, "C0-", lw=1, label="bound $\\eta\\lambda_k$ + 1e-8")
-    ax.axhline(CLOSED_FORM_RTOL, color="k", ls="--", lw=0.8, label="1e-8")
+    for rows, col, fmt, style, text in (
+        (gd, "gd_teacher_err", "^", LAB, "GD on labels vs closed form"),
+        (gd, "gd_student_err", "v", KD, "GD student vs $F(t)F(T)$"),
+        (gd, "gd_student_tol", "-", KD, "student tolerance (float64)"),
+        (fl, "flow_step_err", "o", FLOW, "small-step GD vs flow"),
+        (fl, "flow_step_bound", "-", FLOW, "bound $\\eta\\lambda_k$ + 1e-8"),
+    ):
+        ax.loglog(rows.lam, rows[col], fmt, **style, ms=4, lw=1, label=text)
+    ax.axhline(CLOSED_FORM_RTOL, ls="--", **REF, label="1e-8")
+    title = "NAG-1: the closed forms equal\nsimulated gradient descent"
     dress_axis(
-        ax,
-        "eigenvalue $\\lambda_k$ (design 0)",
-        "relative error along $v_k$",
-        "NAG-1: closed forms = simulated GD",
-        fontsize=6,
+        ax, "eigenvalue $\\lambda_k$ (design 0)", "relative error along $v_k$", title, ncol=2
     )
-
     finish_figure(
         fig,
         claim_list,

@@ -61,7 +61,15 @@ from scipy.special import softmax
 
 from kdtheory.claims import Claim
 from kdtheory.montecarlo import run_grid
-from kdtheory.plotting import claims_footer, new_figure, summarize
+from kdtheory.plotting import (
+    ci_series,
+    dodge_step,
+    dress_axis,
+    finish_figure,
+    method_kwargs,
+    new_figure,
+    summarize,
+)
 
 NAME = "gradient_denoising"
 CLAIM_IDS = ("NAG-8",)
@@ -350,72 +358,71 @@ def claims(df: pd.DataFrame, analysis: dict | None = None) -> list[Claim]:
     return out
 
 
-def _errorbar(ax, g: pd.DataFrame, x: str, **style) -> None:
-    ax.errorbar(
-        g[x],
-        g["mean"],
-        yerr=np.clip([g["mean"] - g["lo"], g["hi"] - g["mean"]], 0, None),
-        ms=3,
-        capsize=2,
-        **style,
-    )
+_STEP_LS = ("-", "--", ":", "-.")  # line style = point of the one-hot path
 
 
 def _log_n_axis(ax, ns) -> None:
     ax.set_xscale("log")
     ax.set_xticks(ns, [str(n) for n in ns])
     ax.minorticks_off()
-    ax.set_xlabel("sample size n")
     ax.grid(True, alpha=0.25)
 
 
 def plot(df: pd.DataFrame, analysis: dict, claim_list: list[Claim] | None = None):
     """Cosines at ``W = 0`` vs ``n``; paired teacher minus one-hot differences along the path."""
     risk = analysis["risk"]
-    sims, ns = sorted(risk.similarity.unique()), sorted(risk.n.unique())
-    fig, axes = new_figure(len(sims), 5, width=3.7, height=3.6)
+    sims, ns, steps = (sorted(risk[c].unique()) for c in ("similarity", "n", "step"))
+    fig, axes = new_figure(len(sims), 5, width=3.8, height=3.4)
+    step_of = {s: {"ls": _STEP_LS[k % 4], "lw": 1.4} for k, s in enumerate(steps)}
+    at = {s: "W = 0 (start)" if s == 0 else f"W after {s} one-hot steps" for s in steps}
+    no_legend, xlabel = {"own_legend": False}, "sample size n (points dodged)"
     for i, sim in enumerate(sims):
         for j, metric in enumerate(("cos_opt", "cos_pop")):
-            ax = axes[i, j]
             c = analysis["cosines"][metric]
             c = c[(c.similarity == sim) & (c.step == 0)]
-            for target, (label, color, marker) in _TARGET_STYLE.items():
-                if metric == "cos_pop" and target == "population":
-                    continue
-                ls = "--" if target == "population" else "-"
-                g = c[c.target == target]
-                _errorbar(ax, g, "n", color=color, marker=marker, ls=ls, label=label)
-            _log_n_axis(ax, ns)
-            ax.set_ylabel(f"{_METRIC_TEXT[metric]}\n(mean, 95% CI)")
-            ax.set_title(f"similarity c = {sim:g}: gradients at W = 0")
-            ax.legend(fontsize=6, loc="lower right")
+            targets = [t for t in _TARGET_STYLE if not (metric == "cos_pop" and t == "population")]
+            dx = dodge_step(c.n, len(targets))
+            for k, target in enumerate(targets):
+                kw = method_kwargs(target, label=_TARGET_STYLE[target][0])
+                if target == "population":
+                    kw.update(ls="--", lw=1.2, capsize=0, zorder=2.0)
+                ci_series(
+                    axes[i, j], c[c.target == target], "n", dodged=(k, len(targets), dx), **kw
+                )
+            _log_n_axis(axes[i, j], ns)
+            title = f"NAG-8, c = {sim:g}: {_METRIC_SHORT[metric]} per target\nat W = 0"
+            ylabel = f"{_METRIC_TEXT[metric]}\n(mean, 95% CI)"
+            dress_axis(axes[i, j], xlabel, ylabel, title, **no_legend)
         for j, metric in enumerate(("cos_opt", "cos_pop"), start=2):
-            ax = axes[i, j]
-            d = analysis["diff"]
+            ax, d = axes[i, j], analysis["diff"]
             d = d[(d.similarity == sim) & (d.metric == metric)]
-            for k, (_, g) in enumerate(d.groupby("step")):
-                for teacher, ls in (("bayes", "-"), ("noisy", ":")):
-                    _errorbar(ax, g[g.teacher == teacher], "n", color=f"C{k}", marker="o", ls=ls)
+            series = [(t, s) for t in TEACHERS for s in steps]
+            dx = dodge_step(d.n, len(series))
+            for k, (teacher, step) in enumerate(series):
+                g = d[(d.teacher == teacher) & (d.step == step)]
+                kw = {**method_kwargs(teacher, label=None), **step_of[step], "ms": 4}
+                ci_series(ax, g, "n", dodged=(k, len(series), dx), **kw)
             ax.axhline(0.0, color="k", lw=0.8)
             _log_n_axis(ax, ns)
-            ax.set_ylabel(f"teacher - one-hot: {_METRIC_SHORT[metric]}")
-            ax.set_title(
-                f"c = {sim:g}: paired, solid Bayes / dotted noisy\n"
-                "teacher; colour = path point (right)",
-                fontsize=8,
-            )
+            title = f"NAG-8, c = {sim:g}: teacher - one-hot,\n{_METRIC_SHORT[metric]} (paired)"
+            ylabel = f"difference in {_METRIC_SHORT[metric]} (mean, 95% CI)"
+            dress_axis(ax, xlabel, ylabel, title, **no_legend)
         ax = axes[i, 4]
-        for k, (step, g) in enumerate(risk[risk.similarity == sim].groupby("step")):
-            _errorbar(ax, g, "n", color=f"C{k}", marker="o", label=f"after {step} one-hot steps")
+        r = risk[risk.similarity == sim]
+        for k, step in enumerate(steps):
+            kw = {"color": "0.3", "marker": "o", "ms": 3.5, **step_of[step], "label": at[step]}
+            ci_series(ax, r[r.step == step], "n", dodged=(k, len(steps), dodge_step(r.n, 3)), **kw)
         _log_n_axis(ax, ns)
-        ax.set_ylabel("population excess cross-entropy of W (nats)")
-        ax.set_title(f"c = {sim:g}: where the path points are")
-        ax.legend(fontsize=6)
-    if claim_list:
-        claims_footer(fig, claim_list)
-    fig.suptitle(
+        title = f"NAG-8, c = {sim:g}: where the points\nof the one-hot path are"
+        ylabel = "population excess cross-entropy of W (nats)"
+        dress_axis(ax, xlabel, ylabel, title, **no_legend)
+    finish_figure(
+        fig,
+        claim_list,
         "NAG-8, our formalization (exploratory), not the paper's theorem: linear softmax on a "
-        "4-class mixture with similar class pairs and atypical points; teacher vs one-hot gradients"
+        "4-class mixture with similar class pairs and atypical points; teacher vs one-hot "
+        "gradients (colour: target; line style: point W of the one-hot path)",
+        legend=True,
+        ncol=4,
     )
-    fig.tight_layout(rect=(0, 0.03 + 0.022 * len(claim_list or []), 1, 0.95))
     return fig

@@ -37,7 +37,16 @@ import pandas as pd
 
 from kdtheory.claims import Claim
 from kdtheory.montecarlo import run_grid
-from kdtheory.plotting import METHOD_STYLE, dress_axis, finish_figure, new_figure, summarize
+from kdtheory.plotting import (
+    METHOD_STYLE,
+    REFERENCE_COLOR,
+    dress_axis,
+    errorbar,
+    finish_figure,
+    method_kwargs,
+    new_figure,
+    summarize,
+)
 
 NAME = "imagenette_shift"
 CLAIM_IDS = ("RAT-6",)
@@ -352,14 +361,8 @@ def result_table(analysis: dict) -> pd.DataFrame:
 
 def _ci_points(ax, summary: pd.DataFrame, offset: float, **style) -> None:
     """Means with their 95% CIs, one point per shift (at its index, shifted by ``offset``)."""
-    mean = summary["mean"]
-    ax.errorbar(
-        np.arange(len(summary)) + offset,
-        mean,
-        yerr=[mean - summary.lo, summary.hi - mean],
-        ls="none",
-        **style,
-    )
+    x = np.arange(len(summary)) + offset
+    errorbar(ax, x, summary["mean"], summary.lo, summary.hi, **{**style, "ls": "none"})
 
 
 def _shift_axis(ax, shifts) -> None:
@@ -368,86 +371,41 @@ def _shift_axis(ax, shifts) -> None:
 
 def plot(df: pd.DataFrame, analysis: dict, claim_list: list[Claim] | None = None):
     """Target accuracy per method and shift; RaT - SM paired differences; the teacher."""
-    fig, axes = new_figure(1, 3, width=4.4, height=4.6)
+    fig, axes = new_figure(1, 3, width=4.6, height=3.6)
     shifts = sorted(analysis["target"]["shift"].unique())
+    xlabel = "shift strength c (brightness tilt)"
     ax = axes[0, 0]
     offsets = np.linspace(-0.3, 0.3, len(METHODS))
     for off, method in zip(offsets, METHODS, strict=True):
         g = analysis["target"][analysis["target"].method == method].sort_values("shift")
-        style = METHOD_STYLE.get(method, {})
-        _ci_points(
-            ax,
-            g,
-            off,
-            marker=style.get("marker", "o"),
-            color=style.get("color"),
-            capsize=2,
-            ms=5,
-            label=style.get("label", method),
-        )
+        _ci_points(ax, g, off, **method_kwargs(method, capsize=2, ms=5.5))
     if analysis["reference"] is not None:
         r = analysis["reference"].iloc[0]
-        ax.axhline(
-            r["target_acc"],
-            color="0.6",
-            ls=":",
-            lw=1,
-            label=f"student net, whole train folder -> val: {r['target_acc']:.3f}",
-        )
+        text = f"student net, whole train folder -> val: {r['target_acc']:.3f}"
+        ax.axhline(r["target_acc"], color=REFERENCE_COLOR, ls=":", lw=1.2, label=text)
     _shift_axis(ax, shifts)
-    dress_axis(
-        ax,
-        "shift strength c (brightness tilt)",
-        "target test accuracy",
-        "target accuracy (mean, 95% CI over seeds)",
-        loc="upper center",
-        bbox_to_anchor=(0.5, -0.16),
-        ncol=2,
-    )
+    title = "RAT-6: target test accuracy per method\n(mean, 95% CI over seeds)"
+    dress_axis(ax, xlabel, "target test accuracy", title, ncol=2)
     ax = axes[0, 1]
+    base = {"rat - sm": "sm", "rat - sm_long": "sm_long"}
     for i, (comp, g) in enumerate(analysis["diffs"].groupby("comparison", sort=False)):
-        _ci_points(
-            ax,
-            g,
-            (i - 0.5) * 0.15,
-            marker="os"[i],
-            color=("tab:blue", "tab:purple")[i],
-            capsize=3,
-            label=comp.replace("sm_long", "SM (RaT's budget)")
-            .replace("rat", "RaT")
-            .replace(" sm", " SM"),
-        )
-    ax.axhline(0, color="0.3", lw=0.8)
+        label = "RaT - " + METHOD_STYLE[base.get(comp, "sm")]["label"]
+        kw = method_kwargs(base.get(comp, "sm"), label=label, capsize=3, ms=6)
+        _ci_points(ax, g, (i - 0.5) * 0.15, **kw)
+    ax.axhline(0, color=REFERENCE_COLOR, lw=0.9)
     _shift_axis(ax, shifts)
-    dress_axis(
-        ax,
-        "shift strength c",
-        "paired difference in target accuracy",
-        "RAT-6: RaT - SM, paired by seed (95% CI)",
-        loc="upper center",
-        bbox_to_anchor=(0.5, -0.16),
-    )
+    title = "RAT-6: RaT - SM in target accuracy,\npaired by seed (95% CI; colour: the SM run)"
+    dress_axis(ax, xlabel, "paired difference in target accuracy", title, ncol=1)
     ax = axes[0, 2]
-    for j, (which, marker) in enumerate((("source", "s"), ("target", "o"))):
+    for j, which in enumerate(("source", "target")):
         g = analysis[which][analysis[which].method == "teacher"].sort_values("shift")
-        _ci_points(
-            ax,
-            g,
-            (j - 0.5) * 0.15,
-            marker=marker,
-            color=("0.2", "tab:orange")[j],
-            capsize=3,
-            label=f"teacher on the {which} test set",
-        )
+        label = f"teacher on the {which} test set"
+        kw = method_kwargs("teacher", label=label, capsize=3, ms=6, lw=1.4, zorder=2.5)
+        _ci_points(ax, g, (j - 0.5) * 0.15, **kw, **({"mfc": "white"} if j else {}))
     _shift_axis(ax, shifts)
-    dress_axis(
-        ax,
-        "shift strength c",
-        "accuracy",
-        "early-stopped teacher: source vs target",
-        loc="upper center",
-        bbox_to_anchor=(0.5, -0.16),
-    )
+    title = "RAT-6 setting: the early-stopped teacher\n"
+    title += "on the source and the target test sets (95% CI)"
+    dress_axis(ax, xlabel, "accuracy", title, ncol=1)
     finish_figure(
         fig, claim_list, "Imagenette under covariate shift: RaT vs soft matching (RAT-6, reported)"
     )

@@ -38,7 +38,20 @@ from kdtheory.claims import Claim
 from kdtheory.dynamics import SpectralDecomposition, gd_filter, switch_filter
 from kdtheory.linalg import SpectralPath
 from kdtheory.montecarlo import run_grid
-from kdtheory.plotting import dress_axis, finish_figure, new_figure, summarize
+from kdtheory.plotting import (
+    METHOD_STYLE,
+    REFERENCE_COLOR,
+    SERIES_MARKERS,
+    ci_series,
+    dodge_step,
+    dress_axis,
+    finish_figure,
+    format_ci,
+    method_kwargs,
+    new_figure,
+    ordered_colors,
+    summarize,
+)
 
 NAME = "late_distillation"
 CLAIM_IDS = ("NAG-7",)
@@ -306,116 +319,107 @@ def claims(df: pd.DataFrame, analysis: dict | None = None) -> list[Claim]:
 
 def plot(df: pd.DataFrame, analysis: dict, claim_list: list[Claim] | None = None):
     """Risk vs switch time, recovered fraction, training trajectories and design-0 filters."""
-    fig, axes = new_figure(2, 2, width=5.6, height=3.9)
+    fig, axes = new_figure(2, 2, width=5.4, height=3.6)
     main = analysis["main"]
     setting = f"T = {main['teacher_factor']:g} T_oracle, t_total = {main['total_factor']:g} T"
 
     def at_main(frame):
-        return frame[
-            (frame.teacher_factor == main["teacher_factor"])
-            & (frame.total_factor == main["total_factor"])
-        ]
+        at = (frame.teacher_factor == main["teacher_factor"]) & (
+            frame.total_factor == main["total_factor"]
+        )
+        return frame[at]
 
     ref = at_main(analysis["reference"]).set_index("method")
-    ref_style = {
-        "teacher": ("0.3", "--", "teacher"),
-        "best_label": ("tab:green", ":", "best early-stopped label model"),
+    style = {  # one look per method in every panel; labels-only wide, beneath the switch
+        "teacher": method_kwargs("teacher", marker=None, lw=3.0, label="teacher F(T)"),
+        "label": method_kwargs("label", lw=2.8, zorder=2.1),
+        "kd": method_kwargs("kd", label="distillation from the start"),
+        "switch_mid": method_kwargs("switch_mid", ls=(0, (5, 2)), lw=1.6, zorder=2.6),
     }
 
-    def references(ax):
-        for method, (color, ls, label) in ref_style.items():
-            r = ref.loc[method]
-            text = f"{label}: {r['mean']:.4f} [{r['lo']:.4f}, {r['hi']:.4f}]"
-            ax.axhline(r["mean"], color=color, ls=ls, lw=1.2, label=text)
+    def references(ax):  # the teacher wide and beneath, the best label model dotted on top
+        for method, kw in (("teacher", {"lw": 3.0, "zorder": 1.9}), ("best_label", {"ls": ":"})):
+            r, s = ref.loc[method], METHOD_STYLE[method]
+            text = f"{s['label']}'s risk: {format_ci(r['mean'], r['lo'], r['hi'])}"
+            ax.axhline(r["mean"], color=s["color"], lw=kw.pop("lw", 1.8), label=text, **kw)
 
     ax = axes[0, 0]
-    risk = at_main(analysis["risk"])
-    ax.errorbar(
-        risk.switch_fraction,
-        risk["mean"],
-        yerr=[risk["mean"] - risk.lo, risk.hi - risk["mean"]],
-        marker="o",
-        capsize=3,
-        color="tab:purple",
-        label="labels for s, then teacher (mean, 95% CI)",
-    )
+    sw = method_kwargs("switch_mid", label="labels for s, then the teacher (final risk)")
+    ci_series(ax, at_main(analysis["risk"]), "switch_fraction", **sw, capsize=3)
     references(ax)
     ax.axvline(
         main["teacher_switch"],
-        color="0.6",
-        lw=0.8,
+        color=REFERENCE_COLOR,
+        lw=1,
+        ls="-.",
         label="s = T: the student equals the teacher",
     )
     dress_axis(
         ax,
         "switch time s / t_total (0: distillation from the start, 1: labels only)",
         "exact test risk $E(w - w^*)^T\\Sigma(w - w^*)$",
-        "final risk vs switch time (mean, 95% CI over designs)",
+        f"NAG-7: final risk vs switch time, {setting}\n(mean, 95% CI over designs)",
+        own_legend=False,
     )
 
     ax = axes[0, 1]
     rec = analysis["recovered_drawn"]
-    for i, (point, g) in enumerate(rec.groupby(["teacher_factor", "total_factor"])):
-        ax.errorbar(
-            g.switch_fraction,
-            g["mean"],
-            yerr=[g["mean"] - g.lo, g.hi - g["mean"]],
-            marker="o",
+    points = list(rec.groupby(["teacher_factor", "total_factor"]))
+    colors, step = ordered_colors(len(points)), dodge_step(rec.switch_fraction, 7, log=False)
+    for i, ((teacher, total), g) in enumerate(points):
+        ci_series(
+            ax,
+            g,
+            "switch_fraction",
+            dodged=(i, len(points), step),
+            log=False,
+            color=colors[i],
+            marker=SERIES_MARKERS[i],
             ms=4,
-            capsize=2,
-            color=f"C{i}",
-            label=f"T = {point[0]:g} T_oracle, t_total = {point[1]:g} T",
+            label=f"T = {teacher:g} T_oracle, t_total = {total:g} T",
         )
-    ax.axhline(RECOVERED_MIN, color="k", ls="--", lw=0.8, label="half of the gain")
-    ax.axvline(MIDPOINT, color="0.6", lw=0.8)
+    ax.axhline(RECOVERED_MIN, color=REFERENCE_COLOR, ls="--", lw=1, label="half of the gain")
+    ax.axvline(MIDPOINT, color=REFERENCE_COLOR, lw=0.8)
     dress_axis(
         ax,
         "switch time s / t_total",
         "$(R_{label} - R_{switch}) / (R_{label} - R_{KD})$",
-        "fraction of the gain recovered (settings with a gain; 95% CI)",
-        fontsize=6,
-        loc="lower left",
+        "NAG-7: fraction of the KD gain recovered by a late\nswitch (settings with a gain; 95% CI)",
+        ncol=2,
     )
 
     ax = axes[1, 0]
-    styles = {
-        "label": ("tab:red", "labels only"),
-        "kd": ("tab:blue", "distillation from 0"),
-        "switch_mid": ("tab:purple", "labels, then teacher from t_total / 2"),
-    }
     for method, g in analysis["trajectory"].groupby("method"):
-        color, label = styles[method]
-        ax.plot(g.time_ratio, g["mean"], color=color, lw=1.5, label=label)
-        ax.fill_between(g.time_ratio, g.lo, g.hi, color=color, alpha=0.15)
+        kw = {**style[method], "ms": 4, "markevery": max(len(g) // 8, 1)}
+        ax.plot(g.time_ratio, g["mean"], **kw)
+        ax.fill_between(g.time_ratio, g.lo, g.hi, color=kw["color"], alpha=0.18, lw=0)
     references(ax)
     ax.set_yscale("log")
     dress_axis(
         ax,
         "training time t / T",
         "exact test risk (mean over designs)",
-        "training trajectories (mean, 95% CI over designs)",
+        f"NAG-7: training trajectories, {setting}\n(mean, 95% CI band over designs)",
+        own_legend=False,
     )
 
     ax = axes[1, 1]
     fil = analysis["filters"]
-    for method, color, label in (
-        ("label", "tab:red", "labels for t_total"),
-        ("kd", "tab:blue", "distillation from 0"),
-        ("switch_mid", "tab:purple", "switch at t_total / 2"),
-        ("teacher", "0.3", "teacher F(T)"),
-    ):
-        ax.semilogx(fil.lam, fil[method], "o-", ms=3, lw=1, color=color, label=label)
+    for method in ("teacher", "label", "kd", "switch_mid"):
+        ax.semilogx(fil.lam, fil[method], **{**style[method], "ms": 4})
     dress_axis(
         ax,
         "eigenvalue $\\lambda_k$ of $X^TX$ (design 0)",
         "progress fraction $h_k$ along $v_k$",
-        "why: the late switch pulls only fast directions back to the teacher",
+        "NAG-7, why: the late switch pulls only the fast\n(top) directions back to the teacher",
+        own_legend=False,
     )
-
     finish_figure(
         fig,
         claim_list,
         "NAG-7: late distillation (labels, then the teacher) on a linear model, exact risks over "
         f"the noise; main setting {setting}",
+        legend=True,
+        ncol=3,
     )
     return fig

@@ -27,7 +27,20 @@ from kdtheory.claims import Claim
 from kdtheory.exact import distillation_paths
 from kdtheory.kernels import FiniteRankSobolev, SobolevMin, gaussian, sobolev_min_eigenfunctions
 from kdtheory.montecarlo import run_grid
-from kdtheory.plotting import METHOD_STYLE, claims_footer, new_figure, summarize
+from kdtheory.plotting import (
+    METHOD_STYLE,
+    REFERENCE_COLOR,
+    SERIES_MARKERS,
+    dodge,
+    dodge_step,
+    dress_axis,
+    errorbar,
+    finish_figure,
+    format_ci,
+    new_figure,
+    ordered_colors,
+    summarize,
+)
 from kdtheory.rates import fit_rate
 from kdtheory.shift import two_piece_shift
 from kdtheory.theory import sm_floor, unseen_energy
@@ -190,59 +203,62 @@ def claims(df: pd.DataFrame, analysis: dict | None = None) -> list[Claim]:
 
 
 def plot(df: pd.DataFrame, analysis: dict, claim_list: list[Claim] | None = None):
-    fig, axes = new_figure(1, 3, width=4.4, height=3.9)
+    """RaT and SM risk vs n per teacher rank (theory floors dashed); a Gaussian teacher."""
+    fig, axes = new_figure(1, 3, width=4.6, height=3.6)
     s = analysis["summary"]
+    ranks = sorted(s["size"].unique())
+    colors = ordered_colors(len(ranks))
+    what = {"rat": "unseen energy", "sm": "unseen energy + shrinkage bias"}
     for ax, method in zip(axes[0, :2], ("rat", "sm"), strict=True):
-        for i, (r, g) in enumerate(s[s.method == method].groupby("size")):
-            color = f"C{i}"
+        sub = s[s.method == method]
+        step = dodge_step(sub.n, len(ranks))
+        for i, r in enumerate(ranks):
+            g = sub[sub["size"] == r].sort_values("n")
             fit = analysis["seen_fits"].get(r) if method == "rat" else None
-            label = f"rank {int(r)}" + (
-                f" (to seen part: {fit.label()})" if fit is not None else ""
-            )
-            ax.errorbar(
-                g.n,
+            label = f"r = {int(r)}" + (f": {format_ci(fit.slope, *fit.ci)}" if fit else "")
+            errorbar(
+                ax,
+                dodge(g.n, i, len(ranks), step=step),
                 g["mean"],
-                yerr=np.clip([g["mean"] - g["lo"], g["hi"] - g["mean"]], 0, None),
-                color=color,
-                marker="o",
-                ms=3,
-                capsize=2,
+                g["lo"],
+                g["hi"],
+                color=colors[i],
+                marker=SERIES_MARKERS[i % len(SERIES_MARKERS)],
+                ms=4.5,
                 label=label,
             )
-            floor = analysis["floors"][r][method]
-            ax.axhline(floor, color=color, ls="--", lw=0.8)
+            ax.axhline(analysis["floors"][r][method], color=colors[i], ls="--", lw=0.9)
+        ax.plot([], [], color=REFERENCE_COLOR, ls="--", lw=0.9, label=f"{what[method]} (theory)")
         ax.set_xscale("log")
         ax.set_yscale("log")
-        ax.set_xlabel("n")
-        ax.set_ylabel("target risk (oracle student ridge)")
-        what = "unseen energy" if method == "rat" else "unseen + seen shrinkage bias"
-        ax.set_title(f"{METHOD_STYLE[method]['label']}; dashed: {what} (theory)")
-        ax.grid(True, which="both", alpha=0.25)
-        ax.legend(fontsize=6)
-    ax = axes[0, 2]
-    for method, g in analysis["gaussian"].groupby("method"):
-        style = METHOD_STYLE[method]
-        ax.errorbar(
-            g["size"],
-            g["mean"],
-            yerr=np.clip([g["mean"] - g["lo"], g["hi"] - g["mean"]], 0, None),
-            color=style["color"],
-            marker=style["marker"],
-            label=style["label"],
-            capsize=2,
+        dress_axis(
+            ax,
+            "n (ranks dodged sideways)",
+            "target risk (oracle student ridge)",
+            f"RAT-5: {METHOD_STYLE[method]['label']} risk vs n per teacher rank r\n"
+            f"(dashed: {what[method]}, theory)",
+            legend_title="rank r: slope to the seen part [95% CI]" if method == "rat" else None,
         )
+    ax = axes[0, 2]
+    gauss = analysis["gaussian"]
+    methods = [m for m in ("krr", "sm", "rat") if m in set(gauss.method)]
+    step = dodge_step(gauss["size"], len(methods))
+    for i, method in enumerate(methods):
+        g = gauss[gauss.method == method].sort_values("size")
+        x = dodge(g["size"], i, len(methods), step=step)
+        errorbar(ax, x, g["mean"], g["lo"], g["hi"], method=method)
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlabel("Gaussian teacher length scale $\\ell$")
-    ax.set_ylabel("target risk (oracle student ridge)")
-    ax.set_title(f"mis-specified Gaussian teacher, n={analysis['n_max']}")
-    ax.grid(True, which="both", alpha=0.25)
-    ax.legend(fontsize=7)
-    if claim_list:
-        claims_footer(fig, claim_list)
-    fig.suptitle(
-        "RAT-5: a teacher blind to part of $f^*$ (finite rank r): RaT removes "
-        "shrinkage bias, not blindness"
+    dress_axis(
+        ax,
+        "Gaussian teacher length scale $\\ell$ (methods dodged sideways)",
+        "target risk (oracle student ridge)",
+        f"RAT-5 beyond finite rank: a mis-specified\nGaussian teacher, n = {analysis['n_max']}",
     )
-    fig.tight_layout(rect=(0, 0.03 + 0.03 * len(claim_list or []), 1, 0.95))
+    finish_figure(
+        fig,
+        claim_list,
+        "RAT-5: a teacher blind to part of $f^*$ (finite rank r): RaT removes the shrinkage "
+        "bias, not the blindness",
+    )
     return fig

@@ -22,7 +22,14 @@ import pandas as pd
 from kdtheory.claims import Claim
 from kdtheory.kernels import SobolevMin
 from kdtheory.montecarlo import run_grid
-from kdtheory.plotting import dress_axis, new_figure
+from kdtheory.plotting import (
+    OKABE_ITO,
+    REFERENCE_COLOR,
+    dress_axis,
+    finish_figure,
+    new_figure,
+    ordered_colors,
+)
 from kdtheory.shift import two_piece_shift
 from kdtheory.student_teacher import (
     picard_rate,
@@ -200,53 +207,67 @@ def claims(df: pd.DataFrame, analysis: dict | None = None) -> list[Claim]:
 
 
 def plot(df: pd.DataFrame, analysis: dict, claim_list: list[Claim] | None = None):
-    from kdtheory.plotting import claims_footer
-
-    fig, axes = new_figure(1, 3, width=4.6, height=3.8)
+    """Picard residuals of design 0, empirical vs predicted rate, fixed-point error per step."""
+    fig, axes = new_figure(1, 3, width=4.6, height=3.6)
     ax = axes[0, 0]
     tr = analysis["trace"]
-    for i, (step, g) in enumerate(tr.groupby("step")):
-        color = f"C{i}"
+    steps = sorted(tr.step.unique())
+    colors = ordered_colors(len(steps))
+    for color, (step, g) in zip(colors, tr.groupby("step"), strict=True):
         rho = g.rho.iloc[0]
-        ax.semilogy(g.iteration, g.change, color=color, lw=1.2, label=f"$\\eta$={step:g}")
+        ax.semilogy(g.iteration, g.change, color=color, lw=1.4, label=f"$\\eta$ = {step:g}")
         t = g.iteration.to_numpy()
         ok = np.isfinite(g.change.to_numpy())
         t_end, c_end = t[ok][-1], g.change.to_numpy()[ok][-1]
-        ax.semilogy(t, c_end * rho ** (t - t_end), color=color, ls=":", lw=1)
+        ax.semilogy(t, c_end * rho ** (t - t_end), color=color, ls=":", lw=1.2)
+    ax.plot([], [], color=REFERENCE_COLOR, ls=":", lw=1.2, label="slope $\\rho(M)^t$ (theory)")
     ax.set_ylim(1e-15, 1e3)
     dress_axis(
         ax,
         "iteration t",
         "RMS change of the target predictions",
-        "Picard residual (solid) and slope $\\rho(M)^t$ (dotted), design 0",
+        "RAT-3: Picard residual per step $\\eta$ (solid)\n"
+        "and the predicted rate (dotted), design 0",
+        legend_title="step $\\eta$",
     )
 
     ax = axes[0, 1]
     s = analysis["summary"]
-    ax.plot(s.step, s.rho, "o", mfc="none", label="predicted $\\rho(M)$")
-    ax.plot(s.step, s.empirical_rate, "x", label="empirical rate")
-    ax.axhline(1.0, color="k", lw=0.8, ls="--")
-    dress_axis(ax, "step $\\eta$", "linear rate", "rate vs step (all designs)")
+    blue, red = OKABE_ITO["blue"], OKABE_ITO["vermillion"]
+    ax.plot(s.step, s.rho, "o", ms=9, mfc="none", mec=blue, mew=1.3, label="predicted $\\rho(M)$")
+    ax.plot(s.step, s.empirical_rate, ".", ms=5, color=red, label="empirical rate", zorder=3)
+    ax.axhline(1.0, color=REFERENCE_COLOR, lw=1.0, ls="--", label="rate 1: no convergence")
+    dress_axis(
+        ax,
+        "step $\\eta$",
+        "linear rate per iteration",
+        "RAT-3: empirical rate = predicted $\\rho(M)$\n(every design and step)",
+    )
 
     ax = axes[0, 2]
     adm, div = analysis["admissible"], analysis["divergent"]
-    ax.semilogy(adm.step, adm.fixed_point_error, "o", label="$\\rho(M) < 1$: converged")
+    ax.semilogy(
+        adm.step, adm.fixed_point_error, "o", color=blue, ms=5, label="$\\rho(M) < 1$: converged"
+    )
     if len(div):
         ax.semilogy(
             div.step,
             np.full(len(div), 0.1),
-            "rx",
+            "x",
+            color=red,
+            ms=7,
+            mew=1.5,
             label="$\\rho(M) \\geq 1$: diverged (error off scale)",
         )
     ax.set_ylim(1e-16, 1.0)
     dress_axis(
         ax,
         "step $\\eta$",
-        "||Picard limit - closed form|| / ||closed form||",
-        "fixed point does not depend on $\\eta$",
+        "|Picard limit - closed form| / |closed form|",
+        "RAT-3: the Picard limit is the closed-form\n"
+        "fixed point for every step with $\\rho(M) < 1$",
     )
-    if claim_list:
-        claims_footer(fig, claim_list)
-    fig.suptitle("RAT-3: the RaT Picard iteration converges linearly at rate $\\rho(M)$")
-    fig.tight_layout(rect=(0, 0.03 + 0.025 * len(claim_list or []), 1, 0.95))
+    finish_figure(
+        fig, claim_list, "RAT-3: the RaT Picard iteration converges linearly at rate $\\rho(M)$"
+    )
     return fig

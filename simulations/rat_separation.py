@@ -28,7 +28,16 @@ from kdtheory.claims import Claim
 from kdtheory.exact import PATH_INPUTS, distillation_paths
 from kdtheory.kernels import PeriodicSobolev, SobolevMin
 from kdtheory.montecarlo import run_grid
-from kdtheory.plotting import claims_footer, new_figure, rate_panel, summarize
+from kdtheory.plotting import (
+    METHOD_STYLE,
+    dress_axis,
+    finish_figure,
+    format_ci,
+    method_kwargs,
+    new_figure,
+    rate_panel,
+    summarize,
+)
 from kdtheory.rates import fit_rate
 from kdtheory.shift import two_piece_shift
 from kdtheory.theory import minimax_exponent, population_teacher_bias, rat_ridge_schedule, sm_floor
@@ -330,53 +339,56 @@ def claims(df: pd.DataFrame, analysis: dict | None = None) -> list[Claim]:
 
 def plot(df: pd.DataFrame, analysis: dict, claim_list: list[Claim] | None = None):
     """Six panels: rates (no shift / shift x rate-tight / smooth), circulant floor, lam_T -> 0."""
-    fig, axes = new_figure(2, 3, width=5.4, height=4.6)
+    fig, axes = new_figure(2, 3, width=5.0, height=3.5)
     s = analysis["summary"]
     for row, shift in enumerate(sorted(s["shift"].unique())):
-        where = "no shift" if shift == 1.0 else f"covariate shift, $dQ/dP \\leq {shift:g}$"
+        where = "no shift" if shift == 1.0 else f"covariate shift $dQ/dP \\leq {shift:g}$"
         for col, fstar in enumerate(TARGETS):
             sub = s[(s["shift"] == shift) & (s.fstar == fstar)]
             fits = {k[2]: v for k, v in analysis["fits"].items() if k[:2] == (shift, fstar)}
-            note = (
-                "\nminimax rate is tight"
-                if fstar == "rate_tight"
-                else ("\nsmooth: faster than the minimax rate is possible")
-            )
+            kind = "rate-tight $f^*$" if fstar == "rate_tight" else "smooth $f^*$ (beats minimax)"
             rate_panel(
                 axes[row, col],
                 sub,
                 fits,
                 floor=analysis["floors"][(shift, fstar)],
-                title=f"{fstar} $f^*$, {where}{note}",
+                title=f"RAT-1/RAT-2: risk vs n, {kind},\n{where}",
                 reference_slope=minimax_exponent(1.0),
             )
-    circ = analysis["circulant_summary"]
     rate_panel(
         axes[0, 2],
-        circ,
+        analysis["circulant_summary"],
         {},
         floor=analysis["circulant_floor"],
-        title="periodic Sobolev kernel, equispaced grid\n(circulant Gram: sequence model exact)",
+        title="RAT-1: SM stays at its floor\n(periodic kernel, equispaced grid: exact)",
     )
     ax = axes[1, 2]
     lim = analysis["limit_summary"]
-    for method, g in lim.groupby("method"):
-        if method == "krr":
-            continue
+    methods = [m for m in ("sm", "rat") if m in analysis["limit_fits"]]
+    for method in methods:
+        g = lim[lim.method == method].sort_values("teacher_lam")
         fit = analysis["limit_fits"][method]
-        ax.plot(g.teacher_lam, g["mean"], marker="o", label=f"{method}: {fit.label()}")
+        ax.plot(
+            g.teacher_lam,
+            g["mean"],
+            **method_kwargs(
+                method, label=f"{METHOD_STYLE[method]['label']}  {format_ci(fit.slope, *fit.ci)}"
+            ),
+        )
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlabel("teacher ridge $\\lambda_T$")
-    ax.set_ylabel("|risk - risk(KRR on labels)| / risk(KRR)")
-    ax.set_title("RAT-4: unbiased-teacher limit (same student ridge)")
-    ax.grid(True, which="both", alpha=0.25)
-    ax.legend()
-    if claim_list:
-        claims_footer(fig, claim_list)
-    fig.suptitle(
-        f"Residual-as-Teacher vs soft matching (Sobolev-1 kernels, teacher ridge "
-        f"$\\lambda_T = {analysis['teacher_lam']:g}$)"
+    dress_axis(
+        ax,
+        "teacher ridge $\\lambda_T$",
+        "|risk - risk(KRR)| / risk(KRR)",
+        "RAT-4: SM and RaT approach KRR on the\nlabels as $\\lambda_T \\to 0$ (same student ridge)",
+        legend_title="fitted log-log slope [95% CI]",
     )
-    fig.tight_layout(rect=(0, 0.02 + 0.018 * len(claim_list or []), 1, 0.97))
+    finish_figure(
+        fig,
+        claim_list,
+        "Residual-as-Teacher (RaT) vs soft matching (SM): target risk with Sobolev-1 kernels, "
+        f"teacher ridge $\\lambda_T = {analysis['teacher_lam']:g}$ (RAT-1, RAT-2, RAT-4)",
+        legend=True,
+    )
     return fig

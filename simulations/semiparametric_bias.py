@@ -42,14 +42,25 @@ from functools import partial
 
 import numpy as np
 import pandas as pd
-from matplotlib.ticker import NullFormatter
 from scipy import stats
 from scipy.optimize import nnls
 from sklearn.linear_model import LinearRegression
 
 from kdtheory.claims import Claim
 from kdtheory.montecarlo import run_grid
-from kdtheory.plotting import claims_footer, new_figure, summarize
+from kdtheory.plotting import (
+    METHOD_STYLE,
+    REFERENCE_COLOR,
+    SERIES_MARKERS,
+    ci_series,
+    dodge_step,
+    dress_axis,
+    finish_figure,
+    format_ci,
+    method_kwargs,
+    new_figure,
+    summarize,
+)
 from kdtheory.rates import fit_rate
 from kdtheory.semiparametric import (
     DistilledRegressor,
@@ -417,88 +428,73 @@ def claims(df: pd.DataFrame, analysis: dict | None = None) -> list[Claim]:
 
 def plot(df: pd.DataFrame, analysis: dict, claim_list: list[Claim] | None = None):
     """Pointwise biases (SEMI-1), estimator-level biases (SEMI-2), bound curves (SEMI-5)."""
-    fig, axes = new_figure(1, 3, width=4.8, height=5.2)
+    fig, axes = new_figure(1, 3, width=4.8, height=3.9)
+    color = {m: METHOD_STYLE[m]["color"] for m in METHODS}
+    short = {"kd": "KD", "orthogonal": "orthogonal"}
     ax = axes[0, 0]
-    pw, slopes = analysis["pointwise_rows"], analysis["pointwise"].set_index(["method", "p0"])
-    for i, (p0, g) in enumerate(pw.groupby("p0")):
-        for method, ls in (("kd", "-"), ("orthogonal", "--")):
-            h = g[g.method == method]
-            s = slopes.loc[(method, p0), "slope"]
-            ax.loglog(h.eps, h.abs_bias, ls, color=f"C{i}", label=f"{method} p0={p0:g}: {s:.3f}")
-        h = g[g.method == "orthogonal"]
-        ax.loglog(h.eps, h.limit, ":", color="0.3", lw=0.8)
-    ax.set_xlabel("teacher error eps (p_hat = p0 + eps)")
-    ax.set_ylabel("|bias of the log-scale target|")
-    ax.set_title("SEMI-1: KD (solid) vs orthogonal (dashed);\ndotted: eps^2/(2 p0^2); slopes")
-    ax.legend(fontsize=5.5, ncol=2)
-    ax.grid(True, which="both", alpha=0.25)
+    pw, fits = analysis["pointwise_rows"], analysis["pointwise"].set_index(["method", "p0"])
+    for method, ls in (("kd", "-"), ("orthogonal", "--")):
+        for mk, (p0, g) in zip(SERIES_MARKERS, pw[pw.method == method].groupby("p0"), strict=False):
+            f = fits.loc[(method, p0)]
+            text = f"$p_0$ = {p0:g}: {format_ci(f.slope, f.lo, f.hi)}"
+            ax.loglog(g.eps, g.abs_bias, ls, color=color[method], marker=mk, ms=3.5, label=text)
+            if method == "orthogonal":
+                ax.loglog(g.eps, g.limit, ":", color=REFERENCE_COLOR, lw=1.2, zorder=3)
+    title = "SEMI-1: pointwise bias, KD order 1, orthogonal\n"
+    title += "order 2 (dotted grey: $\\epsilon^2/(2p_0^2)$)"
+    xlabel, ylabel = (
+        "teacher error $\\epsilon$ ($\\hat p = p_0 + \\epsilon$)",
+        "|bias of the target|",
+    )
+    legend_title = "log-log slope [95% CI]: KD (solid), orthogonal (dashed)"
+    dress_axis(ax, xlabel, ylabel, title, ncol=2, legend_title=legend_title)
 
     ax = axes[0, 1]
-    for method, marker in (("kd", "o"), ("orthogonal", "s")):
-        for j, (_, g) in enumerate(analysis["summary_bias"].groupby("n")):
-            g = g[g.method == method]
-            label = f"{LABELS[method]}: {analysis['slopes'][method].label(fmt='.3f')}"
-            ax.errorbar(
-                g.eps,
-                g["mean"],
-                yerr=[g["mean"] - g.lo, g.hi - g["mean"]],
-                marker=marker,
-                color="C0" if method == "kd" else "C3",
-                capsize=2,
-                label=label if j == 0 else None,
-                lw=1,
-            )
+    bias = analysis["summary_bias"]
+    ns = sorted(bias.n.unique())
+    step = dodge_step(bias.eps, len(ns))
+    for method in METHODS:  # every n, dodged; the largest n filled and joined by a line
+        fit = analysis["slopes"][method]
+        for j, n in enumerate(ns):
+            last = j == len(ns) - 1
+            text = f"{LABELS[method]} (every n): slope {format_ci(fit.slope, *fit.ci)}"
+            kw = method_kwargs(method, label=text if last else None, ms=5, lw=1)
+            kw.update({} if last else {"ls": "none", "mfc": "white"})
+            g = bias[(bias.method == method) & (bias.n == n)]
+            ci_series(ax, g, "eps", dodged=(j, len(ns), step), **kw)
     big = analysis["summary_sampled"]
     big = big[(big.n == big.n.max()) & (big.method == "orthogonal")]
-    label = f"orthogonal, sampled fit, n={big.n.max()}"
-    ax.plot(big.eps, big["mean"], "x:", color="C3", label=label)
+    text = f"orthogonal, sampled fit, n = {big.n.max():,}"
+    ax.plot(big.eps, big["mean"], "x:", color=color["orthogonal"], ms=6, mew=1.5, label=text)
     noise = analysis["summary_noise"]
     noise = noise[(noise.n == noise.n.max()) & (noise.method == "orthogonal")]
-    ax.plot(noise.eps, noise["mean"], "-", color="0.5", lw=0.8, label="noise sd (exact)")
+    ax.plot(noise.eps, noise["mean"], "-", color=REFERENCE_COLOR, lw=1, label="noise sd (exact)")
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set_xlabel("teacher error eps (p_hat = p0 (1 + eps r(x)))")
-    ax.set_ylabel("||E[f_hat | X] - f0||, log scale, L2(P)")
-    ax.set_title("SEMI-2: estimator-level bias, all n;\nfitted slopes with 95% CI")
-    ax.legend(fontsize=6)
-    ax.grid(True, which="both", alpha=0.25)
+    title = "SEMI-2: estimator-level bias ||E[f_hat | X] - f0||\n(every n, dodged; 95% CI)"
+    xlabel = "teacher error $\\epsilon$ ($\\hat p = p_0 (1 + \\epsilon r(x))$)"
+    dress_axis(ax, xlabel, "||E[f_hat | X] - f0||, L2(P)", title, ncol=1)
 
     ax = axes[0, 2]
     means, curves = analysis["summary_risk"], analysis["curves"]
-    for method, k, color in (("kd", 2, "C0"), ("orthogonal", 4, "C3")):
-        fit = analysis["shapes"][(method, k)]
+    for method, k in (("kd", 2), ("orthogonal", 4)):
+        fit, c = analysis["shapes"][(method, k)], curves[curves.method == method]
         groups = list(means[means.method == method].groupby("n"))
-        for j, (n, g) in enumerate(groups):
-            # the largest n filled, the others hollow
-            ax.loglog(
-                g.teacher_error,
-                g["mean"],
-                "os"[k == 4],
-                color=color,
-                ms=4,
-                mfc=color if j == len(groups) - 1 else "none",
-                label=f"{LABELS[method]}, n={n}",
-            )
-            c = curves[(curves.method == method) & (curves.n == n)]
-            ax.loglog(c[c.k == k].teacher_error, c[c.k == k].curve, "-", color=color, lw=0.8)
-            ax.loglog(c[c.k != k].teacher_error, c[c.k != k].curve, ":", color=color, lw=0.8)
-        ax.plot(
-            [],
-            [],
-            "-",
-            color=color,
-            label=f"{fit['A']:.2g} d/n + {fit['B']:.3g} e^{k} (rel. RMS {fit['rel_rms']:.2f})",
-        )
-    ax.plot([], [], ":", color="0.3", label="other shape (e^2 <-> e^4), fitted")
-    ax.set_xlabel("teacher error e = ||p_hat - p0||, L2(P)")
-    ax.set_ylabel("E[||f_hat - f0||^2 | X], mean over designs")
-    ax.set_title("SEMI-5: bound shapes fitted by NNLS:\nKD ~ d/n + e^2, corrected ~ d/n + e^4")
-    ax.legend(fontsize=5.5)
-    ax.grid(True, which="both", alpha=0.25)
-    for ax in axes[0]:
-        ax.xaxis.set_minor_formatter(NullFormatter())
-    if claim_list:
-        claims_footer(fig, claim_list)
-    fig.suptitle((__doc__ or "").strip().splitlines()[0])
-    fig.tight_layout(rect=(0, 0.02 + 0.027 * len(claim_list or []), 1, 0.95))
+        for j, (n, g) in enumerate(groups):  # the largest n filled, the others hollow
+            last = j == len(groups) - 1
+            rest = " to ".join(dict.fromkeys(f"{groups[k][0]:,}" for k in (0, -2)))
+            text = f"{short[method]}, n = " + (f"{n:,}" if last else rest)
+            kw = method_kwargs(method, label=text if last or j == 0 else None, ms=5.5)
+            ring = {} if last else {"mfc": "none", "ms": 8, "zorder": 3}  # rings stay visible
+            ax.loglog(g.teacher_error, g["mean"], ls="none", **{**kw, **ring})
+            cn = c[c.n == n]
+            ax.loglog(cn[cn.k == k].teacher_error, cn[cn.k == k].curve, "-", color=color[method])
+            ax.loglog(cn[cn.k != k].teacher_error, cn[cn.k != k].curve, ":", color=color[method])
+        shape = f"{fit['A']:.2g} d/n + {fit['B']:.3g} e^{k} (rel. RMS {fit['rel_rms']:.2f})"
+        ax.plot([], [], "-", color=color[method], label=f"{short[method]} fit: {shape}")
+    ax.plot([], [], ":", color="0.3", label="the other shape (e^2 <-> e^4), fitted")
+    title = "SEMI-5: bound shapes fitted by NNLS:\nKD ~ d/n + e^2, corrected ~ d/n + e^4"
+    xlabel, ylabel = "teacher error e = ||p_hat - p0||, L2(P)", "E[||f_hat - f0||^2 | X], mean"
+    dress_axis(ax, xlabel, ylabel, title, ncol=2)
+    finish_figure(fig, claim_list, (__doc__ or "").strip().splitlines()[0])
     return fig

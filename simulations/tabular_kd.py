@@ -52,7 +52,16 @@ from sklearn.preprocessing import StandardScaler
 from kdtheory.claims import Claim
 from kdtheory.io import load_tabular
 from kdtheory.montecarlo import run_grid
-from kdtheory.plotting import claims_footer, new_figure
+from kdtheory.plotting import (
+    REFERENCE_COLOR,
+    ci_series,
+    dodge_step,
+    dress_axis,
+    finish_figure,
+    method_key,
+    method_kwargs,
+    new_figure,
+)
 from kdtheory.semiparametric import C_GRID, CrossFitTeacher, DistilledRegressor
 
 NAME = "tabular_kd"
@@ -79,16 +88,6 @@ ORTHO_TOL = 0.01
 ORTHO_GAP_DEEP = 0.02
 FIG_A_METHODS = ("scratch", "kd", "kd_p", "kd_cf", "enhanced")
 FIG_B_METHODS = ("kd", "kd_cf", "enhanced", "ortho")
-#: label and color of each method
-STYLE = {
-    "teacher": ("teacher", "tab:orange"),
-    "scratch": ("scratch", "0.25"),
-    "kd": ("KD (A: log-p scale)", "tab:red"),
-    "kd_p": ("KD, p scale (ours, extra)", "tab:pink"),
-    "kd_cf": ("CF KD (A: p scale)", "tab:blue"),
-    "enhanced": ("enhanced: CF + bound-fast", "tab:green"),
-    "ortho": ("orthogonal $\\gamma = 1/\\hat p$, CF", "tab:purple"),
-}
 #: Published test AUCs (kamath.md section 4: means of the public code's result files). Figure A
 #: columns: student trees; Figure B columns: teacher depth (scratch: a single value).
 PUBLISHED_A_TREES = (1, 2, 3, 5, 10, 20, 40)
@@ -471,17 +470,19 @@ def claims(df: pd.DataFrame, analysis: dict | None = None) -> list[Claim]:
 
 
 def _panel(ax, ours, pub, methods, flat: str, xlabel: str) -> None:
-    """Ours (solid, 95% CI) and published (dashed) per method; ``flat``: a method without x."""
-    for m in methods:
-        o, p = ours[ours.method == m].sort_values("x"), pub[pub.method == m].sort_values("x")
+    """Ours (solid, filled, 95% CI) and published (hollow markers) per method, dodged sideways;
+    ``flat``: a method without x (horizontal lines: ours solid, published dashed)."""
+    step = dodge_step(ours.x.dropna(), len(methods))
+    for i, m in enumerate(methods):
+        o, p = ours[ours.method == m], pub[pub.method == m].sort_values("x")
+        kw = method_kwargs(m, label=None, ms=4.5)
         if m == flat:
             for value, ls in ((o["mean"], "-"), (p["published"], "--")):
                 if len(value):
-                    ax.axhline(value.iloc[0], color=STYLE[m][1], ls=ls, lw=1.2)
+                    ax.axhline(value.iloc[0], color=kw["color"], ls=ls, lw=1.3, zorder=1.9)
             continue
-        yerr = np.vstack([o["mean"] - o["lo"], o["hi"] - o["mean"]])
-        ax.errorbar(o.x, o["mean"], yerr=yerr, color=STYLE[m][1], marker="o", ms=3.5, capsize=2)
-        ax.plot(p.x, p.published, color=STYLE[m][1], ls="--", marker="o", mfc="none", lw=1)
+        ci_series(ax, o, "x", dodged=(i, len(methods), step), **kw)
+        ax.plot(p.x, p.published, ls="none", **{**kw, "mfc": "white", "ms": 6, "zorder": 3})
     ticks = sorted(set(ours.x.dropna()) | set(pub.x.dropna()))
     ax.set_xscale("log")
     ax.set_xticks(ticks, [f"{t:g}" for t in ticks], minor=False)
@@ -491,23 +492,26 @@ def _panel(ax, ours, pub, methods, flat: str, xlabel: str) -> None:
 
 
 _NAMES = {"magic": "MAGIC", "adult": "Adult"}
+_ORDER = ("teacher", "scratch", "kd", "kd_p", "kd_cf", "enhanced", "ortho")
 #: per figure: methods drawn, the method without an x (a horizontal line), x label, title
 _PANELS = {
-    "A": (("teacher", *FIG_A_METHODS), "teacher", "student trees", "Figure A: fully grown teacher"),
+    "A": (("teacher", *FIG_A_METHODS), "teacher", "student trees", "Figure A: fully grown"),
     "B": (
         ("teacher", *FIG_B_METHODS, "scratch"),
         "scratch",
         "teacher max_depth",
-        "Figure B: teacher of varying depth, fixed student (log-p)",
+        "Figure B: depth",
     ),
 }
+_TITLES = {"A": "teacher,\nstudents of 1 to 40 trees", "B": "varies,\n10-tree students (log-p)"}
 
 
 def plot(df: pd.DataFrame, analysis: dict, claim_list: list[Claim] | None = None):
-    """Per data set: Figures A and B (ours solid, published dashed) and ours vs published."""
+    """Per data set: Figures A and B (ours filled, published hollow) and ours vs published."""
     datasets = list(dict.fromkeys(df.dataset))
-    fig, axes = new_figure(len(datasets), 3, width=4.9, height=4.0)
+    fig, axes = new_figure(len(datasets), 3, width=4.8, height=3.6)
     summary, comparison, pub = analysis["summary"], analysis["comparison"], published_table()
+    source = "published (Dao et al. 2021, public code)"
     for i, ds in enumerate(datasets):
         name = _NAMES.get(ds, ds)
         for j, figure in enumerate("AB"):
@@ -515,35 +519,28 @@ def plot(df: pd.DataFrame, analysis: dict, claim_list: list[Claim] | None = None
             published = pub[(pub.dataset == ds) & (pub.figure == figure)]
             methods, flat, xlabel, title = _PANELS[figure]
             _panel(axes[i, j], ours, published, methods, flat, xlabel)
-            axes[i, j].set_title(f"{name}, {title}")
+            claim = "SEMI-6" if figure == "A" else "SEMI-4, SEMI-6"
+            axes[i, j].set_title(f"{claim}: {name}, {title} {_TITLES[figure]}")
         ax, cmp = axes[i, 2], comparison[comparison.dataset == ds]
         values = cmp[["published", "ours"]].to_numpy()
-        lims, band = (
-            np.array([values.min(), values.max()]),
-            f"|ours - published| <= {PUBLISHED_ATOL:g}",
-        )
+        lims = np.array([values.min(), values.max()])
+        band = f"|ours - published| <= {PUBLISHED_ATOL:g}"
         ax.fill_between(lims, lims - PUBLISHED_ATOL, lims + PUBLISHED_ATOL, color="0.9", label=band)
-        ax.plot(lims, lims, color="0.5", lw=0.8)
+        ax.plot(lims, lims, color=REFERENCE_COLOR, lw=0.8, label="ours = published")
         for (figure, m), g in cmp.groupby(["figure", "method"]):
-            mfc = STYLE[m][1] if figure == "A" else "none"
-            ax.plot(g.published, g.ours, "o" if figure == "A" else "s", color=STYLE[m][1], mfc=mfc)
-        ax.plot([], [], "ko", label="Figure A cell")
-        ax.plot([], [], "ks", mfc="none", label="Figure B cell")
-        ax.set(xlabel="published AUC (kamath.md)", ylabel="our mean AUC")
-        ax.set_title(f"{name}: every published cell, ours vs published")
-        ax.legend(fontsize=6, loc="upper left")
-        ax.grid(True, alpha=0.25)
-    handles = [Line2D([], [], color=color, lw=2, label=label) for label, color in STYLE.values()]
-    handles += [
-        Line2D([], [], color="k", marker="o", ms=3.5, label="ours: mean, 95% CI over repeats"),
-        Line2D([], [], color="k", ls="--", marker="o", mfc="none", label="published (kamath.md)"),
+            kw = method_kwargs(m, label=None, ms=5, mfc=None if figure == "A" else "white")
+            ax.plot(g.published, g.ours, ls="none", **kw)
+        ax.plot([], [], "o", color="0.3", label="Figure A cell (filled)")
+        ax.plot([], [], "o", color="0.3", mfc="white", label="Figure B cell (hollow)")
+        title = f"SEMI-6: {name}, every published cell,\nour mean vs the published AUC"
+        dress_axis(ax, "published AUC (Dao et al. 2021)", "our mean AUC", title, ncol=2)
+    key = [method_key(m, "KD (A: log-p scale)" if m == "kd" else None) for m in _ORDER]
+    key += [
+        (Line2D([], [], color="0.3", marker="o", ms=4.5), "ours: mean, 95% CI over repeats"),
+        (Line2D([], [], color="0.3", marker="o", ms=6, mfc="white", ls="none"), source),
+        (Line2D([], [], color="0.3", ls="--"), "published, a row without x (teacher A, scratch B)"),
     ]
-    top = 1 - 0.13 / len(datasets)
-    fig.legend(handles=handles, loc="upper center", ncol=5, bbox_to_anchor=(0.5, top + 0.005))
-    if claim_list:
-        claims_footer(fig, claim_list)
     names = ", ".join(_NAMES.get(ds, ds) for ds in datasets)
-    fig.suptitle(f"SEMI-4, SEMI-6: cross-fitting and loss correction on tabular data ({names})")
-    bottom = (0.03 + 0.16 * len(claim_list or []) / 6) / len(datasets)
-    fig.tight_layout(rect=(0, bottom, 1, top - 0.05 / len(datasets)))
+    title = f"SEMI-4, SEMI-6: cross-fitting and loss correction on tabular data ({names})"
+    finish_figure(fig, claim_list, title, legend=key, ncol=5)
     return fig

@@ -1,0 +1,229 @@
+"""Layout of a figure in the house style (package-private): the claims table under the axes,
+legends below their panels or shared by the figure, the suptitle's room.
+
+:func:`kdtheory.plotting.finish_figure` uses these; text only, no extra axes.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+from matplotlib.container import Container  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.transforms import offset_copy  # noqa: E402
+
+from kdtheory._plotstyle import OKABE_ITO, claim_value_text, verdict  # noqa: E402
+
+LEGEND_FONTSIZE = 8.0
+
+
+# --------------------------------------------------------------------------- claims table
+TABLE_FONTSIZE = 8.0
+_ROW_IN = 1.5 * TABLE_FONTSIZE / 72
+_VERDICT_COLOR = {True: "#1a1a1a", False: OKABE_ITO["vermillion"]}
+
+
+def claim_rows(claims: Sequence, max_rows: int = 8) -> list[tuple[str, str, str, str, bool]]:
+    """Rows ``(claim, verdict, value [95% CI], check, holds)`` of the table under a figure.
+
+    One row per check when there are at most ``max_rows``; otherwise one row per claim id
+    (``k of m checks hold`` and the checks' statements) followed by its failing checks. A claim
+    id holds when its asserted checks hold (a failing reported check is listed under it); an id
+    whose checks are all reported gets a reported verdict.
+    """
+    claims = list(claims)
+    if len(claims) <= max_rows:
+        return [(c.id, verdict(c), claim_value_text(c), c.statement, bool(c.holds)) for c in claims]
+    rows = []
+    for cid in dict.fromkeys(c.id for c in claims):
+        group = [c for c in claims if c.id == cid]
+        held = sum(bool(c.holds) for c in group)
+        asserted = [c for c in group if getattr(c, "asserted", True)]
+        # the id holds when its asserted checks hold; only reported checks: reported verdict
+        ok = all(c.holds for c in asserted) if asserted else held == len(group)
+        word = ("holds" if ok else "fails") + ("" if asserted else " (reported)")
+        rows.append(
+            (
+                cid,
+                word,
+                f"{held} of {len(group)} checks hold",
+                "; ".join(dict.fromkeys(c.statement for c in group)),
+                ok,
+            )
+        )
+        for c in group:
+            if not c.holds:
+                rows.append(("", verdict(c), claim_value_text(c), c.statement, False))
+    return rows
+
+
+def _fit(text: str, width_chars: int) -> str:
+    text = " ".join(text.split())
+    if len(text) <= width_chars:
+        return text
+    return textwrap.shorten(text, width=max(width_chars, 12), placeholder=" ...")
+
+
+def table_height(n_rows: int) -> float:
+    """Height in inches of a claims table with ``n_rows`` rows (caption, header, rules)."""
+    return 0.17 + (n_rows + 0.8) * _ROW_IN if n_rows else 0.0
+
+
+def draw_claims_table(fig, rows, *, top_in: float, left_in: float = 0.2) -> list:
+    """Draw ``rows`` (:func:`claim_rows`) as a table whose top edge lies ``top_in`` inches above
+    the bottom of ``fig``; returns the artists. Text only (no axes): columns aligned by measuring
+    the rendered cells, the check statements shortened to the width left."""
+    width_in, height_in = fig.get_size_inches()
+    renderer = fig.canvas.get_renderer()
+    header = (
+        "claim",
+        "verdict",
+        "value [95% CI]",
+        "check (full statements: paper_figures/README.md)",
+    )
+    fs = TABLE_FONTSIZE
+
+    def y(i: int) -> float:  # baseline row i (0 = header) in figure fraction
+        return (top_in - 0.06 - (i + 0.8) * _ROW_IN) / height_in
+
+    def x(inches: float) -> float:
+        return inches / width_in
+
+    artists = []
+    cols = list(zip(*([header[:3]] + [r[:3] for r in rows]), strict=True))
+    col_x, cur = [], left_in
+    for col in cols:
+        col_x.append(cur)
+        widest = 0.0
+        for text in col:
+            t = fig.text(0, 0, text, fontsize=fs, weight="bold")
+            widest = max(widest, t.get_window_extent(renderer).width / fig.dpi)
+            t.remove()
+        cur += widest + 0.25
+    check_x = cur
+    probe = fig.text(0, 0, "abcdefghij klmnopqrs tuvwxyz 0123", fontsize=fs)
+    char_in = probe.get_window_extent(renderer).width / fig.dpi / len(probe.get_text())
+    probe.remove()
+    n_chars = int((width_in - check_x - left_in) / char_in)
+    for i, row in enumerate([(*header, True), *rows]):
+        bold = i == 0
+        cells = (*row[:3], _fit(row[3], n_chars))
+        for j, (cx, text) in enumerate(zip([*col_x, check_x], cells, strict=True)):
+            color = _VERDICT_COLOR[row[4]] if (j == 1 and not bold) else "#1a1a1a"
+            weight = "bold" if bold or (j == 1 and not row[4]) or (j == 0 and text) else "normal"
+            artists.append(
+                fig.text(x(cx), y(i), text, fontsize=fs, color=color, weight=weight, va="baseline")
+            )
+    for yy in (top_in - 0.04, top_in - 0.06 - 1.15 * _ROW_IN):
+        line = Line2D(
+            [x(left_in), x(width_in - left_in)],
+            [yy / height_in] * 2,
+            transform=fig.transFigure,
+            color="0.35",
+            lw=0.6,
+        )
+        fig.add_artist(line)
+        artists.append(line)
+    return artists
+
+
+# --------------------------------------------------------------------------- legends
+def wrap_title(text: str, fig, fontsize: float, width_in: float) -> str:
+    renderer = fig.canvas.get_renderer()
+    t = fig.text(0, 0, text, fontsize=fontsize)
+    full = t.get_window_extent(renderer).width / fig.dpi
+    t.remove()
+    if full <= width_in:
+        return text
+    chars = max(int(len(text) * width_in / full * 0.97), 20)
+    return "\n".join(textwrap.wrap(text, chars))
+
+
+def fit_legend_columns(fig, renderer) -> None:
+    """Recreate each :func:`legend_below` legend with the most columns that fit its panel."""
+    for ax in fig.axes:
+        leg = ax.get_legend()
+        house = getattr(leg, "_house", None)
+        if house is None:
+            continue
+        spec = ax.get_subplotspec()
+        if spec is not None:  # a panel's share of the figure's width, less a gap
+            grid = spec.get_gridspec()
+            share = (spec.colspan.stop - spec.colspan.start) / grid.ncols
+            limit = fig.bbox.width * share - 0.3 * fig.dpi
+        else:
+            limit = ax.bbox.width
+        for ncol in range(min(len(house["labels"]), house["ncol"] or 3), 0, -1):
+            new = ax.legend(
+                house["handles"],
+                house["labels"],
+                ncols=ncol,
+                bbox_to_anchor=(0.5, 0.0),
+                bbox_transform=offset_copy(ax.transAxes, fig=fig, y=-0.5, units="inches"),
+                **house["kwargs"],
+            )
+            new._house = house
+            if new.get_window_extent(renderer).width <= limit or ncol == 1:
+                break
+
+
+def place_legends_below(fig, renderer) -> None:
+    for ax in fig.axes:
+        leg = ax.get_legend()
+        if getattr(leg, "_house", None) is None:
+            continue
+        bb = ax.xaxis.get_tightbbox(renderer)
+        depth = (ax.bbox.y0 - bb.y0) / fig.dpi if bb is not None else 0.3
+        leg.set_bbox_to_anchor(
+            (0.5, 0.0),
+            transform=offset_copy(ax.transAxes, fig=fig, y=-(depth + 0.08), units="inches"),
+        )
+
+
+def below_legend_height(fig, renderer) -> float:
+    """Inches the legends below the panels need: the tallest per row of panels, summed."""
+    per_row: dict[int, float] = {}
+    for ax in fig.axes:
+        leg = ax.get_legend()
+        spec = ax.get_subplotspec()
+        if getattr(leg, "_house", None) is None or spec is None:
+            continue
+        h = leg.get_window_extent(renderer).height / fig.dpi + 0.12
+        row = spec.rowspan.stop
+        per_row[row] = max(per_row.get(row, 0.0), h)
+    return sum(per_row.values())
+
+
+def shared_legend(fig, handles, labels, loc: str, ncol, width_in: float, renderer):
+    opts = {"frameon": False, "fontsize": LEGEND_FONTSIZE, "columnspacing": 1.5}
+    if loc == "right":
+        return fig.legend(handles, labels, loc="center right", ncols=ncol or 1, **opts)
+    anchor = "upper center" if loc == "top" else "lower center"
+    for n in range(ncol or len(labels), 0, -1):
+        leg = fig.legend(handles, labels, loc=anchor, ncols=n, **opts)
+        if ncol or leg.get_window_extent(renderer).width / fig.dpi <= width_in - 0.3 or n == 1:
+            return leg
+        leg.remove()
+    return None
+
+
+def collect_handles(fig) -> tuple[list, list]:
+    """Entries of the shared legend: the keys panels offered (:func:`add_key`), and the labelled
+    artists of panels without a legend of their own; the first of each label."""
+    handles, labels = [], []
+    for ax in fig.axes:
+        keys = ax.__dict__.get("_house_keys")
+        if keys is None:
+            own = ax.get_legend() is not None
+            keys = [] if own else list(zip(*ax.get_legend_handles_labels(), strict=True))
+        for h, lab in keys:
+            if lab and not lab.startswith("_") and lab not in labels:
+                handles.append(h)
+                labels.append(lab)
+    order = sorted(range(len(handles)), key=lambda i: not isinstance(handles[i], Container))
+    return [handles[i] for i in order], [labels[i] for i in order]

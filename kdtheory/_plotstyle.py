@@ -1,0 +1,326 @@
+"""The parts of the figure house style that do not draw axes (package-private).
+
+The palette and the one style per method, numbers with the digits their confidence interval
+supports, verdict wording, and readable log-axis ticks. :mod:`kdtheory.plotting` re-exports the
+public names; :mod:`kdtheory._plotlayout` draws the claims table and lays a figure out.
+"""
+
+from __future__ import annotations
+
+import math
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.ticker as mticker  # noqa: E402
+import numpy as np  # noqa: E402
+
+#: The Okabe-Ito palette (Okabe & Ito 2008), distinguishable under the common colour-vision
+#: deficiencies. Yellow is kept out of the method styles: it is too light on white.
+OKABE_ITO: dict[str, str] = {
+    "black": "#000000",
+    "orange": "#E69F00",
+    "sky_blue": "#56B4E9",
+    "bluish_green": "#009E73",
+    "yellow": "#F0E442",
+    "blue": "#0072B2",
+    "vermillion": "#D55E00",
+    "reddish_purple": "#CC79A7",
+}
+#: Reference lines (y = x, thresholds, theory curves that belong to no method).
+REFERENCE_COLOR = "#7F7F7F"
+
+_C = OKABE_ITO
+#: One colour and marker per kind of method. Methods of one family (the same estimator under
+#: another simulation's name) share it; different families never share a (colour, marker) pair.
+FAMILY_STYLE: dict[str, dict] = {
+    "teacher": {"color": _C["black"], "marker": "s"},
+    "labels": {"color": _C["bluish_green"], "marker": "^"},
+    "kd": {"color": _C["vermillion"], "marker": "v"},
+    "rat": {"color": _C["blue"], "marker": "o"},
+    "rat_schedule": {"color": _C["sky_blue"], "marker": "D"},
+    "oracle": {"color": _C["reddish_purple"], "marker": "X"},
+    "kd_long": {"color": _C["orange"], "marker": "d"},
+    "crossfit": {"color": _C["sky_blue"], "marker": "o"},
+    "enhanced": {"color": _C["blue"], "marker": "P"},
+    "kd_p": {"color": _C["orange"], "marker": "<"},
+    "ortho": {"color": _C["reddish_purple"], "marker": "*"},
+    "switch": {"color": _C["orange"], "marker": "o"},
+    "bayes": {"color": _C["blue"], "marker": "s"},
+    "noisy": {"color": _C["sky_blue"], "marker": "d"},
+    "reference": {"color": REFERENCE_COLOR, "marker": None},
+}
+
+
+def _method(family: str, label: str, **extra) -> dict:
+    return {"label": label, "family": family, **FAMILY_STYLE[family], **extra}
+
+
+#: label, colour, marker (and family) of every method any simulation plots; simulations take
+#: their styles from here (a simulation may reword the label, never the colour or marker).
+#: ``kind: "reference"`` marks a reference line (no marker), drawn beside the curve it refers to.
+METHOD_STYLE: dict[str, dict] = {
+    # rat_separation, rat_interaction, imagenette_shift
+    "teacher": _method("teacher", "teacher"),
+    "sm": _method("kd", "SM", short="SM"),
+    "rat": _method("rat", "RaT"),
+    "rat_schedule": _method("rat_schedule", "RaT, $\\lambda_S$ schedule", short="RaT sched."),
+    "krr": _method("labels", "KRR on source labels", short="KRR"),
+    "oracle": _method("oracle", "oracle (target labels)", short="oracle"),
+    "source": _method("labels", "student on source labels"),
+    "sm_long": _method("kd_long", "SM with RaT's budget"),
+    # semiparametric_bias, tabular_kd, crossfit_overfitting
+    "kd": _method("kd", "KD"),
+    "orthogonal": _method("ortho", "orthogonal correction"),
+    "ortho": _method("ortho", "orthogonal $\\gamma = 1/\\hat p$, CF"),
+    "kd_p": _method("kd_p", "KD, p scale (ours, extra)"),
+    "kd_cf": _method("crossfit", "CF KD (A: p scale)"),
+    "enhanced": _method("enhanced", "enhanced: CF + bound-fast"),
+    "teacher_cf": _method("teacher", "teacher, cross-fit folds"),
+    "scratch": _method("labels", "student on labels (scratch)"),
+    "vanilla": _method("kd", "vanilla KD (in-sample teacher)"),
+    "crossfit": _method("crossfit", "cross-fit KD (out-of-fold teacher)"),
+    # eigen_exaggeration, late_distillation
+    "student": _method("kd", "KD student"),
+    "label": _method("labels", "labels only (for t_total)"),
+    "switch_mid": _method("switch", "labels, then the teacher from t_total / 2"),
+    "best_label": _method("labels", "best early-stopped label model", kind="reference"),
+    # gradient_denoising
+    "one_hot": _method("labels", "one-hot labels"),
+    "bayes": _method("bayes", "Bayes teacher p(y|x)"),
+    "noisy": _method("noisy", "noisy teacher"),
+    "population": _method("reference", "population gradient (limit)", kind="reference"),
+}
+
+#: Which methods each simulation plots (the style table must cover them; a test checks it).
+SIMULATION_METHODS: dict[str, tuple[str, ...]] = {
+    "rat_separation": ("teacher", "sm", "rat", "rat_schedule", "krr", "oracle"),
+    "rat_interaction": ("krr", "rat", "sm"),
+    "imagenette_shift": ("teacher", "source", "sm", "sm_long", "rat", "oracle"),
+    "semiparametric_bias": ("kd", "orthogonal"),
+    "crossfit_overfitting": ("vanilla", "crossfit", "scratch"),
+    "tabular_kd": ("teacher", "scratch", "kd", "kd_p", "kd_cf", "enhanced", "ortho"),
+    "eigen_exaggeration": ("teacher", "student", "label"),
+    "late_distillation": ("label", "kd", "switch_mid", "teacher", "best_label"),
+    "gradient_denoising": ("one_hot", "bayes", "noisy", "population"),
+}
+
+#: Markers for series that are not methods (a parameter's values), in order.
+SERIES_MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">", "h")
+
+
+def ordered_colors(k: int) -> list[str]:
+    """``k`` colours for the ordered values of a parameter (t/T, rank, step): viridis, which
+    stays ordered in lightness and readable under colour-vision deficiencies (no pale end)."""
+    import matplotlib.colors as mcolors
+    from matplotlib import colormaps
+
+    cmap = colormaps["viridis"]
+    return [mcolors.to_hex(cmap(v)) for v in np.linspace(0.0, 0.78, max(k, 1))][:k]
+
+
+# --------------------------------------------------------------------------- numbers and words
+def ci_decimals(lo: float, hi: float) -> int | None:
+    """Decimals that an interval ``[lo, hi]`` supports: the place of the first significant digit
+    of its half-width, one more when that digit is 1 (so the half-width is 2 to 19 units of the
+    last digit shown). ``None`` for an empty or non-finite interval. Negative for wide
+    intervals (``-2``: round to hundreds)."""
+    half = (hi - lo) / 2.0
+    if not (math.isfinite(half) and half > 0):
+        return None
+    half *= 1 + 1e-9  # 0.19999999999999996 is the half-width 0.2
+    e = math.floor(math.log10(half))
+    lead = half / 10.0**e
+    if lead >= 10.0:  # floating-point edge of log10
+        e, lead = e + 1, lead / 10.0
+    return -e + (1 if lead < 2.0 else 0)
+
+
+def _fixed(x: float, decimals: int) -> str:
+    r = round(x, decimals) + 0.0  # + 0.0: no "-0.00"
+    return f"{r:.{max(decimals, 0)}f}"
+
+
+def format_ci(value: float, lo: float, hi: float) -> str:
+    """``value [lo, hi]`` with the digits the interval supports (:func:`ci_decimals`).
+
+    Examples
+    --------
+    >>> format_ci(1.184, 1.146, 1.223)
+    '1.18 [1.15, 1.22]'
+    >>> format_ci(-0.7153, -0.7241, -0.7065)
+    '-0.715 [-0.724, -0.707]'
+    >>> format_ci(2.3e-05, 1.9e-05, 2.7e-05)
+    '2.3e-05 [1.9e-05, 2.7e-05]'
+    """
+    d = ci_decimals(lo, hi)
+    if d is None or not math.isfinite(value):
+        return f"{format_value(value)} [{format_value(lo)}, {format_value(hi)}]"
+    mag = max(abs(value), abs(lo), abs(hi))
+    if mag >= 1e5 or mag < 1e-3:  # scientific: mantissas share the exponent of the largest
+        exp = math.floor(math.log10(mag))
+        dm = d + exp  # decimals of the mantissa
+        if dm >= 0:
+
+            def sci(x: float) -> str:
+                return f"{_fixed(x / 10.0**exp, dm)}e{exp:+03d}"
+
+            return f"{sci(value)} [{sci(lo)}, {sci(hi)}]"
+    d = min(d, 12)
+    return f"{_fixed(value, d)} [{_fixed(lo, d)}, {_fixed(hi, d)}]"
+
+
+def format_value(value: float | None) -> str:
+    """A number without an interval: three significant digits (``-`` when missing)."""
+    if value is None:
+        return "-"
+    if not math.isfinite(value):
+        return str(value)
+    return f"{value:.3g}"
+
+
+def verdict(claim) -> str:
+    """``holds`` / ``fails``, with ``(reported)`` for a check that is not asserted."""
+    word = "holds" if claim.holds else "fails"
+    return word if getattr(claim, "asserted", True) else f"{word} (reported)"
+
+
+def claim_value_text(claim) -> str:
+    """The claim's value with its 95% CI in the digits it supports, or three digits."""
+    if claim.value is None:
+        return "-"
+    if claim.ci is not None:
+        return format_ci(claim.value, claim.ci[0], claim.ci[1])
+    return format_value(claim.value)
+
+
+# --------------------------------------------------------------------------- log-axis ticks
+_PLAIN = (1e-3, 1e5)
+
+
+def _plain(values) -> bool:
+    return all(_PLAIN[0] * (1 - 1e-9) <= abs(v) < _PLAIN[1] for v in values)
+
+
+def _tick_text(x: float, plain: bool) -> str:
+    if x <= 0:
+        return ""
+    if plain:
+        return f"{x:.6g}"
+    e = math.floor(math.log10(x) + 1e-9)
+    m = x / 10.0**e
+    if abs(m - round(m)) < 1e-6 and round(m) == 1:
+        return f"$10^{{{e}}}$"
+    return f"${m:.3g}\\times10^{{{e}}}$"
+
+
+def _visible_chars(text: str) -> float:
+    """Rough width of a tick label in characters (mathtext exponents count for less)."""
+    if not text.startswith("$"):
+        return float(len(text))
+    body = text.strip("$").replace("\\times", "x").replace("{", "").replace("}", "")
+    base, _, exp = body.partition("^")
+    return len(base) + 0.7 * len(exp)
+
+
+class ReadableLogFormatter(mticker.Formatter):
+    """Tick labels of a log axis: plain numbers (``200``, ``0.05``) when every labelled tick lies
+    in [0.001, 1e5), powers of ten (``10^-4``) otherwise; one style per axis."""
+
+    _ticks: tuple = ()
+
+    def set_locs(self, locs):
+        self._ticks = tuple(locs)
+
+    def __call__(self, x, pos=None):
+        locs = [v for v in self._ticks if v > 0] or [x]
+        return _tick_text(x, _plain(locs))
+
+
+class ReadableLogLocator(mticker.Locator):
+    """Major ticks of a log axis that leave room for their labels.
+
+    At each draw, from the axis length in inches and the label font size: decades, or every
+    k-th decade when decades would touch; below about two decades, the 2s and 5s (then the 3s,
+    and below one decade the other integer multiples) where their labels fit between the ones
+    already chosen. At least two ticks are labelled (a narrow range without two such ticks falls
+    back to evenly spaced numbers).
+    """
+
+    def __call__(self):
+        vmin, vmax = self.axis.get_view_interval()
+        return self.tick_values(vmin, vmax)
+
+    def _geometry(self) -> tuple[float, float, bool]:
+        """Axis length (inches), label font size (points), and whether it is the x axis."""
+        axis = self.axis
+        if axis is None:
+            return 4.0, 8.0, True
+        from matplotlib.font_manager import FontProperties
+
+        ax = axis.axes
+        is_x = axis.axis_name == "x"
+        length = (ax.bbox.width if is_x else ax.bbox.height) / ax.figure.dpi
+        size = FontProperties(size=matplotlib.rcParams[f"{axis.axis_name}tick.labelsize"])
+        return max(length, 0.5), size.get_size_in_points(), is_x
+
+    @staticmethod
+    def _ticks(subs, stride, lo, hi) -> list[float]:
+        out = []
+        for e in range(math.floor(lo) - 1, math.ceil(hi) + 2):
+            if stride > 1 and e % stride:
+                continue
+            for m in subs:
+                v = m * 10.0**e
+                if lo - 1e-9 <= math.log10(v) <= hi + 1e-9:
+                    out.append(v)
+        return out
+
+    def tick_values(self, vmin, vmax):
+        vmin, vmax = sorted((float(vmin), float(vmax)))
+        if not (vmin > 0 and math.isfinite(vmax)) or vmax <= vmin:
+            return mticker.LogLocator().tick_values(max(vmin, 1e-300), max(vmax, 1e-299))
+        lo, hi = math.log10(vmin), math.log10(vmax)
+        length, size, is_x = self._geometry()
+        per_decade = length / (hi - lo)
+
+        def room(a: float, b: float, plain: bool) -> bool:
+            """Whether ticks ``a`` and ``b`` leave room for both labels."""
+            gap = abs(math.log10(b) - math.log10(a)) * per_decade
+            if not is_x:
+                return gap >= 1.9 * size / 72
+            wa, wb = (_visible_chars(_tick_text(v, plain)) * 0.62 * size / 72 for v in (a, b))
+            return gap >= (wa + wb) / 2 + 0.12
+
+        for stride in (1, 2, 3, 5, 10, 20, 50):
+            chosen = self._ticks((1,), stride, lo, hi)
+            plain = _plain(chosen)
+            if all(room(a, b, plain) for a, b in zip(chosen, chosen[1:], strict=False)):
+                break
+        if stride == 1 and hi - lo <= 2.2 and _plain([vmin, vmax]):
+            # fill in 2s and 5s, 3s, and below one decade the other multiples
+            groups = [(2, 5), (3,)] + ([(4, 6, 7, 8, 9)] if hi - lo < 1.0 else [])
+            for group in groups:
+                for v in self._ticks(group, 1, lo, hi):
+                    trial = sorted([*chosen, v])
+                    plain = _plain(trial)
+                    pairs = zip(trial, trial[1:], strict=False)
+                    if plain and all(room(a, b, plain) for a, b in pairs):
+                        chosen = trial
+        if len(chosen) >= 2:
+            return np.asarray(chosen)
+        return mticker.MaxNLocator(nbins=3, steps=[1, 2, 2.5, 5, 10]).tick_values(vmin, vmax)
+
+
+def readable_log_ticks(ax) -> None:
+    """Give every log axis of ``ax`` the house ticks (few, non-overlapping labels; unlabelled
+    minor ticks). Axes whose ticks were set explicitly (fixed labels) are left alone."""
+    for axis, scale in ((ax.xaxis, ax.get_xscale()), (ax.yaxis, ax.get_yscale())):
+        explicit = isinstance(axis.get_major_locator(), mticker.FixedLocator)
+        if scale != "log" or explicit:
+            continue
+        axis.set_major_locator(ReadableLogLocator())
+        axis.set_major_formatter(ReadableLogFormatter())
+        axis.set_minor_locator(mticker.LogLocator(subs="auto", numticks=12))
+        axis.set_minor_formatter(mticker.NullFormatter())
