@@ -1,6 +1,6 @@
 """Confidence exaggeration: the student's top-class logit vs the teacher's, slope > 1 (NAG-6).
 
-Experiment (our formalization of the paper's linear toy; THEORY.md NAG-6). Binary labels
+Experiment (our formalization of the paper's linear toy; CLAIMS.md NAG-6). Binary labels
 ``y_clean = +-1`` with probability 1/2, inputs in ``p = 2 n`` dimensions (overparameterized,
 ``X X^T`` invertible) drawn from Gaussian clusters: a *typical* point is
 ``x = y_clean e_1 + s z``, an *atypical* point (probability ``h = 0.2``) carries its class along
@@ -27,7 +27,7 @@ observed labels, not the flips). The figure also shows the slope at ``t/T = 1`` 
 teacher has converged along the atypical direction and starts memorizing flips.
 
 Probabilities are ``p = sigmoid(f)`` of the real-valued output, clipped to
-``[1e-7, 1 - 1e-7]`` (THEORY.md). The teacher's top class is ``sign(f_T)``, so
+``[1e-7, 1 - 1e-7]`` (CLAIMS.md). The teacher's top class is ``sign(f_T)``, so
 ``logit(p_T[top]) = |f_T|`` and the student's logit on that class is ``sign(f_T) f_S`` (the clip
 is never active here: ``|f| < 16``). The slope of the student's logit on the teacher's is fitted
 by OLS, pooled over designs, with a design-clustered 95% confidence interval
@@ -77,7 +77,7 @@ CLAIM_IDS = ("NAG-6",)
 FEATURES = ("linear", "gaussian")
 DESIGNS = ("atypical", "two_clusters")
 SPLITS = ("train", "test")
-#: THEORY.md NAG-6: probabilities are clipped to [P_CLIP, 1 - P_CLIP] before the logit
+#: CLAIMS.md NAG-6: probabilities are clipped to [P_CLIP, 1 - P_CLIP] before the logit
 P_CLIP = 1e-7
 #: the ratio t/T at which claim (a) is checked
 MAIN_RATIO = 1.0

@@ -1,6 +1,6 @@
 """Distillation exaggerates gradient descent's bias toward the top eigendirections (NAG-1..NAG-5).
 
-Experiment (THEORY.md 2.1-2.2, exact spectral computations, no noise needed). Each Monte Carlo
+Experiment (CLAIMS.md 2.1-2.2, exact spectral computations, no noise needed). Each Monte Carlo
 design is ``X = Z diag(d)`` with ``Z`` an ``n x p`` standard Gaussian matrix (``n < p``, so
 ``X X^T`` is invertible) and column variances ``d_j^2`` decaying geometrically over
 ``column_decades`` decades, which makes the nonzero spectrum of ``X^T X`` span more than six
@@ -70,7 +70,7 @@ from kdtheory.theory import (
 NAME = "eigen_exaggeration"
 CLAIM_IDS = ("NAG-1", "NAG-2", "NAG-3", "NAG-4", "NAG-5")
 EPS = float(np.finfo(float).eps)
-#: THEORY.md NAG-1: closed forms and simulation agree to this relative error in float64. Also
+#: CLAIMS.md NAG-1: closed forms and simulation agree to this relative error in float64. Also
 #: the tolerance of NAG-4's identities on weights: the only errors there are rounding errors of
 #: size n eps cond(X) <= 40 * 2.2e-16 * 10^4 ~ 1e-10 (cond(X) = (lam_1 / lam_r)^(1/2))
 CLOSED_FORM_RTOL = 1e-8

@@ -1,7 +1,7 @@
 """Gradient denoising by a teacher: one-hot vs teacher-probability gradients (NAG-8, exploratory).
 
 **Our formalization (exploratory), not the paper's theorem.** The paper's v1 "distillation as a
-gradient denoiser" statement was not available to us (THEORY.md NAG-8, reference section 2);
+gradient denoiser" statement was not available to us (CLAIMS.md NAG-8, reference section 2);
 this simulation measures one plausible reading of it and its verdicts are reported, not asserted.
 
 Data. ``K = 4`` classes in two pairs of similar classes, (0, 1) and (2, 3): class means ``r m_k``

@@ -1,6 +1,6 @@
 """Imagenette under covariate shift: RaT vs soft matching with real networks (RAT-6).
 
-Experiment (THEORY.md 6; the paper's construction is unknown, this one is ours). The Imagenette
+Experiment (CLAIMS.md 6; the paper's construction is unknown, this one is ours). The Imagenette
 train folder is split by selection on the image alone (:mod:`kdtheory.neural.shift`): each image
 goes to the source or the target pool with probability 1/2 and is kept with a logistic
 probability decreasing (source) or increasing (target) in its standardized mean brightness, of

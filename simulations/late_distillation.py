@@ -22,7 +22,7 @@ Reported per switch fraction ``s / t_total``: mean risk with its 95% interval, a
 of the gain of distillation from the start that the switch recovers,
 ``(R_label - R_switch) / (R_label - R_kd)`` (ratio of mean gains, delta-method interval). The
 best early-stopped label model and the teacher are drawn for reference; no ordering with the
-best early-stopped model is asserted (THEORY.md 2.2: in the linear model it is not reliable).
+best early-stopped model is asserted (CLAIMS.md 2.2: in the linear model it is not reliable).
 """
 
 from __future__ import annotations

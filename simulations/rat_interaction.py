@@ -8,7 +8,7 @@ kernel ridge with the finite-rank kernel made of the first ``r`` Mercer terms of
 Exact target risks over the noise, student ridges by oracle choice, on a grid of ``n``. A
 mis-specified Gaussian teacher (length scale ``l``, no exact unseen part) is run beside it.
 
-THEORY.md 1.3 predicts, in the sequence model, that RaT's floor (``n -> inf``) is the unseen
+CLAIMS.md 1.3 predicts, in the sequence model, that RaT's floor (``n -> inf``) is the unseen
 energy (RaT removes shrinkage bias, not blindness) and that SM's floor adds the teacher's
 shrinkage bias on the seen part, ``sum_{k <= r} (lam_T / (mu_k + lam_T))^2 theta_k^2``.
 Measured here: ``E||f_RaT - P_r f*||^2``, the distance of RaT to the part of ``f*`` the teacher
@@ -145,7 +145,7 @@ def run(cfg: Config, *, n_jobs=1, backend="loky", cache_dir=None, progress=True)
 
 
 def _floors(rank: int, teacher_lam: float) -> dict:
-    """Sequence-model floors (n -> inf) for a rank-``rank`` teacher (THEORY.md 1.3)."""
+    """Sequence-model floors (n -> inf) for a rank-``rank`` teacher (CLAIMS.md 1.3)."""
     mu = np.where(F_STAR.k <= rank, F_STAR.eigenvalues, 0.0)
     theta2 = F_STAR.theta**2
     return {"rat": unseen_energy(mu, theta2), "sm": sm_floor(mu, theta2, teacher_lam)}

@@ -1,4 +1,4 @@
-"""RaT vs soft matching: the separation of THEORY.md 1.4 (claims RAT-1, RAT-2, RAT-4).
+"""RaT vs soft matching: the separation of CLAIMS.md 1.4 (claims RAT-1, RAT-2, RAT-4).
 
 Experiment. Sobolev-1 kernel ``min(x, x')`` for teacher and student on ``[0, 1]``; the teacher is
 kernel ridge with a **fixed** ridge ``lam_T`` (shrinkage bias). Source covariates from ``P``,
@@ -55,7 +55,7 @@ FLOOR_RTOL = 0.05
 
 @dataclass(frozen=True)
 class Config:
-    """Parameters of the experiment (ridges in THEORY.md's convention, ``a = n lam``)."""
+    """Parameters of the experiment (ridges in CLAIMS.md's convention, ``a = n lam``)."""
 
     ns: tuple[int, ...]
     n_designs: int

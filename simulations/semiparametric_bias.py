@@ -1,6 +1,6 @@
 """Teacher error and student bias: KD is first order in eps, the orthogonal correction second order.
 
-Claims SEMI-1, SEMI-2 and SEMI-5 of THEORY.md section 3, on the log-probability scale, where the
+Claims SEMI-1, SEMI-2 and SEMI-5 of CLAIMS.md section 3, on the log-probability scale, where the
 orthogonal (Neyman) correction is not trivial (on the p scale it is training on the labels).
 
 Pointwise (SEMI-1, deterministic). With ``p_hat = p0 + eps`` the KD target ``log p_hat`` has bias
