@@ -32,6 +32,7 @@ from sklearn.kernel_ridge import KernelRidge
 from sklearn.linear_model import ElasticNet, Lasso, Ridge
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
+from kdtheory._minkernel import min_rat_fixed_point
 from kdtheory._rat_kernel import (
     EXPLODED,
     PicardDivergenceError,
@@ -48,6 +49,7 @@ from kdtheory._rat_kernel import (
 )
 from kdtheory._validation import check_numeric_y
 from kdtheory.linalg import linear_smoother_risk
+from kdtheory.structured import StructuredKernelRidge, as_dense, as_structured, resolve_solver
 
 __all__ = [
     "SoftMatching",
@@ -68,7 +70,7 @@ __all__ = [
 #: students whose ``alpha`` is the weight of a penalty on a squared loss: the prox with step
 #: ``eta`` multiplies it by ``eta``. Any other ``alpha`` (a quantile, a learning-rate-like or
 #: mixing parameter) is never rewritten.
-PENALIZED_LEAST_SQUARES = (KernelRidge, Ridge, Lasso, ElasticNet)
+PENALIZED_LEAST_SQUARES = (KernelRidge, StructuredKernelRidge, Ridge, Lasso, ElasticNet)
 
 
 def _with_scaled_ridge(student: BaseEstimator, step: float) -> BaseEstimator:
@@ -142,12 +144,29 @@ def _n_samples(a) -> int:
     return len(a) if hasattr(a, "__len__") else int(np.asarray(a).shape[0])
 
 
+def _fitted_structured(student, X_fit, dual_coef) -> StructuredKernelRidge:
+    fitted = clone(student)
+    fitted.X_fit_ = X_fit
+    fitted.dual_coef_ = dual_coef
+    fitted.n_features_in_ = X_fit.shape[1]
+    return fitted
+
+
 class _StudentTeacher(RegressorMixin, BaseEstimator):
     """Shared validation and prediction: the fitted student predicts."""
 
-    def __init__(self, teacher=None, student=None):
+    def __init__(self, teacher=None, student=None, *, solver="auto"):
         self.teacher = teacher
         self.student = student
+        self.solver = solver
+
+    def _paths(self, teacher, student, n_features: int):
+        """The pair on the path ``solver`` selects (:func:`kdtheory.structured.resolve_solver`):
+        structured estimators for ``min(x, x')`` pairs, dense ``KernelRidge`` otherwise."""
+        self.solver_ = resolve_solver(self.solver, (teacher, student), n_features)
+        if self.solver_ == "structured":
+            return as_structured(teacher), as_structured(student)
+        return as_dense(teacher), as_dense(student)
 
     def _components(self) -> tuple[BaseEstimator, BaseEstimator]:
         teacher = KernelRidge() if self.teacher is None else clone(self.teacher)
@@ -207,6 +226,11 @@ class SoftMatching(_StudentTeacher):
     teacher, student : regressor, default=None
         Unfitted scikit-learn regressors (cloned in ``fit``); ``None`` means
         ``sklearn.kernel_ridge.KernelRidge()``.
+    solver : {"auto", "dense", "structured"}, default="auto"
+        ``"structured"``: kernel ridge pairs with the kernel ``min(x, x')``
+        (:class:`~kdtheory.kernels.SobolevMin`) on one-dimensional inputs are fitted and predict
+        in linear time without any ``n x n`` matrix (:mod:`kdtheory.structured`); ``"auto"``
+        takes that path whenever the pair allows it; ``"dense"`` never does.
 
     Attributes
     ----------
@@ -214,6 +238,8 @@ class SoftMatching(_StudentTeacher):
         The teacher fitted on ``(X, y)``.
     student_ : regressor
         The student fitted on ``(X_target, teacher_.predict(X_target))``.
+    solver_ : str
+        ``"dense"`` or ``"structured"``.
     n_features_in_ : int
 
     Examples
@@ -250,6 +276,7 @@ class SoftMatching(_StudentTeacher):
         """
         teacher, student = self._components()
         X, y, Xt = self._validate_inputs(X, y, X_target)
+        teacher, student = self._paths(teacher, student, X.shape[1])
         self.teacher_ = teacher.fit(X, y)
         self.student_ = student.fit(Xt, self.teacher_.predict(Xt))
         return self
@@ -284,6 +311,11 @@ class ResidualAsTeacher(_StudentTeacher):
     method : {"auto", "closed_form", "picard"}, default="auto"
         ``"auto"``: closed form for kernel ridge pairs with scalar ridges, Picard otherwise.
         ``"closed_form"`` requires kernel ridge pairs.
+    solver : {"auto", "dense", "structured"}, default="auto"
+        ``"structured"``: for kernel ridge pairs with the kernel ``min(x, x')`` on
+        one-dimensional inputs the fixed point is solved in linear time as one banded system
+        (:func:`kdtheory._minkernel.min_rat_fixed_point`) and every refit of the Picard iteration
+        is linear-time too; ``"auto"`` takes that path whenever the pair allows it.
 
     Attributes
     ----------
@@ -294,6 +326,8 @@ class ResidualAsTeacher(_StudentTeacher):
         The teacher fitted to the final student's source residuals.
     method_ : str
         ``"closed_form"`` or ``"picard"``.
+    solver_ : str
+        ``"dense"`` or ``"structured"``.
     n_iter_ : int
         Picard iterations run (0 for the closed form).
     converged_ : bool
@@ -303,9 +337,17 @@ class ResidualAsTeacher(_StudentTeacher):
     """
 
     def __init__(
-        self, teacher=None, student=None, *, n_iter=1000, step=1.0, tol=1e-10, method="auto"
+        self,
+        teacher=None,
+        student=None,
+        *,
+        n_iter=1000,
+        step=1.0,
+        tol=1e-10,
+        method="auto",
+        solver="auto",
     ):
-        super().__init__(teacher=teacher, student=student)
+        super().__init__(teacher=teacher, student=student, solver=solver)
         self.n_iter = n_iter
         self.step = step
         self.tol = tol
@@ -353,7 +395,9 @@ class ResidualAsTeacher(_StudentTeacher):
         self._check_params()
         teacher, student = self._components()
         X, y, Xt = self._validate_inputs(X, y, X_target)
-        kernel_pair = all(
+        teacher, student = self._paths(teacher, student, X.shape[1])
+        structured = self.solver_ == "structured"
+        kernel_pair = structured or all(
             isinstance(e, KernelRidge) and np.ndim(e.alpha) == 0 for e in (teacher, student)
         )
         if self.method == "closed_form" and not kernel_pair:
@@ -364,9 +408,14 @@ class ResidualAsTeacher(_StudentTeacher):
         self.method_ = "closed_form" if self.method == "auto" and kernel_pair else self.method
         if self.method_ == "auto":
             self.method_ = "picard"
-        if kernel_pair:
+        if structured and self.method_ == "closed_form":
+            alpha = min_rat_fixed_point(X, y, Xt, float(teacher.alpha), float(student.alpha))
+            self.student_ = _fitted_structured(student, Xt, alpha)
+            self.converged_ = True
+            self._finish([], rate=None)
+        elif kernel_pair and not structured:
             self._fit_kernel(teacher, student, X, y, Xt)
-        else:
+        else:  # any regressors, and the Picard iteration of structured pairs (linear-time refits)
             self.student_, _, history, self.converged_ = picard_refit(
                 teacher, student, X, y, Xt, step=self.step, n_iter=self.n_iter, tol=self.tol
             )

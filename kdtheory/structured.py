@@ -1,0 +1,224 @@
+"""Structured (linear-time) kernel ridge for the kernel ``min(x, x')``, and the solver choice.
+
+:class:`StructuredKernelRidge` is scikit-learn's :class:`~sklearn.kernel_ridge.KernelRidge` with
+kernel :class:`~kdtheory.kernels.SobolevMin` fitted and evaluated without forming a kernel
+matrix (:mod:`kdtheory._minkernel`: banded solves on sorted points, ``O(n)`` memory). The
+student-teacher estimators take ``solver="auto" | "dense" | "structured"`` and
+:func:`resolve_solver` decides which path a pair of kernel ridge regressors gets (CLAIMS.md 1.2).
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.kernel_ridge import KernelRidge
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from kdtheory._minkernel import min_kernel_predict, min_kernel_ridge
+from kdtheory.kernels import SobolevMin
+
+__all__ = [
+    "StructuredKernelRidge",
+    "SOLVERS",
+    "has_structure",
+    "resolve_solver",
+    "as_dense",
+    "as_structured",
+]
+
+#: the values of the estimators' ``solver`` parameter
+SOLVERS = ("auto", "dense", "structured")
+
+
+def has_structure(estimator) -> bool:
+    """Whether ``estimator`` is kernel ridge with the kernel ``min(x, x')`` and a scalar ridge.
+
+    Parameters
+    ----------
+    estimator : object
+        Any regressor.
+
+    Returns
+    -------
+    bool
+        True for a :class:`StructuredKernelRidge`, and for a
+        :class:`~sklearn.kernel_ridge.KernelRidge` whose ``kernel`` is a
+        :class:`~kdtheory.kernels.SobolevMin` instance, without ``kernel_params``, with a scalar
+        ``alpha``.
+    """
+    if isinstance(estimator, StructuredKernelRidge):
+        return np.ndim(estimator.alpha) == 0
+    return (
+        isinstance(estimator, KernelRidge)
+        and isinstance(estimator.kernel, SobolevMin)
+        and not estimator.kernel_params
+        and np.ndim(estimator.alpha) == 0
+    )
+
+
+def as_dense(estimator):
+    """A :class:`StructuredKernelRidge` as the equivalent ``KernelRidge``; anything else as is."""
+    if isinstance(estimator, StructuredKernelRidge):
+        return KernelRidge(alpha=estimator.alpha, kernel=estimator.kernel or SobolevMin())
+    return estimator
+
+
+def as_structured(estimator) -> StructuredKernelRidge:
+    """The :class:`StructuredKernelRidge` with the ridge of ``estimator`` (it has the structure)."""
+    return StructuredKernelRidge(alpha=estimator.alpha)
+
+
+def resolve_solver(solver: str, estimators, n_features: int) -> str:
+    """``"dense"`` or ``"structured"``: the path that ``solver`` asks for and the pair allows.
+
+    Parameters
+    ----------
+    solver : {"auto", "dense", "structured"}
+        ``"auto"`` takes the structured path whenever every estimator has the structure
+        (:func:`has_structure`), no ridge is 0 and the inputs are one-dimensional.
+    estimators : iterable of regressors
+        The teacher and the student.
+    n_features : int
+        Number of input features.
+
+    Returns
+    -------
+    str
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``solver``, or ``"structured"`` forced on kernels without the structure
+        or on inputs with more than one feature.
+    """
+    if solver not in SOLVERS:
+        raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}.")
+    estimators = list(estimators)
+    structured = n_features == 1 and all(has_structure(e) for e in estimators)
+    if solver == "auto" and structured and any(float(e.alpha) == 0 for e in estimators):
+        # an interpolating teacher or student: its system can be singular (repeated points,
+        # a point at 0); the dense path handles that as scikit-learn does (least squares)
+        return "dense"
+    if solver == "structured" and not structured:
+        kernels = ", ".join(repr(getattr(e, "kernel", type(e).__name__)) for e in estimators)
+        raise ValueError(
+            "solver='structured' needs KernelRidge teacher and student with kernel=SobolevMin() "
+            f"(min(x, x')), a scalar alpha and one-dimensional inputs; got kernels {kernels} "
+            f"and {n_features} feature(s). Use solver='dense' (or 'auto')."
+        )
+    if solver == "auto":
+        return "structured" if structured else "dense"
+    return solver
+
+
+def _interpolate(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Coefficients of ``K c = y`` for ``min(x, x')`` with ``alpha = 0``; for a singular ``K``
+    (repeated points, points at 0) the minimum-norm least-squares solution, as scikit-learn's
+    ``KernelRidge`` gives it, with its warning: the interpolant of the mean response at each
+    distinct positive point, its coefficient shared equally by the repeats, 0 at points 0."""
+    unique, inverse, counts = np.unique(x, return_inverse=True, return_counts=True)
+    if unique.size == x.size and unique[0] > 0:
+        return min_kernel_ridge(x, y, 0.0)
+    warnings.warn(
+        "Singular matrix in solving dual problem. Using least-squares solution instead.",
+        UserWarning,
+        stacklevel=3,
+    )
+    means = np.zeros((unique.size,) + y.shape[1:])
+    np.add.at(means, inverse, y)
+    means /= counts.reshape((-1,) + (1,) * (y.ndim - 1))
+    positive = unique > 0
+    coef = np.zeros_like(means)
+    coef[positive] = min_kernel_ridge(unique[positive], means[positive], 0.0)
+    share = coef / counts.reshape((-1,) + (1,) * (y.ndim - 1))
+    return share[inverse]
+
+
+class StructuredKernelRidge(RegressorMixin, BaseEstimator):
+    """Kernel ridge with ``min(x, x')`` in ``O(n)`` memory and ``O(n log n)`` time.
+
+    The same estimator as ``KernelRidge(alpha=alpha, kernel=SobolevMin())`` (same ``dual_coef_``
+    up to rounding), fitted by banded solves on the sorted points instead of a dense ``n x n``
+    system, and predicting by prefix sums instead of a kernel matrix. Unsorted and duplicated
+    points are fine. ``alpha = 0`` interpolates; when repeated points or points at 0 make the
+    system singular it returns scikit-learn's least-squares solution, with the same warning.
+
+    Parameters
+    ----------
+    alpha : float, default=1.0
+        Ridge ``a >= 0`` (scikit-learn's convention: ``(K + a I) c = y``).
+    kernel : SobolevMin, default=None
+        Must be a :class:`~kdtheory.kernels.SobolevMin` instance (``None``: a new one).
+
+    Attributes
+    ----------
+    dual_coef_ : ndarray of shape (n,) or (n, k)
+    X_fit_ : ndarray of shape (n, 1)
+    n_features_in_ : int
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from kdtheory.structured import StructuredKernelRidge
+    >>> X = np.linspace(0.1, 1, 5)[:, None]
+    >>> StructuredKernelRidge(alpha=0.1).fit(X, X[:, 0] ** 2).predict([[0.5]]).round(4)
+    array([0.2925])
+    """
+
+    def __init__(self, alpha=1.0, *, kernel=None):
+        self.alpha = alpha
+        self.kernel = kernel
+
+    def _check_kernel(self) -> None:
+        if self.kernel is not None and not isinstance(self.kernel, SobolevMin):
+            raise ValueError(
+                f"StructuredKernelRidge needs kernel=SobolevMin(), got {self.kernel!r}."
+            )
+        if np.ndim(self.alpha) != 0 or not (np.isfinite(self.alpha) and self.alpha >= 0):
+            raise ValueError(f"alpha must be a finite scalar >= 0, got {self.alpha!r}.")
+
+    def fit(self, X, y, sample_weight=None):
+        """Fit on one-dimensional ``X`` (shape ``(n, 1)``); ``sample_weight`` is not supported.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, 1)
+        y : array-like of shape (n,) or (n, k)
+        sample_weight : None
+            Must be None.
+
+        Returns
+        -------
+        StructuredKernelRidge
+            ``self``.
+        """
+        self._check_kernel()
+        if sample_weight is not None:
+            raise ValueError("StructuredKernelRidge does not support sample_weight.")
+        X, y = validate_data(self, X, y, multi_output=True, y_numeric=True, dtype=np.float64)
+        if X.shape[1] != 1:
+            raise ValueError(
+                f"StructuredKernelRidge needs one-dimensional inputs, X has {X.shape[1]} features."
+            )
+        self.X_fit_ = X
+        self.dual_coef_ = _interpolate(X[:, 0], y) if self.alpha == 0 else min_kernel_ridge(
+            X[:, 0], y, float(self.alpha)
+        )
+        return self
+
+    def predict(self, X):
+        """Predictions ``sum_i c_i min(x, x_i)`` at ``X`` of shape ``(m, 1)``.
+
+        Parameters
+        ----------
+        X : array-like of shape (m, 1)
+
+        Returns
+        -------
+        ndarray of shape (m,) or (m, k)
+        """
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=np.float64)
+        return min_kernel_predict(self.X_fit_[:, 0], self.dual_coef_, X[:, 0])

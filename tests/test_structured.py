@@ -1,0 +1,123 @@
+"""Estimators on the structured path (kernel min(x, x')) give the dense path's numbers.
+
+Relative difference at most 1e-8 (see tests/test_minkernel.py for why that bound holds) on
+predictions of SM and RaT, over random designs with covariate shift, unsorted and duplicated
+points, and random ridges.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.base import clone
+from sklearn.kernel_ridge import KernelRidge
+
+from kdtheory import ResidualAsTeacher, SoftMatching
+from kdtheory.kernels import SobolevMin, laplace
+from kdtheory.structured import StructuredKernelRidge, has_structure, resolve_solver
+
+RTOL = 1e-8
+
+
+def _rel(a, b):
+    return np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-300)
+
+
+@st.composite
+def problems(draw):
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    n, m = draw(st.integers(3, 50)), draw(st.integers(3, 50))
+    X = rng.uniform(size=(n, 1))
+    Xt = rng.uniform(size=(m, 1)) ** draw(st.floats(0.25, 4.0))
+    if draw(st.booleans()):
+        X[: n // 2] = X[n - n // 2 :][::-1]  # duplicated source points, in no order
+        Xt[-1] = X[0]
+    y = np.sin(4 * X[:, 0]) + rng.normal(size=n)
+    a_T = (n + m) * 10 ** draw(st.floats(-3, 1))
+    a_S = (n + m) * 10 ** draw(st.floats(-3, 1))
+    return X, y, Xt, a_T, a_S
+
+
+@settings(max_examples=40, deadline=None)
+@given(problems())
+def test_structured_estimators_match_dense(problem):
+    X, y, Xt, a_T, a_S = problem
+    teacher = KernelRidge(alpha=a_T, kernel=SobolevMin())
+    student = KernelRidge(alpha=a_S, kernel=SobolevMin())
+    probe = np.linspace(-0.1, 1.1, 17)[:, None]
+    for cls in (SoftMatching, ResidualAsTeacher):
+        dense = cls(teacher, student, solver="dense").fit(X, y, X_target=Xt)
+        fast = cls(teacher, student).fit(X, y, X_target=Xt)
+        assert (dense.solver_, fast.solver_) == ("dense", "structured")
+        assert isinstance(fast.student_, StructuredKernelRidge)
+        assert _rel(fast.predict(probe), dense.predict(probe)) <= RTOL
+        assert _rel(fast.teacher_.predict(X), dense.teacher_.predict(X)) <= RTOL
+
+
+def test_picard_on_the_structured_path_reaches_the_fixed_point():
+    rng = np.random.default_rng(3)
+    X, Xt = rng.uniform(size=(80, 1)), rng.uniform(size=(60, 1)) ** 2
+    y = np.cos(3 * X[:, 0]) + 0.2 * rng.normal(size=80)
+    pair = (KernelRidge(alpha=20.0, kernel=SobolevMin()), StructuredKernelRidge(alpha=1.0))
+    closed = ResidualAsTeacher(*pair).fit(X, y, X_target=Xt)
+    picard = ResidualAsTeacher(*pair, method="picard", tol=1e-13).fit(X, y, X_target=Xt)
+    assert picard.solver_ == "structured" and picard.converged_
+    # the iteration stops when a step changes the predictions by < tol; the distance left to
+    # the fixed point is that change times rho / (1 - rho), rho < 0.99 here
+    assert _rel(picard.predict(Xt), closed.predict(Xt)) <= 1e-9
+
+
+def test_structured_kernel_ridge_is_kernel_ridge():
+    rng = np.random.default_rng(0)
+    X, y = rng.uniform(size=(40, 1)), rng.normal(size=(40, 2))
+    fast = StructuredKernelRidge(alpha=0.5).fit(X, y)
+    dense = KernelRidge(alpha=0.5, kernel=SobolevMin()).fit(X, y)
+    np.testing.assert_allclose(fast.dual_coef_, dense.dual_coef_, rtol=1e-10, atol=1e-12)
+    assert clone(fast).get_params() == {"alpha": 0.5, "kernel": None}
+
+
+def test_solver_choice_and_bad_requests():
+    structured = KernelRidge(kernel=SobolevMin())
+    other = KernelRidge(kernel=laplace(1.0))
+    assert has_structure(structured) and has_structure(StructuredKernelRidge())
+    assert not has_structure(other) and not has_structure(KernelRidge(kernel="rbf"))
+    assert resolve_solver("auto", [structured, structured], 1) == "structured"
+    assert resolve_solver("auto", [structured, other], 1) == "dense"
+    assert resolve_solver("auto", [structured, structured], 2) == "dense"
+    X, y = np.random.default_rng(0).uniform(size=(20, 2)), np.zeros(20)
+    with pytest.raises(ValueError, match="needs KernelRidge teacher and student with kernel"):
+        SoftMatching(structured, other, solver="structured").fit(X[:, :1], y)
+    with pytest.raises(ValueError, match="2 feature"):
+        ResidualAsTeacher(structured, structured, solver="structured").fit(X, y)
+    with pytest.raises(ValueError, match="solver must be one of"):
+        SoftMatching(solver="fast").fit(X, y)
+    with pytest.raises(ValueError, match="one-dimensional inputs"):
+        StructuredKernelRidge().fit(X, y)
+    with pytest.raises(ValueError, match="needs kernel=SobolevMin"):
+        StructuredKernelRidge(kernel="rbf").fit(X[:, :1], y)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(1, 8), st.integers(1, 3))
+def test_interpolation_of_singular_designs_is_kernel_ridges_least_squares(seed, n, copies):
+    """alpha = 0 with repeated points and a point at 0: the same predictions (and warning) as
+    scikit-learn's KernelRidge, which falls back to a least-squares solve; and estimator pairs
+    with a zero ridge take the dense path under solver='auto'."""
+    rng = np.random.default_rng(seed)
+    X = np.vstack([np.zeros((1, 1)), np.repeat(rng.random((n, 1)), copies, axis=0)])
+    y = rng.standard_normal(len(X))
+    probe = rng.random((9, 1))
+    with pytest.warns(UserWarning, match="Singular matrix"):
+        fast = StructuredKernelRidge(alpha=0.0).fit(X, y).predict(probe)
+    with pytest.warns(UserWarning, match="Singular matrix"):
+        dense = KernelRidge(alpha=0.0, kernel=SobolevMin()).fit(X, y).predict(probe)
+    # lstsq on the dense side is backward stable with condition number ~ 1 / min gap
+    scale = np.abs(dense).max() + np.abs(y).max()
+    gaps = np.diff(np.unique(X))
+    np.testing.assert_allclose(
+        fast, dense, rtol=0, atol=1e4 * len(X) * 2.2e-16 * scale / gaps.min()
+    )
+    pair = (KernelRidge(alpha=0.0, kernel=SobolevMin()), KernelRidge(kernel=SobolevMin()))
+    assert resolve_solver("auto", pair, 1) == "dense"
