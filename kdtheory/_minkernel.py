@@ -41,17 +41,17 @@ def _points(x: ArrayLike, name: str) -> NDArray:
 
 
 def _solve_banded_coo(rows, cols, vals, b: NDArray) -> NDArray:
-    """Solve ``A u = b`` for a sparse ``A`` given as COO triplets, in LAPACK banded storage."""
-    rows, cols = np.concatenate(rows), np.concatenate(cols)
-    vals = np.concatenate(vals)
-    keep = vals != 0
-    rows, cols, vals = rows[keep], cols[keep], vals[keep]
-    lower = int(max(0, (rows - cols).max(initial=0)))
-    upper = int(max(0, (cols - rows).max(initial=0)))
+    """Solve ``A u = b`` for a sparse ``A`` given as COO triplets (no position twice), in LAPACK
+    banded storage: ``O(N (l + u))`` memory, never the dense matrix."""
+    lower = max(int((r - c).max(initial=0)) for r, c in zip(rows, cols, strict=True))
+    upper = max(int((c - r).max(initial=0)) for r, c in zip(rows, cols, strict=True))
     ab = np.zeros((lower + upper + 1, b.shape[0]))
-    np.add.at(ab, (upper + rows - cols, cols), vals)
+    for r, c, v in zip(rows, cols, vals, strict=True):
+        ab[upper + r - c, c] = v
     try:
-        return scipy.linalg.solve_banded((lower, upper), ab, b, check_finite=False)
+        return scipy.linalg.solve_banded(
+            (lower, upper), ab, b, overwrite_ab=True, check_finite=False
+        )
     except np.linalg.LinAlgError as err:
         raise np.linalg.LinAlgError(
             "the structured system is singular (a ridge of 0 with duplicated points?); use a "

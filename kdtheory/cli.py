@@ -135,15 +135,7 @@ def run_simulation(
     if n_jobs == 0:
         raise UsageError("n_jobs = 0 cannot run anything; use 1, 2, ... or -1 (all cores).")
     cfg = mod.PRESETS[preset]
-    client = None
-    if backend == "dask":
-        try:
-            from distributed import Client
-        except ImportError as err:  # pragma: no cover - depends on the extra
-            raise ImportError(
-                "backend 'dask' needs the extra: pip install 'kdtheory[dask]'"
-            ) from err
-        client = Client(scheduler) if scheduler else Client(processes=True)
+    client, cluster = _dask_client(scheduler) if backend == "dask" else (None, None)
     try:
         with recorded_compute_seconds() as task_seconds:
             df = mod.run(
@@ -152,10 +144,54 @@ def run_simulation(
     finally:
         if client is not None:
             client.close()
+        if cluster is not None:
+            cluster.close()
     if task_seconds and not any(math.isnan(t) for t in task_seconds):
         print(f"{name} ({preset}): compute time {sum(task_seconds):.0f} s, summed over "
               f"{len(task_seconds)} tasks (cached tasks count with the time they took)")
     return _write_outputs(mod, name, preset, df, out_dir, config=dataclasses.asdict(cfg))
+
+
+#: seconds to wait for a dask scheduler before reporting it unreachable
+SCHEDULER_TIMEOUT = 8
+
+
+def _dask_client(scheduler: str | None):
+    """A ``distributed.Client`` and the local cluster it started (or None).
+
+    On the scheduler at ``scheduler`` (``tcp://HOST:PORT``), on a local cluster of ``N`` worker
+    processes on the loopback interface (``local:N``), or on a default local cluster (``None``).
+    An unreachable scheduler is a :class:`UsageError` after :data:`SCHEDULER_TIMEOUT` seconds,
+    naming the address.
+    """
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError as err:  # pragma: no cover - depends on the extra
+        raise ImportError("backend 'dask' needs the extra: pip install 'kdtheory[dask]'") from err
+    if scheduler is None:
+        return Client(processes=True), None
+    if scheduler.startswith("local:"):
+        workers = scheduler.removeprefix("local:")
+        if not workers.isdigit() or int(workers) < 1:
+            raise UsageError(
+                f"--scheduler {scheduler!r}: expected local:N with N >= 1 worker processes."
+            )
+        cluster = LocalCluster(
+            n_workers=int(workers),
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+        )
+        return Client(cluster), cluster
+    try:
+        return Client(scheduler, timeout=SCHEDULER_TIMEOUT), None
+    except Exception as err:  # OSError, TimeoutError, or garbage from a non-dask endpoint
+        raise UsageError(
+            f"cannot reach the dask scheduler at {scheduler} within {SCHEDULER_TIMEOUT} s "
+            f"({type(err).__name__}: {str(err).splitlines()[0] if str(err) else 'no reply'}). "
+            "Start one (`dask scheduler`), check the address, or use --scheduler local:N."
+        ) from err
 
 
 def redraw_simulation(name: str, preset: str, *, out_dir: str | Path = "paper_figures") -> list:
@@ -258,7 +294,10 @@ def _parser() -> argparse.ArgumentParser:
         "--backend", default="loky", choices=BACKENDS, help="joblib backend (dask: the extra)"
     )
     common.add_argument(
-        "--scheduler", default=None, help="dask scheduler address (tcp://HOST:PORT)"
+        "--scheduler",
+        default=None,
+        help="dask scheduler: tcp://HOST:PORT, or local:N for a local cluster of N worker "
+        "processes (implies --backend dask)",
     )
     common.add_argument("--cache-dir", default=".kdtheory_cache", help="task cache ('' disables)")
     common.add_argument("--no-progress", action="store_true", help="hide progress bars")
@@ -323,6 +362,8 @@ def _dispatch(args: argparse.Namespace) -> int:
             return int(changed)
         print(f"{path} {'rewritten' if changed else 'unchanged'}")
         return 0
+    if args.scheduler and args.backend != "dask":
+        args.backend = "dask"  # a scheduler means the dask backend
     if args.data_root:
         os.environ[DATA_ENV_VAR] = str(Path(args.data_root).expanduser())
     names = [args.name] if args.command == "run" else list(SIMULATIONS)
