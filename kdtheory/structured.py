@@ -26,6 +26,8 @@ __all__ = [
     "resolve_solver",
     "as_dense",
     "as_structured",
+    "structured_risk",
+    "RISK_METHODS",
 ]
 
 #: the values of the estimators' ``solver`` parameter
@@ -222,3 +224,100 @@ class StructuredKernelRidge(RegressorMixin, BaseEstimator):
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=np.float64)
         return min_kernel_predict(self.X_fit_[:, 0], self.dual_coef_, X[:, 0])
+
+
+#: the methods :func:`structured_risk` computes, and which responses each smoother takes
+RISK_METHODS = ("teacher", "krr", "sm", "rat")
+
+
+def _apply(method: str, X, Xt, teacher_ridge: float, student_ridge: float, Y, X_eval):
+    """Predictions at ``X_eval`` of ``method`` fitted to the columns of ``Y`` (source responses)."""
+    from kdtheory._minkernel import min_rat_fixed_point, min_sm
+
+    if method == "teacher":
+        return min_kernel_predict(X, min_kernel_ridge(X, Y, teacher_ridge), X_eval)
+    if method == "krr":
+        return min_kernel_predict(X, min_kernel_ridge(X, Y, student_ridge), X_eval)
+    solve = {"sm": min_sm, "rat": min_rat_fixed_point}[method]
+    return min_kernel_predict(Xt, solve(X, Y, Xt, teacher_ridge, student_ridge), X_eval)
+
+
+def structured_risk(
+    method: str,
+    X,
+    X_target,
+    X_eval,
+    f_source,
+    f_eval,
+    noise_sd: float,
+    *,
+    teacher_ridge: float,
+    student_ridge: float,
+    eval_weights=None,
+    n_probes: int | None = None,
+    rng: np.random.Generator | None = None,
+    chunk: int = 256,
+) -> dict[str, float]:
+    """Exact expected target risk of a linear smoother on the structured path (CLAIMS.md, "How
+    a claim is checked"): ``sum_j w_j (A f(X) - f*(x_j))^2 + sigma^2 sum_j w_j ||A_j.||^2``.
+
+    The bias part is exact (one solve with the noiseless responses). The variance part is exact
+    when ``n_probes`` is None (the columns of ``A``, ``chunk`` solves at a time: ``O(n)`` solves
+    of ``O(n + m)`` each), and otherwise Hutchinson's unbiased estimate from ``n_probes``
+    Rademacher probes, ``E ||W^{1/2} A z||^2 = sum_j w_j ||A_j.||^2``, whose standard error is
+    returned so that it can enter a confidence interval.
+
+    Parameters
+    ----------
+    method : {"teacher", "krr", "sm", "rat"}
+        The teacher (ridge ``teacher_ridge``), kernel ridge on the source labels (ridge
+        ``student_ridge``), soft matching or the RaT fixed point; kernels ``min(x, x')``.
+    X, X_target, X_eval : arrays of shape (n, 1), (m, 1), (N, 1)
+        Source, target and evaluation points.
+    f_source, f_eval : arrays of shape (n,), (N,)
+        ``f*`` at the source and evaluation points.
+    noise_sd : float
+        ``sigma``.
+    teacher_ridge, student_ridge : float
+        ``a_T`` and ``a_S`` (scikit-learn ``alpha`` convention).
+    eval_weights : array of shape (N,), optional
+        Quadrature weights; default ``1/N``.
+    n_probes : int, optional
+        Hutchinson probes for the variance; None: exact.
+    rng : numpy.random.Generator, optional
+        Draws the probes (required with ``n_probes``).
+    chunk : int, default=256
+        Columns solved together.
+
+    Returns
+    -------
+    dict
+        ``risk``, ``bias`` (squared), ``variance``, ``variance_se`` (0 when exact).
+    """
+    if method not in RISK_METHODS:
+        raise ValueError(f"method must be one of {RISK_METHODS}, got {method!r}.")
+    X, Xt, Xe = (np.asarray(a, dtype=np.float64).reshape(-1) for a in (X, X_target, X_eval))
+    w = np.full(Xe.size, 1.0 / Xe.size) if eval_weights is None else np.asarray(eval_weights)
+    args = (method, X, Xt, float(teacher_ridge), float(student_ridge))
+    mean = _apply(*args, np.asarray(f_source, dtype=np.float64), Xe)
+    bias = float(w @ (mean - np.asarray(f_eval)) ** 2)
+    n = X.size
+    if n_probes is None:
+        total = 0.0
+        for start in range(0, n, chunk):
+            cols = np.arange(start, min(n, start + chunk))
+            E = np.zeros((n, cols.size))
+            E[cols, np.arange(cols.size)] = 1.0
+            total += float(w @ (_apply(*args, E, Xe) ** 2).sum(axis=1))
+        var, se = noise_sd**2 * total, 0.0
+    else:
+        if rng is None or int(n_probes) < 2:
+            raise ValueError("n_probes >= 2 needs an rng (numpy.random.Generator).")
+        values = []
+        for start in range(0, int(n_probes), chunk):
+            k = min(int(n_probes) - start, chunk)
+            Z = rng.choice([-1.0, 1.0], size=(n, k))
+            values.append(w @ _apply(*args, Z, Xe) ** 2)
+        values = noise_sd**2 * np.concatenate(values)
+        var, se = float(values.mean()), float(values.std(ddof=1) / np.sqrt(values.size))
+    return {"risk": bias + var, "bias": bias, "variance": var, "variance_se": se}

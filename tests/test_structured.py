@@ -121,3 +121,66 @@ def test_interpolation_of_singular_designs_is_kernel_ridges_least_squares(seed, 
     )
     pair = (KernelRidge(alpha=0.0, kernel=SobolevMin()), KernelRidge(kernel=SobolevMin()))
     assert resolve_solver("auto", pair, 1) == "dense"
+
+
+@settings(max_examples=25, deadline=None)
+@given(problems(), st.sampled_from(["teacher", "krr", "sm", "rat"]))
+def test_structured_exact_risk_equals_the_dense_path(problem, method):
+    """Bias and exact variance on the structured path = kdtheory.exact's dense smoothers."""
+    from kdtheory.exact import PATH_INPUTS, distillation_paths
+    from kdtheory.structured import structured_risk
+
+    X, y, Xt, a_T, a_S = problem
+    X_eval = np.linspace(0.01, 1, 37)[:, None]
+    weights = np.random.default_rng(0).dirichlet(np.ones(37))
+    f = lambda x: np.sin(5 * x[:, 0])  # noqa: E731
+    path = distillation_paths(
+        X,
+        Xt,
+        X_eval,
+        kernel=SobolevMin(),
+        teacher_ridge=a_T,
+        student_ridges=[a_S],
+        source_ridges=[a_S],
+        eval_weights=weights,
+        methods=(method,),
+    )[method]
+    assert PATH_INPUTS[method] == "source"
+    dense = path.risk(f(X), f(X_eval), 0.7)
+    fast = structured_risk(
+        method,
+        X,
+        Xt,
+        X_eval,
+        f(X),
+        f(X_eval),
+        0.7,
+        teacher_ridge=a_T,
+        student_ridge=a_S,
+        eval_weights=weights,
+        chunk=7,
+    )
+    for key in ("bias", "variance", "risk"):
+        assert abs(fast[key] - dense[key][0]) <= RTOL * max(abs(dense[key][0]), 1e-300), key
+    assert fast["variance_se"] == 0.0
+
+
+def test_hutchinson_variance_is_unbiased_within_its_standard_error():
+    """The estimate lies within 4 standard errors of the exact variance (a normal-theory bound:
+    it fails with probability < 1e-4 for an estimator that is unbiased)."""
+    from kdtheory.structured import structured_risk
+
+    rng = np.random.default_rng(11)
+    X, Xt = rng.uniform(size=(300, 1)), rng.uniform(size=(250, 1)) ** 2
+    X_eval = np.linspace(0, 1, 101)[:, None]
+    f = lambda x: np.cos(3 * x[:, 0])  # noqa: E731
+    kw = dict(teacher_ridge=30.0, student_ridge=0.5)
+    exact = structured_risk("rat", X, Xt, X_eval, f(X), f(X_eval), 0.5, **kw)
+    probe = structured_risk("rat", X, Xt, X_eval, f(X), f(X_eval), 0.5, n_probes=400, rng=rng, **kw)
+    assert probe["bias"] == pytest.approx(exact["bias"], rel=1e-12)
+    assert 0 < probe["variance_se"] < 0.2 * exact["variance"]
+    assert abs(probe["variance"] - exact["variance"]) <= 4 * probe["variance_se"]
+    with pytest.raises(ValueError, match="needs an rng"):
+        structured_risk("rat", X, Xt, X_eval, f(X), f(X_eval), 0.5, n_probes=10, **kw)
+    with pytest.raises(ValueError, match="method must be one of"):
+        structured_risk("oracle", X, Xt, X_eval, f(X), f(X_eval), 0.5, **kw)
