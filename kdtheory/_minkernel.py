@@ -40,33 +40,43 @@ def _points(x: ArrayLike, name: str) -> NDArray:
     return a
 
 
-def _solve_banded_coo(rows, cols, vals, b: NDArray) -> NDArray:
-    """Solve ``A u = b`` for a sparse ``A`` given as COO triplets (no position twice), in LAPACK
-    banded storage: ``O(N (l + u))`` memory, never the dense matrix."""
-    lower = max(int((r - c).max(initial=0)) for r, c in zip(rows, cols, strict=True))
-    upper = max(int((c - r).max(initial=0)) for r, c in zip(rows, cols, strict=True))
-    ab = np.zeros((lower + upper + 1, b.shape[0]))
-    for r, c, v in zip(rows, cols, vals, strict=True):
-        ab[upper + r - c, c] = v
-    try:
-        return scipy.linalg.solve_banded(
-            (lower, upper), ab, b, overwrite_ab=True, check_finite=False
+class _Band:
+    """A square banded matrix with ``lower`` and ``upper`` diagonals, stored as LAPACK's banded LU
+    wants it (``2 lower + upper + 1`` rows: room for the fill-in of partial pivoting), filled
+    entry by entry and solved in place: ``O(size (lower + upper))`` memory, never dense."""
+
+    def __init__(self, size: int, lower: int, upper: int):
+        self.lower, self.upper = lower, upper
+        self.ab = np.zeros((2 * lower + upper + 1, size))
+
+    def put(self, rows, cols, vals) -> None:
+        """Set ``A[rows, cols] = vals`` (index arrays; no position twice)."""
+        offset = np.asarray(rows) - np.asarray(cols)
+        assert offset.size == 0 or (-self.upper <= offset.min() and offset.max() <= self.lower)
+        self.ab[self.lower + self.upper + offset, cols] = vals
+
+    def solve(self, b: NDArray) -> NDArray:
+        """``A^{-1} b`` by LAPACK ``gbsv`` (banded LU with partial pivoting); ``A`` is consumed."""
+        b2 = b.reshape(b.shape[0], -1)
+        _, _, x, info = scipy.linalg.lapack.dgbsv(
+            self.lower, self.upper, self.ab, b2, overwrite_ab=True, overwrite_b=True
         )
-    except np.linalg.LinAlgError as err:
-        raise np.linalg.LinAlgError(
-            "the structured system is singular (a ridge of 0 with duplicated points?); use a "
-            "positive ridge or solver='dense'"
-        ) from err
+        self.ab = None
+        if info > 0:
+            raise np.linalg.LinAlgError(
+                "the structured system is singular (a ridge of 0 with duplicated points?); use "
+                "a positive ridge or solver='dense'"
+            )
+        return x.reshape(b.shape)
 
 
-def _spline_rows(F: NDArray, Q: NDArray, d: NDArray, row0: int):
-    """Rows ``F_k - F_{k-1} - d_k Q_k = 0`` (unknown indices ``F``, ``Q``), starting at ``row0``."""
+def _spline(band: _Band, F: NDArray, Q: NDArray, d: NDArray, stride: int, offset: int) -> None:
+    """Rows ``F_k - F_{k-1} - d_k Q_k = 0`` at ``stride k + offset`` (``F``, ``Q``: unknowns)."""
     N = F.size
-    r = row0 + np.arange(N)
-    rows = [r, r[1:], r]
-    cols = [F, F[:-1], Q]
-    vals = [np.ones(N), -np.ones(N - 1), -d]
-    return rows, cols, vals
+    r = stride * np.arange(N) + offset
+    band.put(r, F, np.ones(N))
+    band.put(r[1:], F[:-1], -np.ones(N - 1))
+    band.put(r, Q, -d)
 
 
 def _coefficient(Q: NDArray):
@@ -100,16 +110,16 @@ def min_kernel_ridge(x: ArrayLike, z: ArrayLike, ridge: float) -> NDArray:
     d = np.diff(p, prepend=0.0)
     # unknowns interleaved per point: F_k (the fit's values) at 2k, Q_k at 2k + 1
     F, Q = 2 * np.arange(n), 2 * np.arange(n) + 1
-    rows, cols, vals = _spline_rows(F, Q, d, 0)
-    rows = [2 * r for r in rows]  # spline rows at even positions
+    band = _Band(2 * n, 2, 2)
+    _spline(band, F, Q, d, 2, 0)  # spline rows at even positions
     wc, wv = _coefficient(Q)
-    r = 2 * np.arange(n) + 1
-    rows += [r, r[:-1], r]
-    cols += [wc[0], wc[1], F]
-    vals += [ridge * wv[0], ridge * wv[1], np.ones(n)]
+    r = 2 * np.arange(n) + 1  # a (Q_k - Q_{k+1}) + F_k = z_k
+    band.put(r, wc[0], ridge * wv[0])
+    band.put(r[:-1], wc[1], ridge * wv[1])
+    band.put(r, F, np.ones(n))
     b = np.zeros((2 * n,) + z.shape[1:])
     b[1::2] = z[order]
-    u = _solve_banded_coo(rows, cols, vals, b)
+    u = band.solve(b)
     q = u[1::2]
     c_sorted = q - np.concatenate([q[1:], np.zeros((1,) + q.shape[1:])])
     c = np.empty_like(c_sorted)
@@ -188,29 +198,27 @@ def min_rat_fixed_point(
     # H_k (teacher values), R_k (teacher suffix sums) at 4k .. 4k + 3
     base = 4 * np.arange(N)
     F, Q, H, R = base, base + 1, base + 2, base + 3
-    rows, cols, vals = [], [], []
-    for values, sums, offset in ((F, Q, 0), (H, R, 2)):  # spline rows at 4k and 4k + 2
-        spline_rows, spline_cols, spline_vals = _spline_rows(values, sums, d, 0)
-        rows += [4 * r + offset for r in spline_rows]
-        cols += spline_cols
-        vals += spline_vals
+    band = _Band(4 * N, 4, 4)
+    _spline(band, F, Q, d, 4, 0)  # student values, rows 4k
+    _spline(band, H, R, d, 4, 2)  # teacher values, rows 4k + 2
     # coefficient rows, student (row 4k + 1): target point j: a_S w_k - H_k = 0; source: w_k = 0
     k = np.arange(N)
     wcol, wval = _coefficient(Q)
     scale = np.where(is_source, 1.0, student_ridge)
-    rows += [4 * k + 1, 4 * k[:-1] + 1, 4 * k[~is_source] + 1]
-    cols += [wcol[0], wcol[1], H[~is_source]]
-    vals += [scale * wval[0], scale[:-1] * wval[1], -np.ones(m)]
+    band.put(4 * k + 1, wcol[0], scale * wval[0])
+    band.put(4 * k[:-1] + 1, wcol[1], scale[:-1] * wval[1])
+    band.put(4 * k[~is_source] + 1, H[~is_source], -np.ones(m))
     # teacher (row 4k + 3): source point i: a_T c_i + F_k + H_k = y_i; target: c = 0
     tcol, tval = _coefficient(R)
     scale = np.where(is_source, teacher_ridge, 1.0)
     src = k[is_source]
-    rows += [4 * k + 3, 4 * k[:-1] + 3, 4 * src + 3, 4 * src + 3]
-    cols += [tcol[0], tcol[1], F[is_source], H[is_source]]
-    vals += [scale * tval[0], scale[:-1] * tval[1], np.ones(n), np.ones(n)]
+    band.put(4 * k + 3, tcol[0], scale * tval[0])
+    band.put(4 * k[:-1] + 3, tcol[1], scale[:-1] * tval[1])
+    band.put(4 * src + 3, F[is_source], np.ones(n))
+    band.put(4 * src + 3, H[is_source], np.ones(n))
     b = np.zeros((4 * N,) + y.shape[1:])
     b[4 * src + 3] = y[order[is_source]]
-    u = _solve_banded_coo(rows, cols, vals, b)
+    u = band.solve(b)
     q = u[Q]
     w = q - np.concatenate([q[1:], np.zeros((1,) + q.shape[1:])])
     alpha = np.empty((m,) + y.shape[1:])
