@@ -27,6 +27,7 @@ __all__ = [
     "as_dense",
     "as_structured",
     "structured_risk",
+    "structured_apply",
     "RISK_METHODS",
 ]
 
@@ -230,8 +231,26 @@ class StructuredKernelRidge(RegressorMixin, BaseEstimator):
 RISK_METHODS = ("teacher", "krr", "sm", "rat")
 
 
-def _apply(method: str, X, Xt, teacher_ridge: float, student_ridge: float, Y, X_eval):
-    """Predictions at ``X_eval`` of ``method`` fitted to the columns of ``Y`` (source responses)."""
+def structured_apply(method: str, X, Xt, teacher_ridge: float, student_ridge: float, Y, X_eval):
+    """Predictions at ``X_eval`` of ``method`` fitted to each column of ``Y``, structured path.
+
+    Parameters
+    ----------
+    method : {"teacher", "krr", "sm", "rat"}
+        As in :func:`structured_risk`.
+    X, Xt : arrays of shape (n,), (m,)
+        Source and target points (one-dimensional).
+    teacher_ridge, student_ridge : float
+        ``a_T`` and ``a_S``.
+    Y : array of shape (n,) or (n, k)
+        Source responses, one fit per column (one factorization for all of them).
+    X_eval : array of shape (N,)
+        Evaluation points.
+
+    Returns
+    -------
+    ndarray of shape (N,) or (N, k)
+    """
     from kdtheory._minkernel import min_rat_fixed_point, min_sm
 
     if method == "teacher":
@@ -299,7 +318,7 @@ def structured_risk(
     X, Xt, Xe = (np.asarray(a, dtype=np.float64).reshape(-1) for a in (X, X_target, X_eval))
     w = np.full(Xe.size, 1.0 / Xe.size) if eval_weights is None else np.asarray(eval_weights)
     args = (method, X, Xt, float(teacher_ridge), float(student_ridge))
-    mean = _apply(*args, np.asarray(f_source, dtype=np.float64), Xe)
+    mean = structured_apply(*args, np.asarray(f_source, dtype=np.float64), Xe)
     bias = float(w @ (mean - np.asarray(f_eval)) ** 2)
     n = X.size
     if n_probes is None:
@@ -308,7 +327,7 @@ def structured_risk(
             cols = np.arange(start, min(n, start + chunk))
             E = np.zeros((n, cols.size))
             E[cols, np.arange(cols.size)] = 1.0
-            total += float(w @ (_apply(*args, E, Xe) ** 2).sum(axis=1))
+            total += float(w @ (structured_apply(*args, E, Xe) ** 2).sum(axis=1))
         var, se = noise_sd**2 * total, 0.0
     else:
         if rng is None or int(n_probes) < 2:
@@ -317,7 +336,7 @@ def structured_risk(
         for start in range(0, int(n_probes), chunk):
             k = min(int(n_probes) - start, chunk)
             Z = rng.choice([-1.0, 1.0], size=(n, k))
-            values.append(w @ _apply(*args, Z, Xe) ** 2)
+            values.append(w @ structured_apply(*args, Z, Xe) ** 2)
         values = noise_sd**2 * np.concatenate(values)
         var, se = float(values.mean()), float(values.std(ddof=1) / np.sqrt(values.size))
     return {"risk": bias + var, "bias": bias, "variance": var, "variance_se": se}

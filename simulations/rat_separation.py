@@ -10,6 +10,12 @@ points) and the two-piece shift with ``dQ/dP <= B``. Two regression functions: a
 ridges are chosen by oracle on the exact risk over a log grid (RaT also with the schedule
 ``lam_S = c^2 / (c + lam_T)``, ``c = n^{-2/3}``).
 
+The ``large`` preset continues the rate experiment to ``n = 10^6`` on the structured path
+(:mod:`kdtheory.structured`, linear time): the bias exactly, the variance by Hutchinson's estimate
+from ``probes`` Rademacher probes (independent per design, so its error is part of the spread
+over designs that the fitted slopes' confidence intervals see), student ridges by oracle over a
+window around the schedule.
+
 Also: the periodic Sobolev kernel on equispaced grids (circulant Gram matrices), where the SM
 floor ``sum_k (lam_T / (mu_k + lam_T))^2 theta_k^2`` of :func:`kdtheory.theory.sm_floor` is exact
 in the limit; and a sweep ``lam_T -> 0`` at fixed ``n`` where SM, RaT and kernel ridge on the
@@ -40,6 +46,7 @@ from kdtheory.plotting import (
 )
 from kdtheory.rates import fit_rate
 from kdtheory.shift import two_piece_shift
+from kdtheory.structured import structured_apply
 from kdtheory.theory import minimax_exponent, population_teacher_bias, rat_ridge_schedule, sm_floor
 from simulations._targets import PeriodicTarget, SobolevTarget
 
@@ -69,6 +76,12 @@ class Config:
     n_eval: int = 2000
     student_lams: tuple[float, ...] = STUDENT_LAMS
     seed: int = 0
+    #: "dense": exact paths from eigendecompositions; "structured": the linear-time path
+    solver: str = "dense"
+    #: structured path: Hutchinson probes for the variance, and the ridge window around the
+    #: schedule (RaT, SM) or around n^{-2/3} (KRR on the labels), factors 10^-1 .. 10^1
+    probes: int = 8
+    window: int = 5
 
 
 PRESETS = {
@@ -85,6 +98,14 @@ PRESETS = {
         circulant_ns=(128, 256, 512, 1024, 2048, 4096),
         limit_n=800,
         limit_designs=10,
+    ),
+    "large": Config(
+        ns=(1000, 10_000, 100_000, 1_000_000),
+        n_designs=3,
+        circulant_ns=(),
+        limit_n=0,
+        limit_designs=0,
+        solver="structured",
     ),
 }
 
@@ -144,6 +165,54 @@ def _rate_task(rng: np.random.Generator, *, n: int, shift: float, cfg: Config) -
                     rows.append({**base, "method": "rat_schedule", **_at(r, -1, schedule)})
                 r = {k: v[:-1] for k, v in r.items()}
             rows.append({**base, "method": method, **_best(r, lams)})
+    return rows
+
+
+def _structured_rate_task(
+    rng: np.random.Generator, *, n: int, shift: float, cfg: Config
+) -> list[dict]:
+    """One design on the structured path: every method's risk at each ridge of its window,
+    both f* and the probes solved together (one factorization per method and ridge)."""
+    design = two_piece_shift(shift)
+    X = design.source.sample(rng, n)
+    Xt = X if shift == 1.0 else design.target.sample(rng, n)
+    quad = design.target_quadrature(cfg.n_eval)
+    Xe, w = quad.points[:, 0], quad.weights
+    F = np.column_stack([f(X) for f in TARGETS.values()])
+    Z = rng.choice([-1.0, 1.0], size=(n, cfg.probes))
+    window = np.logspace(-1, 1, cfg.window)
+    schedule = float(rat_ridge_schedule(n, 1.0, cfg.teacher_lam))
+    grids = {
+        "teacher": [np.nan],
+        "krr": n ** minimax_exponent(1.0) * window,
+        "sm": schedule * window,
+        "rat": schedule * window,
+    }
+    rows = []
+    for method, lams in grids.items():
+        best: dict[str, dict] = {}
+        for lam in lams:
+            a_S = 0.0 if method == "teacher" else float(lam) * n
+            P = structured_apply(
+                method, X[:, 0], Xt[:, 0], n * cfg.teacher_lam, a_S, np.hstack([F, Z]), Xe
+            )
+            var = cfg.noise_sd**2 * (w @ P[:, len(TARGETS) :] ** 2)
+            for j, (fname, f) in enumerate(TARGETS.items()):
+                bias = float(w @ (P[:, j] - f(quad.points)) ** 2)
+                row = {
+                    "fstar": fname,
+                    "teacher_lam": cfg.teacher_lam,
+                    "risk": bias + float(var.mean()),
+                    "bias": bias,
+                    "variance": float(var.mean()),
+                    "variance_se": float(var.std(ddof=1) / np.sqrt(var.size)),
+                    "student_lam": float(lam),
+                }
+                if method == "rat" and np.isclose(lam, schedule):
+                    rows.append({**row, "method": "rat_schedule"})
+                if fname not in best or row["risk"] < best[fname]["risk"]:
+                    best[fname] = row
+        rows += [{**row, "method": method} for row in best.values()]
     return rows
 
 
@@ -209,14 +278,17 @@ def run(
 ) -> pd.DataFrame:
     """Tidy table: one row per experiment x shift x f* x method x n x design."""
     common = {"n_jobs": n_jobs, "backend": backend, "cache_dir": cache_dir, "progress": progress}
+    task = _structured_rate_task if cfg.solver == "structured" else _rate_task
     rate = run_grid(
-        partial(_rate_task, cfg=cfg),
+        partial(task, cfg=cfg),
         {"shift": (1.0, cfg.ratio_bound), "n": cfg.ns},
         n_trials=cfg.n_designs,
         seed=cfg.seed,
         desc=f"{NAME}: rates",
         **common,
     )
+    if not cfg.circulant_ns:  # the large preset: the rate experiment only
+        return rate.assign(experiment="rate")
     circ = run_grid(
         partial(_circulant_task, cfg=cfg),
         {"n": cfg.circulant_ns},
@@ -260,24 +332,29 @@ def analyze(df: pd.DataFrame) -> dict:
                 else population_teacher_bias(SobolevMin(), f, lam_T, two_piece_shift(shift))
             )
     circ = df[df.experiment == "circulant"]
-    target = PeriodicTarget()
-    circ_floor = sm_floor(target.eigenvalues, target.theta2, lam_T)
-    circ_sm = circ[circ.method == "sm"].sort_values("n")
     limit = df[df.experiment == "teacher_limit"]
-    limit_fits = {
-        m: fit_rate(g.teacher_lam, g.rel_diff_krr)
-        for m, g in limit[limit.method.isin(["sm", "rat"])].groupby("method")
-    }
+    extra = {}
+    if len(circ):  # not in the large preset
+        target = PeriodicTarget()
+        extra = {
+            "circulant_floor": sm_floor(target.eigenvalues, target.theta2, lam_T),
+            "circulant_sm": circ[circ.method == "sm"]
+            .sort_values("n")[["n", "risk"]]
+            .reset_index(drop=True),
+            "circulant_summary": summarize(circ, ["method", "n"]),
+        }
+    if len(limit):
+        extra["limit_summary"] = summarize(limit, ["method", "teacher_lam"], value="rel_diff_krr")
+        extra["limit_fits"] = {
+            m: fit_rate(g.teacher_lam, g.rel_diff_krr)
+            for m, g in limit[limit.method.isin(["sm", "rat"])].groupby("method")
+        }
     return {
         "teacher_lam": lam_T,
         "fits": fits,
         "floors": floors,
         "summary": summarize(rate, ["shift", "fstar", "method", "n"]),
-        "circulant_floor": circ_floor,
-        "circulant_sm": circ_sm[["n", "risk"]].reset_index(drop=True),
-        "circulant_summary": summarize(circ, ["method", "n"]),
-        "limit_summary": summarize(limit, ["method", "teacher_lam"], value="rel_diff_krr"),
-        "limit_fits": limit_fits,
+        **extra,
     }
 
 
@@ -311,6 +388,8 @@ def claims(df: pd.DataFrame, analysis: dict | None = None) -> list[Claim]:
                     ci=rat.ci,
                 )
             )
+    if "circulant_sm" not in a:  # the large preset: the rate experiment only
+        return out
     last = a["circulant_sm"].iloc[-1]
     rel = float(last.risk / a["circulant_floor"] - 1.0)
     out.append(
@@ -323,7 +402,7 @@ def claims(df: pd.DataFrame, analysis: dict | None = None) -> list[Claim]:
             detail=f"SM {last.risk:.5g} vs floor {a['circulant_floor']:.5g}",
         )
     )
-    for m, fit in a["limit_fits"].items():
+    for m, fit in a.get("limit_fits", {}).items():
         out.append(
             Claim(
                 "RAT-4",
@@ -339,7 +418,8 @@ def claims(df: pd.DataFrame, analysis: dict | None = None) -> list[Claim]:
 
 def plot(df: pd.DataFrame, analysis: dict, claim_list: list[Claim] | None = None):
     """Six panels: rates (no shift / shift x rate-tight / smooth), circulant floor, lam_T -> 0."""
-    fig, axes = new_figure(2, 3, width=5.0, height=3.5)
+    extra = "circulant_summary" in analysis  # the large preset has the rate panels only
+    fig, axes = new_figure(2, 3 if extra else 2, width=5.0, height=3.5)
     s = analysis["summary"]
     for row, shift in enumerate(sorted(s["shift"].unique())):
         where = "no shift" if shift == 1.0 else f"covariate shift $dQ/dP \\leq {shift:g}$"
@@ -355,6 +435,16 @@ def plot(df: pd.DataFrame, analysis: dict, claim_list: list[Claim] | None = None
                 title=f"RAT-1/RAT-2: risk vs n, {kind},\n{where}",
                 reference_slope=minimax_exponent(1.0),
             )
+    if not extra:
+        finish_figure(
+            fig,
+            claim_list,
+            "RaT vs SM continued to $n = 10^6$ on the linear-time structured path (variance by "
+            f"Hutchinson's estimate), teacher ridge $\\lambda_T = {analysis['teacher_lam']:g}$ "
+            "(RAT-1, RAT-2)",
+            legend=True,
+        )
+        return fig
     rate_panel(
         axes[0, 2],
         analysis["circulant_summary"],

@@ -59,7 +59,8 @@ def test_quick_preset_plots(quick):
 def test_presets_are_frozen_and_full_is_larger():
     for name in ALL_NAMES:
         mod = importlib.import_module(f"simulations.{name}")
-        assert set(mod.PRESETS) in ({"quick", "full"}, NEURAL_PRESETS), name
+        extra = {"large"} if name == "rat_separation" else set()  # to n = 10^6, structured
+        assert set(mod.PRESETS) in ({"quick", "full"} | extra, NEURAL_PRESETS), name
         with pytest.raises(AttributeError):
             next(iter(mod.PRESETS.values())).seed = 1  # frozen dataclass
 

@@ -184,3 +184,42 @@ def test_hutchinson_variance_is_unbiased_within_its_standard_error():
         structured_risk("rat", X, Xt, X_eval, f(X), f(X_eval), 0.5, n_probes=10, **kw)
     with pytest.raises(ValueError, match="method must be one of"):
         structured_risk("oracle", X, Xt, X_eval, f(X), f(X_eval), 0.5, **kw)
+
+
+def test_rat_separation_structured_rates_agree_with_the_dense_task():
+    """The large preset's task on a small n: the same design as the dense task (same seed), the
+    same exact bias at the schedule ridge, and a variance within 4 of its standard errors."""
+    import dataclasses
+
+    import simulations.rat_separation as rs
+
+    cfg = dataclasses.replace(rs.PRESETS["large"], ns=(200,), n_designs=1, probes=64, n_eval=400)
+    for shift in (1.0, cfg.ratio_bound):
+        fast = rs._structured_rate_task(np.random.default_rng(5), n=200, shift=shift, cfg=cfg)
+        dense = rs._rate_task(np.random.default_rng(5), n=200, shift=shift, cfg=cfg)
+        pick = lambda rows, m, f: next(  # noqa: E731
+            r for r in rows if r["method"] == m and r["fstar"] == f
+        )
+        for fstar in rs.TARGETS:
+            a, b = pick(fast, "rat_schedule", fstar), pick(dense, "rat_schedule", fstar)
+            assert a["student_lam"] == pytest.approx(b["student_lam"], rel=1e-12)
+            assert a["bias"] == pytest.approx(b["bias"], rel=1e-8)
+            assert abs(a["variance"] - b["variance"]) <= 4 * a["variance_se"]
+            t_fast, t_dense = pick(fast, "teacher", fstar), pick(dense, "teacher", fstar)
+            assert t_fast["bias"] == pytest.approx(t_dense["bias"], rel=1e-8)
+
+
+def test_rat_separation_large_preset_runs_end_to_end_on_a_small_grid(tmp_path):
+    import dataclasses
+
+    import simulations.rat_separation as rs
+
+    cfg = dataclasses.replace(rs.PRESETS["large"], ns=(100, 200, 400), n_designs=3, n_eval=300)
+    df = rs.run(cfg, progress=False, cache_dir=tmp_path)
+    assert set(df.experiment) == {"rate"}
+    assert {"teacher", "krr", "sm", "rat", "rat_schedule"} <= set(df.method)
+    analysis = rs.analyze(df)
+    claims = rs.claims(df, analysis)
+    assert {c.id for c in claims} == {"RAT-1", "RAT-2"} and len(claims) == 8
+    fig = rs.plot(df, analysis, claims)
+    assert len(fig.axes) >= 4
