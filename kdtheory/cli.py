@@ -1,9 +1,11 @@
-"""Command line: ``kdtheory list | run NAME [--preset quick|full] | figures``.
+"""Command line: ``kdtheory list | run NAME [--preset P] | figures | redraw [NAME] | claims``.
 
 ``kdtheory run NAME`` runs one simulation of ``simulations/``, writes its figure (PNG + PDF), the
 tidy table behind it (CSV) and its claim verdicts (JSON) to ``paper_figures/``, regenerates
 ``paper_figures/README.md`` and prints the claims. Finished Monte Carlo tasks are cached (default
-``.kdtheory_cache/``), so an interrupted run resumes where it stopped.
+``.kdtheory_cache/``), so an interrupted run resumes where it stopped. ``kdtheory redraw`` redraws
+figures and verdicts from the saved tables without recomputing; ``kdtheory claims`` regenerates
+``CLAIMS.md`` from the records.
 """
 
 from __future__ import annotations
@@ -147,8 +149,10 @@ def run_simulation(
         if cluster is not None:
             cluster.close()
     if task_seconds and not any(math.isnan(t) for t in task_seconds):
-        print(f"{name} ({preset}): compute time {sum(task_seconds):.0f} s, summed over "
-              f"{len(task_seconds)} tasks (cached tasks count with the time they took)")
+        print(
+            f"{name} ({preset}): compute time {sum(task_seconds):.0f} s, summed over "
+            f"{len(task_seconds)} tasks (cached tasks count with the time they took)"
+        )
     return _write_outputs(mod, name, preset, df, out_dir, config=dataclasses.asdict(cfg))
 
 
@@ -408,9 +412,8 @@ def _redraw(args: argparse.Namespace) -> int:
     out = Path(args.out)
     for name in args.names:
         _module(name)
-    saved = sorted(
-        (p.name.split(".")[0].rsplit("-", 1)) for p in [*out.glob("*.csv"), *out.glob("*.csv.gz")]
-    )
+    stems = sorted(p.name.split(".")[0] for p in [*out.glob("*.csv"), *out.glob("*.csv.gz")])
+    saved = [stem.rsplit("-", 1) for stem in stems if "-" in stem]  # NAME-PRESET
     jobs = [
         (name, preset)
         for name, preset in saved

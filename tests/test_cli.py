@@ -70,6 +70,9 @@ def test_outputs_are_a_function_of_the_table(tmp_path, capsys):
 
 
 def test_redraw_without_a_table_is_one_line(tmp_path, capsys):
+    (tmp_path / "notes.csv").write_text("a\n1\n")  # a stray table that no simulation wrote
+    assert main(["redraw", "--out", str(tmp_path)]) == 2
+    assert "no saved table of any simulation" in capsys.readouterr().err
     assert main(["redraw", "rat_iteration", "--out", str(tmp_path)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "kdtheory run NAME --preset PRESET" in err
