@@ -50,6 +50,7 @@ __all__ = [
 API_MODULES = [
     "kdtheory",
     "kdtheory.student_teacher",
+    "kdtheory.structured",
     "kdtheory.dynamics",
     "kdtheory.semiparametric",
     "kdtheory.exact",
