@@ -50,9 +50,17 @@ class SobolevTarget:
     def eigenvalues(self) -> NDArray:
         return sobolev_min_eigenvalues(self.k)
 
-    def __call__(self, X) -> NDArray:
+    def __call__(self, X, chunk: int = 8192) -> NDArray:
+        """``f*`` at the points ``X``, ``chunk`` points at a time (memory ``chunk x n_terms``)."""
         x = np.asarray(X, dtype=float).reshape(len(X), -1)[:, 0]
-        return sobolev_min_eigenfunctions(x, self.k) @ self.theta
+        theta, k = self.theta, self.k
+        return np.concatenate(
+            [
+                sobolev_min_eigenfunctions(x[i : i + chunk], k) @ theta
+                for i in range(0, x.size, chunk)
+            ]
+            or [np.empty(0)]
+        )
 
 
 @dataclass(frozen=True)

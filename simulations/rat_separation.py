@@ -179,6 +179,7 @@ def _structured_rate_task(
     quad = design.target_quadrature(cfg.n_eval)
     Xe, w = quad.points[:, 0], quad.weights
     F = np.column_stack([f(X) for f in TARGETS.values()])
+    F_eval = [f(quad.points) for f in TARGETS.values()]
     Z = rng.choice([-1.0, 1.0], size=(n, cfg.probes))
     window = np.logspace(-1, 1, cfg.window)
     schedule = float(rat_ridge_schedule(n, 1.0, cfg.teacher_lam))
@@ -197,8 +198,8 @@ def _structured_rate_task(
                 method, X[:, 0], Xt[:, 0], n * cfg.teacher_lam, a_S, np.hstack([F, Z]), Xe
             )
             var = cfg.noise_sd**2 * (w @ P[:, len(TARGETS) :] ** 2)
-            for j, (fname, f) in enumerate(TARGETS.items()):
-                bias = float(w @ (P[:, j] - f(quad.points)) ** 2)
+            for j, fname in enumerate(TARGETS):
+                bias = float(w @ (P[:, j] - F_eval[j]) ** 2)
                 row = {
                     "fstar": fname,
                     "teacher_lam": cfg.teacher_lam,
