@@ -440,9 +440,8 @@ def plot(df: pd.DataFrame, analysis: dict, claim_list: list[Claim] | None = None
         finish_figure(
             fig,
             claim_list,
-            "RaT vs SM continued to $n = 10^6$ on the linear-time structured path (variance by "
-            f"Hutchinson's estimate), teacher ridge $\\lambda_T = {analysis['teacher_lam']:g}$ "
-            "(RAT-1, RAT-2)",
+            "RaT vs SM to $n=10^6$, linear-time structured path, Hutchinson variance, "
+            f"$\\lambda_T={analysis['teacher_lam']:g}$ (RAT-1, RAT-2)",
             legend=True,
         )
         return fig
