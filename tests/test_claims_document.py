@@ -74,3 +74,18 @@ def test_command_writes_and_checks(tmp_path, capsys):
     assert "Tests: `tests/test_a.py`." in out.read_text()
     assert main([*args, "--check"]) == 0
     assert main(["claims", "--records", str(tmp_path / "nope")]) == 2
+
+
+def test_every_record_holds_its_presets_current_config():
+    """A record's config is the preset's as the code defines it today, so that rerunning the
+    preset (make figures) rewrites no tracked record; a preset changed without rerunning or
+    redrawing its record fails here."""
+    import dataclasses
+
+    from kdtheory.io import _rounded
+
+    for path in sorted((ROOT / "paper_figures").glob("*.json")):
+        record = json.loads(path.read_text())
+        preset = _module(record["name"]).PRESETS[record["preset"]]
+        expected = json.loads(json.dumps(_rounded(dataclasses.asdict(preset)), default=str))
+        assert record["config"] == expected, path.name
