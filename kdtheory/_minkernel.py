@@ -11,7 +11,7 @@ coefficients,
 
 so every linear system built from such blocks (kernel ridge, and the coupled teacher-student
 system of the RaT fixed point) is a banded system in the interleaved unknowns, solved in
-``O(N)`` by LAPACK's banded LU with partial pivoting (:func:`scipy.linalg.solve_banded`), without
+``O(N)`` by LAPACK's banded LU with partial pivoting (``gbsv``), without
 forming an ``N x N`` matrix. Duplicated points (``d_k = 0``) and a point at 0 need no special
 case. Predictions at new points are ``f(z) = sum_{p_k <= z} w_k p_k + z sum_{p_k > z} w_k``:
 prefix sums and a binary search, ``O((N + M) log N)``.
@@ -79,10 +79,16 @@ def _spline(band: _Band, F: NDArray, Q: NDArray, d: NDArray, stride: int, offset
     band.put(r, Q, -d)
 
 
-def _coefficient(Q: NDArray):
-    """Column indices and values of ``w_k = Q_k - Q_{k+1}``: for row ``k`` the pair of entries."""
-    N = Q.size
-    return [Q, Q[1:]], [np.ones(N), -np.ones(N - 1)]
+def _coefficient(band: _Band, rows: NDArray, Q: NDArray, scale) -> None:
+    """Entries ``scale_k (Q_k - Q_{k+1}) = scale_k w_k`` in row ``rows[k]`` (``Q_{N+1} = 0``)."""
+    scale = np.broadcast_to(np.asarray(scale, dtype=np.float64), Q.shape)
+    band.put(rows, Q, scale)
+    band.put(rows[:-1], Q[1:], -scale[:-1])
+
+
+def _from_suffix_sums(q: NDArray) -> NDArray:
+    """Coefficients ``w_k = Q_k - Q_{k+1}`` from their suffix sums (rows of ``q``)."""
+    return q - np.concatenate([q[1:], np.zeros((1,) + q.shape[1:])])
 
 
 def min_kernel_ridge(x: ArrayLike, z: ArrayLike, ridge: float) -> NDArray:
@@ -112,16 +118,13 @@ def min_kernel_ridge(x: ArrayLike, z: ArrayLike, ridge: float) -> NDArray:
     F, Q = 2 * np.arange(n), 2 * np.arange(n) + 1
     band = _Band(2 * n, 2, 2)
     _spline(band, F, Q, d, 2, 0)  # spline rows at even positions
-    wc, wv = _coefficient(Q)
     r = 2 * np.arange(n) + 1  # a (Q_k - Q_{k+1}) + F_k = z_k
-    band.put(r, wc[0], ridge * wv[0])
-    band.put(r[:-1], wc[1], ridge * wv[1])
+    _coefficient(band, r, Q, ridge)
     band.put(r, F, np.ones(n))
     b = np.zeros((2 * n,) + z.shape[1:])
     b[1::2] = z[order]
     u = band.solve(b)
-    q = u[1::2]
-    c_sorted = q - np.concatenate([q[1:], np.zeros((1,) + q.shape[1:])])
+    c_sorted = _from_suffix_sums(u[1::2])
     c = np.empty_like(c_sorted)
     c[order] = c_sorted
     return c
@@ -203,24 +206,17 @@ def min_rat_fixed_point(
     _spline(band, H, R, d, 4, 2)  # teacher values, rows 4k + 2
     # coefficient rows, student (row 4k + 1): target point j: a_S w_k - H_k = 0; source: w_k = 0
     k = np.arange(N)
-    wcol, wval = _coefficient(Q)
-    scale = np.where(is_source, 1.0, student_ridge)
-    band.put(4 * k + 1, wcol[0], scale * wval[0])
-    band.put(4 * k[:-1] + 1, wcol[1], scale[:-1] * wval[1])
+    _coefficient(band, 4 * k + 1, Q, np.where(is_source, 1.0, student_ridge))
     band.put(4 * k[~is_source] + 1, H[~is_source], -np.ones(m))
     # teacher (row 4k + 3): source point i: a_T c_i + F_k + H_k = y_i; target: c = 0
-    tcol, tval = _coefficient(R)
-    scale = np.where(is_source, teacher_ridge, 1.0)
+    _coefficient(band, 4 * k + 3, R, np.where(is_source, teacher_ridge, 1.0))
     src = k[is_source]
-    band.put(4 * k + 3, tcol[0], scale * tval[0])
-    band.put(4 * k[:-1] + 3, tcol[1], scale[:-1] * tval[1])
     band.put(4 * src + 3, F[is_source], np.ones(n))
     band.put(4 * src + 3, H[is_source], np.ones(n))
     b = np.zeros((4 * N,) + y.shape[1:])
     b[4 * src + 3] = y[order[is_source]]
     u = band.solve(b)
-    q = u[Q]
-    w = q - np.concatenate([q[1:], np.zeros((1,) + q.shape[1:])])
+    w = _from_suffix_sums(u[Q])
     alpha = np.empty((m,) + y.shape[1:])
     alpha[order[~is_source] - n] = w[~is_source]
     return alpha

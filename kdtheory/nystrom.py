@@ -15,6 +15,7 @@ rows, so memory is ``O(M^2 + chunk_size M)``, linear in ``n`` only through the d
 
 from __future__ import annotations
 
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -167,8 +168,6 @@ class NystromKernelRidge(RegressorMixin, BaseEstimator):
             op, precondition_t(rhs), rtol=self.tol, maxiter=self.max_iter, callback=count
         )
         if info > 0:
-            import warnings
-
             warnings.warn(
                 f"FALKON's conjugate gradients did not reach tol={self.tol:g} in "
                 f"{self.max_iter} iterations; raise max_iter.",

@@ -16,7 +16,7 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.kernel_ridge import KernelRidge
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from kdtheory._minkernel import min_kernel_predict, min_kernel_ridge
+from kdtheory._minkernel import min_kernel_predict, min_kernel_ridge, min_rat_fixed_point, min_sm
 from kdtheory.kernels import SobolevMin
 
 __all__ = [
@@ -206,8 +206,10 @@ class StructuredKernelRidge(RegressorMixin, BaseEstimator):
                 f"StructuredKernelRidge needs one-dimensional inputs, X has {X.shape[1]} features."
             )
         self.X_fit_ = X
-        self.dual_coef_ = _interpolate(X[:, 0], y) if self.alpha == 0 else min_kernel_ridge(
-            X[:, 0], y, float(self.alpha)
+        self.dual_coef_ = (
+            _interpolate(X[:, 0], y)
+            if self.alpha == 0
+            else min_kernel_ridge(X[:, 0], y, float(self.alpha))
         )
         return self
 
@@ -251,8 +253,6 @@ def structured_apply(method: str, X, Xt, teacher_ridge: float, student_ridge: fl
     -------
     ndarray of shape (N,) or (N, k)
     """
-    from kdtheory._minkernel import min_rat_fixed_point, min_sm
-
     if method == "teacher":
         return min_kernel_predict(X, min_kernel_ridge(X, Y, teacher_ridge), X_eval)
     if method == "krr":
