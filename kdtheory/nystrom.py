@@ -21,13 +21,31 @@ from numbers import Integral, Real
 import numpy as np
 import scipy.linalg
 import scipy.sparse.linalg
-from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.metrics.pairwise import pairwise_kernels
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-__all__ = ["NystromKernelRidge", "default_n_centers"]
+__all__ = [
+    "NystromKernelRidge",
+    "default_n_centers",
+    "is_nystrom_pair",
+    "nystrom_sm",
+    "nystrom_rat_fixed_point",
+]
+
+
+def _chunks(n: int, size: int) -> list[slice]:
+    return [slice(i, min(n, i + size)) for i in range(0, n, size)]
+
+
+def _upper_cholesky(K_MM: np.ndarray) -> np.ndarray:
+    """``R`` upper triangular with ``R^T R = K_MM + jitter I``, the jitter ``eps M`` times the
+    mean diagonal (FALKON's: the centers' Gram is often numerically singular)."""
+    M = K_MM.shape[0]
+    jitter = np.finfo(np.float64).eps * M * max(1.0, float(np.trace(K_MM)) / M)
+    return scipy.linalg.cholesky(K_MM + jitter * np.eye(M), lower=False)
 
 
 def default_n_centers(n: int) -> int:
@@ -111,6 +129,13 @@ class NystromKernelRidge(RegressorMixin, BaseEstimator):
             )
         return int(self.n_centers)
 
+    def _centers(self, X) -> np.ndarray:
+        """The ``M`` centers, drawn without replacement from the rows of ``X`` (sorted indices)."""
+        n = X.shape[0]
+        M = self._check_params(n)
+        rng = check_random_state(self.random_state)
+        return X[np.sort(rng.choice(n, size=M, replace=False))]
+
     def fit(self, X, y):
         """Draw the centers and solve the Nystrom system by preconditioned CG.
 
@@ -126,14 +151,11 @@ class NystromKernelRidge(RegressorMixin, BaseEstimator):
         """
         X, y = validate_data(self, X, y, y_numeric=True, dtype=np.float64)
         n = X.shape[0]
-        M = self._check_params(n)
-        rng = check_random_state(self.random_state)
-        C = X[np.sort(rng.choice(n, size=M, replace=False))]
+        C = self._centers(X)
+        M = C.shape[0]
         lam = float(self.alpha) / n
         K_MM = self._gram(C, C)
-        eps = np.finfo(np.float64).eps
-        jitter = eps * M * max(1.0, float(np.trace(K_MM)) / M)
-        T = scipy.linalg.cholesky(K_MM + jitter * np.eye(M), lower=False)
+        T = _upper_cholesky(K_MM)
         A = scipy.linalg.cholesky(T @ T.T / M + lam * np.eye(M), lower=False)
         tri = scipy.linalg.solve_triangular
         scale = 1.0 / np.sqrt(n)
@@ -144,7 +166,7 @@ class NystromKernelRidge(RegressorMixin, BaseEstimator):
         def precondition_t(v):  # B^T v = A^{-T} T^{-T} v / sqrt(n)
             return tri(A, tri(T, v, trans="T"), trans="T") * scale
 
-        chunks = [slice(i, min(n, i + self.chunk_size)) for i in range(0, n, self.chunk_size)]
+        chunks = _chunks(n, self.chunk_size)
 
         def normal(v):  # (K_nM^T K_nM + alpha K_MM) v, K_nM in chunks of rows
             out = float(self.alpha) * (K_MM @ v)
@@ -199,3 +221,144 @@ class NystromKernelRidge(RegressorMixin, BaseEstimator):
             ]
             or [np.empty(0)]
         )
+
+
+def is_nystrom_pair(teacher, student) -> bool:
+    """Whether teacher and student are both :class:`NystromKernelRidge` (the low-rank path)."""
+    return isinstance(teacher, NystromKernelRidge) and isinstance(student, NystromKernelRidge)
+
+
+def _whiten(left: np.ndarray, A: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """``left^{-T} A right^{-1}`` for upper-triangular ``left`` and ``right``."""
+    tri = scipy.linalg.solve_triangular
+    return tri(right, tri(left, A, trans="T").T, trans="T").T
+
+
+def _fitted(estimator, centers: np.ndarray, coef: np.ndarray):
+    fitted = clone(estimator)
+    fitted.centers_ = centers
+    fitted.dual_coef_ = coef
+    fitted.n_iter_ = 0
+    fitted.n_features_in_ = centers.shape[1]
+    return fitted
+
+
+def _pair_moments(teacher, student, X, y, Xt, rat: bool) -> dict:
+    """One pass over the source and one over the target rows, in chunks: the centers, their
+    upper Cholesky factors ``R_T``, ``R_S`` (:func:`_upper_cholesky`) and the whitened moments
+    ``Phi^T Phi``, ``Phi^T y``, ``Psi_t^T Phi_t`` and (RaT) ``Phi^T Psi`` or (SM)
+    ``Psi_t^T Psi_t`` of the features ``Phi = K(., C_T) R_T^{-1}``, ``Psi = K(., C_S) R_S^{-1}``
+    (``_t``: at the target points)."""
+    C_T, C_S = teacher._centers(X), student._centers(Xt)
+    R_T = _upper_cholesky(teacher._gram(C_T, C_T))
+    R_S = _upper_cholesky(student._gram(C_S, C_S))
+    M_T, M_S = C_T.shape[0], C_S.shape[0]
+    TT, Ty, TS = np.zeros((M_T, M_T)), np.zeros(M_T), np.zeros((M_T, M_S))
+    for rows in _chunks(X.shape[0], teacher.chunk_size):
+        KT = teacher._gram(X[rows], C_T)
+        TT += KT.T @ KT
+        Ty += KT.T @ y[rows]
+        if rat:
+            TS += KT.T @ student._gram(X[rows], C_S)
+    ST, SS = np.zeros((M_S, M_T)), np.zeros((M_S, M_S))
+    for rows in _chunks(Xt.shape[0], student.chunk_size):
+        KS = student._gram(Xt[rows], C_S)
+        ST += KS.T @ teacher._gram(Xt[rows], C_T)
+        if not rat:
+            SS += KS.T @ KS
+    tri = scipy.linalg.solve_triangular
+    return {
+        "C_T": C_T,
+        "C_S": C_S,
+        "R_T": R_T,
+        "R_S": R_S,
+        "PhiPhi": _whiten(R_T, TT, R_T),
+        "Phiy": tri(R_T, Ty, trans="T"),
+        "PsiPhi_t": _whiten(R_S, ST, R_T),
+        "PhiPsi": _whiten(R_T, TS, R_S) if rat else None,
+        "PsiPsi_t": None if rat else _whiten(R_S, SS, R_S),
+    }
+
+
+def _ridge_solve(gram: np.ndarray, ridge: float, b: np.ndarray) -> np.ndarray:
+    """``(gram + ridge I)^{-1} b`` for a symmetric positive semi-definite ``gram``, ``ridge > 0``."""
+    A = (gram + gram.T) / 2 + ridge * np.eye(gram.shape[0])
+    return scipy.linalg.cho_solve(scipy.linalg.cho_factor(A), b)
+
+
+def nystrom_sm(teacher, student, X, y, X_target):
+    """Soft matching for a pair of :class:`NystromKernelRidge`, in one pass over the data.
+
+    The teacher is kernel ridge on its centers ``C_T`` (drawn from ``X``), the student kernel
+    ridge on its centers ``C_S`` (drawn from ``X_target``) fitted to the teacher's target
+    predictions (CLAIMS.md 1.2). Both are ridge regressions on whitened features
+    ``Phi = K(., C_T) R_T^{-1}`` and ``Psi = K(., C_S) R_S^{-1}`` (``R^T R`` the centers' Gram,
+    with FALKON's jitter), so the whole estimator needs the moments ``Phi^T Phi``, ``Phi^T y``,
+    ``Psi_t^T Phi_t``, ``Psi_t^T Psi_t``, accumulated over chunks of rows, and two
+    ``M x M`` solves: memory ``O(M^2 + chunk M)``, time ``O((n + m) M^2)``.
+
+    Parameters
+    ----------
+    teacher, student : NystromKernelRidge
+        Unfitted; their kernels, ``n_centers``, ``alpha``, ``chunk_size`` and ``random_state``
+        are used as their own ``fit`` uses them (the same centers).
+    X : ndarray of shape (n, d)
+    y : ndarray of shape (n,)
+    X_target : ndarray of shape (m, d)
+
+    Returns
+    -------
+    teacher_, student_ : NystromKernelRidge
+        Fitted (``centers_``, ``dual_coef_``; ``n_iter_ = 0``).
+    """
+    mo = _pair_moments(teacher, student, X, y, X_target, rat=False)
+    tri = scipy.linalg.solve_triangular
+    gamma = _ridge_solve(mo["PhiPhi"], float(teacher.alpha), mo["Phiy"])
+    delta = _ridge_solve(mo["PsiPsi_t"], float(student.alpha), mo["PsiPhi_t"] @ gamma)
+    return (
+        _fitted(teacher, mo["C_T"], tri(mo["R_T"], gamma)),
+        _fitted(student, mo["C_S"], tri(mo["R_S"], delta)),
+    )
+
+
+def nystrom_rat_fixed_point(teacher, student, X, y, X_target):
+    """The RaT fixed point for a pair of :class:`NystromKernelRidge` (claim RAT-2, at scale).
+
+    Picard's RaT refits the teacher to the student's source residuals and the student (ridge
+    ``eta a_S``, the proximal step) to ``f(Xt) + eta g(Xt)``. For Nystrom kernel ridge on
+    whitened features (see :func:`nystrom_sm`) its fixed point, independent of ``eta``, solves
+    the ``M_S x M_S`` system
+
+        ``(a_S I + Psi_t^T Phi_t (Phi^T Phi + a_T I)^{-1} Phi^T Psi) delta
+        = Psi_t^T Phi_t (Phi^T Phi + a_T I)^{-1} Phi^T y``,
+
+    the student being ``Psi delta`` and the teacher, fitted to the final residuals,
+    ``Phi (Phi^T Phi + a_T I)^{-1} Phi^T (y - Psi delta)``: the low-rank analogue of
+    ``(a_S I + G K_st) alpha = G y``, built from one pass over the data instead of refits.
+
+    Parameters
+    ----------
+    teacher, student : NystromKernelRidge
+        Unfitted; used as their own ``fit`` would use them (the same centers).
+    X : ndarray of shape (n, d)
+    y : ndarray of shape (n,)
+    X_target : ndarray of shape (m, d)
+
+    Returns
+    -------
+    teacher_, student_ : NystromKernelRidge
+        Fitted at the fixed point.
+    """
+    mo = _pair_moments(teacher, student, X, y, X_target, rat=True)
+    tri = scipy.linalg.solve_triangular
+    M_S = mo["C_S"].shape[0]
+    D = _ridge_solve(
+        mo["PhiPhi"], float(teacher.alpha), np.column_stack([mo["PhiPsi"], mo["Phiy"]])
+    )
+    lhs = float(student.alpha) * np.eye(M_S) + mo["PsiPhi_t"] @ D[:, :M_S]
+    delta = scipy.linalg.solve(lhs, mo["PsiPhi_t"] @ D[:, M_S])
+    gamma = D[:, M_S] - D[:, :M_S] @ delta
+    return (
+        _fitted(teacher, mo["C_T"], tri(mo["R_T"], gamma)),
+        _fitted(student, mo["C_S"], tri(mo["R_S"], delta)),
+    )

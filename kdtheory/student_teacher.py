@@ -49,6 +49,12 @@ from kdtheory._rat_kernel import (
 )
 from kdtheory._validation import check_numeric_y
 from kdtheory.linalg import linear_smoother_risk
+from kdtheory.nystrom import (
+    NystromKernelRidge,
+    is_nystrom_pair,
+    nystrom_rat_fixed_point,
+    nystrom_sm,
+)
 from kdtheory.structured import StructuredKernelRidge, as_dense, as_structured, resolve_solver
 
 __all__ = [
@@ -70,7 +76,14 @@ __all__ = [
 #: students whose ``alpha`` is the weight of a penalty on a squared loss: the prox with step
 #: ``eta`` multiplies it by ``eta``. Any other ``alpha`` (a quantile, a learning-rate-like or
 #: mixing parameter) is never rewritten.
-PENALIZED_LEAST_SQUARES = (KernelRidge, StructuredKernelRidge, Ridge, Lasso, ElasticNet)
+PENALIZED_LEAST_SQUARES = (
+    KernelRidge,
+    StructuredKernelRidge,
+    NystromKernelRidge,
+    Ridge,
+    Lasso,
+    ElasticNet,
+)
 
 
 def _with_scaled_ridge(student: BaseEstimator, step: float) -> BaseEstimator:
@@ -164,6 +177,8 @@ class _StudentTeacher(RegressorMixin, BaseEstimator):
         """The pair on the path ``solver`` selects (:func:`kdtheory.structured.resolve_solver`):
         structured estimators for ``min(x, x')`` pairs, dense ``KernelRidge`` otherwise."""
         self.solver_ = resolve_solver(self.solver, (teacher, student), n_features)
+        if self.solver == "auto" and is_nystrom_pair(teacher, student):
+            self.solver_ = "nystrom"
         if self.solver_ == "structured":
             return as_structured(teacher), as_structured(student)
         return as_dense(teacher), as_dense(student)
@@ -230,7 +245,9 @@ class SoftMatching(_StudentTeacher):
         ``"structured"``: kernel ridge pairs with the kernel ``min(x, x')``
         (:class:`~kdtheory.kernels.SobolevMin`) on one-dimensional inputs are fitted and predict
         in linear time without any ``n x n`` matrix (:mod:`kdtheory.structured`); ``"auto"``
-        takes that path whenever the pair allows it; ``"dense"`` never does.
+        takes that path whenever the pair allows it; ``"dense"`` never does. A pair of
+        :class:`~kdtheory.nystrom.NystromKernelRidge` with ``"auto"`` is fitted in one pass over
+        the data on the centers' whitened features (:func:`kdtheory.nystrom.nystrom_sm`).
 
     Attributes
     ----------
@@ -239,7 +256,7 @@ class SoftMatching(_StudentTeacher):
     student_ : regressor
         The student fitted on ``(X_target, teacher_.predict(X_target))``.
     solver_ : str
-        ``"dense"`` or ``"structured"``.
+        ``"dense"``, ``"structured"`` or ``"nystrom"``.
     n_features_in_ : int
 
     Examples
@@ -277,6 +294,9 @@ class SoftMatching(_StudentTeacher):
         teacher, student = self._components()
         X, y, Xt = self._validate_inputs(X, y, X_target)
         teacher, student = self._paths(teacher, student, X.shape[1])
+        if self.solver_ == "nystrom":
+            self.teacher_, self.student_ = nystrom_sm(teacher, student, X, y, Xt)
+            return self
         self.teacher_ = teacher.fit(X, y)
         self.student_ = student.fit(Xt, self.teacher_.predict(Xt))
         return self
@@ -315,7 +335,10 @@ class ResidualAsTeacher(_StudentTeacher):
         ``"structured"``: for kernel ridge pairs with the kernel ``min(x, x')`` on
         one-dimensional inputs the fixed point is solved in linear time as one banded system
         (:func:`kdtheory._minkernel.min_rat_fixed_point`) and every refit of the Picard iteration
-        is linear-time too; ``"auto"`` takes that path whenever the pair allows it.
+        is linear-time too; ``"auto"`` takes that path whenever the pair allows it. A pair of
+        :class:`~kdtheory.nystrom.NystromKernelRidge` with ``"auto"`` gets the low-rank fixed
+        point (:func:`kdtheory.nystrom.nystrom_rat_fixed_point`, one pass over the data, an
+        ``M x M`` solve) instead of Picard refits; ``method="picard"`` still iterates.
 
     Attributes
     ----------
@@ -327,7 +350,7 @@ class ResidualAsTeacher(_StudentTeacher):
     method_ : str
         ``"closed_form"`` or ``"picard"``.
     solver_ : str
-        ``"dense"`` or ``"structured"``.
+        ``"dense"``, ``"structured"`` or ``"nystrom"``.
     n_iter_ : int
         Picard iterations run (0 for the closed form).
     converged_ : bool
@@ -397,17 +420,25 @@ class ResidualAsTeacher(_StudentTeacher):
         X, y, Xt = self._validate_inputs(X, y, X_target)
         teacher, student = self._paths(teacher, student, X.shape[1])
         structured = self.solver_ == "structured"
+        low_rank = self.solver_ == "nystrom"
         kernel_pair = structured or all(
             isinstance(e, KernelRidge) and np.ndim(e.alpha) == 0 for e in (teacher, student)
         )
-        if self.method == "closed_form" and not kernel_pair:
+        if self.method == "closed_form" and not (kernel_pair or low_rank):
             raise ValueError(
-                "method='closed_form' needs KernelRidge teacher and student with scalar alpha; "
-                "use method='picard' for other regressors."
+                "method='closed_form' needs KernelRidge (or NystromKernelRidge with "
+                "solver='auto') teacher and student with scalar alpha; use method='picard' for "
+                "other regressors."
             )
-        self.method_ = "closed_form" if self.method == "auto" and kernel_pair else self.method
+        closed = kernel_pair or low_rank
+        self.method_ = "closed_form" if self.method == "auto" and closed else self.method
         if self.method_ == "auto":
             self.method_ = "picard"
+        if low_rank and self.method_ == "closed_form":
+            self.teacher_, self.student_ = nystrom_rat_fixed_point(teacher, student, X, y, Xt)
+            self.converged_ = True
+            self._finish([], rate=None)
+            return self
         if structured and self.method_ == "closed_form":
             alpha = min_rat_fixed_point(X, y, Xt, float(teacher.alpha), float(student.alpha))
             self.student_ = _fitted_structured(student, Xt, alpha)

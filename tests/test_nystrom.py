@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from sklearn.kernel_ridge import KernelRidge
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
+from kdtheory import ResidualAsTeacher, SoftMatching
 from kdtheory.kernels import SobolevMin, gaussian, laplace
 from kdtheory.nystrom import NystromKernelRidge, default_n_centers
 
@@ -81,3 +82,91 @@ def test_bad_parameters_are_named(params, match):
 @parametrize_with_checks([NystromKernelRidge(alpha=0.1, random_state=0)])
 def test_sklearn_compatible(estimator, check):
     check(estimator)
+
+
+def _pair(M_T, M_S, a_T, a_S, kernel, tol=1e-13):
+    common = dict(kernel=kernel, tol=tol, max_iter=2000)
+    return (
+        NystromKernelRidge(n_centers=M_T, alpha=a_T, random_state=1, **common),
+        NystromKernelRidge(n_centers=M_S, alpha=a_S, random_state=2, **common),
+    )
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.integers(0, 2**32 - 1), st.integers(15, 60), st.floats(-1, 1.5), st.floats(-2, 0.5))
+def test_low_rank_rat_with_every_point_a_center_is_the_kernel_fixed_point(
+    seed, n, log_a_T, log_a_S
+):
+    """Claim RAT-2's estimator at scale: with every source point a teacher center and every
+    target point a student center, Nystrom kernel ridge is kernel ridge, so the low-rank fixed
+    point must be ``(a_S I + G K_st) alpha = G y`` of the dense path. Tolerance: both solve
+    systems of condition at most ``cond`` (either kernel ridge's, or the fixed point's) in
+    float64, backward stable, so within ``(n + m) eps cond`` of each other; the
+    jitter ``eps M mean(diag K)`` that whitening adds to each centers' Gram is of that order."""
+    rng = np.random.default_rng(seed)
+    m = n + 5
+    X, Xt = rng.uniform(size=(n, 2)), rng.uniform(size=(m, 2)) ** 2
+    y = np.cos(3 * X[:, 0]) + 0.3 * rng.normal(size=n)
+    kernel = laplace(0.6)
+    a_T, a_S = 10.0**log_a_T, 10.0**log_a_S
+    teacher, student = _pair(n, m, a_T, a_S, kernel)
+    low = ResidualAsTeacher(teacher, student).fit(X, y, X_target=Xt)
+    assert (low.solver_, low.method_) == ("nystrom", "closed_form")
+    G = kernel(Xt, X) @ np.linalg.inv(kernel(X, X) + a_T * np.eye(n))
+    C = G @ kernel(X, Xt)
+    alpha = np.linalg.solve(a_S * np.eye(m) + C, G @ y)
+    expected = kernel(Xt, Xt) @ alpha
+    eps = np.finfo(float).eps
+    cond = max(np.linalg.cond(kernel(X, X) + a_T * np.eye(n)), np.linalg.cond(a_S * np.eye(m) + C))
+    atol = (n + m) * eps * cond * np.abs(expected).max()
+    np.testing.assert_allclose(low.predict(Xt), expected, rtol=0, atol=atol)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_low_rank_rat_is_the_limit_of_picard_refits(seed):
+    """The low-rank fixed point against ``method="picard"`` (teacher and student refitted by
+    FALKON each iteration, the same centers): they agree within the error Picard leaves when it
+    stops, ``sqrt(m) change rho / (1 - rho)`` (``rho`` from its last two changes), plus CG's
+    relative residual ``1e-13`` carried through the refits."""
+    rng = np.random.default_rng(seed)
+    X, Xt = rng.uniform(size=(300, 3)), rng.uniform(size=(200, 3)) ** 0.5
+    y = np.sin(3 * X[:, 0]) + X[:, 1] ** 2 + 0.3 * rng.normal(size=300)
+    teacher, student = _pair(60, 40, 20.0, 0.3, laplace(0.5))
+    low = ResidualAsTeacher(teacher, student).fit(X, y, X_target=Xt)
+    pic = ResidualAsTeacher(teacher, student, method="picard", n_iter=5000, tol=1e-12)
+    pic.fit(X, y, X_target=Xt)
+    assert pic.converged_ and pic.method_ == "picard"
+    r = pic.residuals_
+    rho = r[-1] / r[-2]
+    assert 0 < rho < 1
+    p = low.predict(Xt)
+    bound = np.sqrt(len(Xt)) * r[-1] * rho / (1 - rho) + 1e-10 * np.abs(p).max()
+    assert np.abs(p - pic.predict(Xt)).max() <= bound
+    # the teacher is fitted to the final residuals on both paths
+    q = low.teacher_.predict(Xt)
+    assert np.abs(q - pic.teacher_.predict(Xt)).max() <= bound + 1e-10 * np.abs(q).max()
+
+
+def test_low_rank_soft_matching_is_the_two_fits():
+    rng = np.random.default_rng(5)
+    X, Xt = rng.uniform(size=(500, 3)), rng.uniform(size=(400, 3)) ** 2
+    y = np.sin(4 * X[:, 2]) + 0.2 * rng.normal(size=500)
+    teacher, student = _pair(70, 50, 5.0, 0.1, gaussian(0.4))
+    low = SoftMatching(teacher, student).fit(X, y, X_target=Xt)
+    fits = SoftMatching(teacher, student, solver="dense").fit(X, y, X_target=Xt)
+    assert (low.solver_, fits.solver_) == ("nystrom", "dense")
+    assert fits.teacher_.n_iter_ > 0 and low.teacher_.n_iter_ == 0
+    # CG stops at relative residual 1e-13 of a system whose whitened condition is at most
+    # 1 + ||Phi||^2 / alpha; the fitted functions agree to that order
+    p = low.predict(Xt)
+    assert np.abs(p - fits.predict(Xt)).max() <= 1e-8 * np.abs(p).max()
+
+
+def test_low_rank_pair_checks_its_centers_against_each_sample():
+    rng = np.random.default_rng(6)
+    X, Xt, y = rng.uniform(size=(40, 2)), rng.uniform(size=(25, 2)), rng.normal(size=40)
+    teacher, student = _pair(20, 30, 1.0, 1.0, laplace(0.5))  # 30 centers, 25 target points
+    with pytest.raises(ValueError, match=r"n_centers must be .* \(25\), got 30"):
+        ResidualAsTeacher(teacher, student).fit(X, y, X_target=Xt)
+    with pytest.raises(ValueError, match="n_centers"):
+        SoftMatching(teacher, student).fit(X, y, X_target=Xt)
