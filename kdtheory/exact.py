@@ -20,6 +20,7 @@ import scipy.linalg
 from numpy.typing import ArrayLike, NDArray
 
 from kdtheory.linalg import DensePath, SpectralPath, SymmetricEigen, inverse_filter, is_symmetric
+from kdtheory.structured import StructuredPath, resolve_path_solver
 
 __all__ = ["distillation_paths", "PATH_INPUTS"]
 
@@ -49,7 +50,10 @@ def distillation_paths(
     source_ridges: ArrayLike | None = None,
     eval_weights: ArrayLike | None = None,
     methods: tuple[str, ...] = ("teacher", "krr", "sm", "rat", "oracle"),
-) -> dict[str, SpectralPath | DensePath]:
+    solver: str = "auto",
+    n_probes: int | None = None,
+    rng: np.random.Generator | None = None,
+) -> dict[str, SpectralPath | DensePath | StructuredPath]:
     """Paths of linear smoothers for the student-teacher estimators (claims RAT-1, RAT-2, RAT-5).
 
     Parameters
@@ -75,6 +79,18 @@ def distillation_paths(
         Quadrature weights; default ``1/N``.
     methods : tuple of str
         Any of ``"teacher"``, ``"krr"``, ``"sm"``, ``"rat"``, ``"oracle"``.
+    solver : {"auto", "dense", "structured"}, default="auto"
+        ``"dense"``: the eigendecompositions above (``n x n`` matrices). ``"structured"``: for
+        the kernel ``min(x, x')`` (:class:`~kdtheory.kernels.SobolevMin`, teacher and student)
+        on one-dimensional inputs, :class:`~kdtheory.structured.StructuredPath` objects that
+        form no ``n x n`` matrix (the same risks up to rounding; exact variance costs ``O(n^2)``
+        time per ridge). ``"auto"``: structured when the kernels allow it and
+        ``max(n, m, N)`` exceeds :data:`~kdtheory.structured.DENSE_MAX_POINTS`, else dense.
+    n_probes : int, optional
+        Structured path only: estimate the variance from this many Rademacher probes
+        (Hutchinson, unbiased; ``risk`` then also returns ``variance_se``) instead of exactly.
+    rng : numpy.random.Generator, optional
+        Draws the probes.
 
     Returns
     -------
@@ -82,6 +98,12 @@ def distillation_paths(
         Method name -> a path with ``risk(f_in, f_eval, noise_sd)``; ``f_in`` is ``f*`` at
         ``X`` for every method but ``"oracle"``, where it is ``f*`` at ``X_target``
         (see :data:`PATH_INPUTS`).
+
+    Raises
+    ------
+    ValueError
+        For an unknown method or solver, or ``solver="structured"`` on other kernels or on
+        inputs with more than one feature.
     """
     unknown = set(methods) - set(PATH_INPUTS)
     if unknown:
@@ -93,6 +115,21 @@ def distillation_paths(
     student_ridges = np.atleast_1d(np.asarray(student_ridges, dtype=float))
     source_ridges = student_ridges if source_ridges is None else np.atleast_1d(source_ridges)
     w = eval_weights
+    kernels = (kernel,) if teacher_kernel is None else (kernel, teacher_kernel)
+    n_points = max(len(X), len(Xt), len(Xe))
+    if resolve_path_solver(solver, kernels, X.shape[1], n_points) == "structured":
+        a_T = float(teacher_ridge)
+        spec = {
+            "teacher": ("teacher", X, [a_T]),
+            "krr": ("krr", X, source_ridges),
+            "sm": ("sm", X, student_ridges),
+            "rat": ("rat", X, student_ridges),
+            "oracle": ("krr", Xt, source_ridges),
+        }
+        return {
+            m: StructuredPath(spec[m][0], spec[m][1], Xt, Xe, a_T, spec[m][2], w, n_probes, rng)
+            for m in methods
+        }
     paths: dict[str, SpectralPath | DensePath] = {}
 
     eig_T = SymmetricEigen.of(tkernel(X, X))

@@ -29,6 +29,10 @@ __all__ = [
     "structured_risk",
     "structured_apply",
     "RISK_METHODS",
+    "StructuredPath",
+    "DENSE_MAX_POINTS",
+    "kernels_allow_structure",
+    "resolve_path_solver",
 ]
 
 #: the values of the estimators' ``solver`` parameter
@@ -340,3 +344,110 @@ def structured_risk(
         values = noise_sd**2 * np.concatenate(values)
         var, se = float(values.mean()), float(values.std(ddof=1) / np.sqrt(values.size))
     return {"risk": bias + var, "bias": bias, "variance": var, "variance_se": se}
+
+
+#: ``solver="auto"`` in :func:`kdtheory.exact.distillation_paths` keeps the dense path while
+#: ``max(n, m, N)`` is at most this (its ``n x n`` matrices fit in memory and its eigen-
+#: decompositions are faster than ``O(n)`` structured solves per column)
+DENSE_MAX_POINTS = 10_000
+
+
+class StructuredPath:
+    """A path of structured linear smoothers (kernel ``min(x, x')``), one per ridge, with the
+    interface of :class:`kdtheory.linalg.SpectralPath` (``predict``, ``risk``).
+
+    Built by :func:`kdtheory.exact.distillation_paths` with ``solver="structured"``: nothing of
+    size ``n x n`` is formed; each ridge costs one ``O(n)`` banded factorization per block of
+    responses (:func:`structured_apply`). :meth:`risk` is exact (the variance from the columns
+    of ``A``: ``O(n^2)`` time per ridge, ``O(n)`` memory) unless ``n_probes`` is set, in which
+    case the variance is Hutchinson's unbiased estimate and ``variance_se`` its standard error
+    (:func:`structured_risk`).
+
+    Parameters
+    ----------
+    method : {"teacher", "krr", "sm", "rat"}
+        As in :func:`structured_risk` (the target oracle is ``"krr"`` on the target points).
+    X, X_target, X_eval : arrays of shape (n,), (m,), (N,)
+    teacher_ridge : float
+    ridges : array of shape (L,)
+        Student ridges (ignored by ``"teacher"``, which has one value).
+    weights : array of shape (N,), optional
+    n_probes : int, optional
+    rng : numpy.random.Generator, optional
+        Draws the probes.
+    """
+
+    def __init__(
+        self, method, X, X_target, X_eval, teacher_ridge, ridges, weights=None, n_probes=None,
+        rng=None,
+    ):  # fmt: skip
+        if method not in RISK_METHODS:
+            raise ValueError(f"method must be one of {RISK_METHODS}, got {method!r}.")
+        self.method = method
+        self.X, self.X_target, self.X_eval = (
+            np.asarray(a, dtype=np.float64).reshape(-1) for a in (X, X_target, X_eval)
+        )
+        self.teacher_ridge = float(teacher_ridge)
+        self.ridges = np.atleast_1d(np.asarray(ridges, dtype=np.float64))
+        self.weights = weights
+        self.n_probes = n_probes
+        self.rng = rng
+
+    def _args(self, ridge: float) -> tuple:
+        return (self.method, self.X, self.X_target, self.teacher_ridge, float(ridge))
+
+    def predict(self, z) -> np.ndarray:
+        """Predictions ``A_l z`` at the evaluation points, shape ``(N, L)``."""
+        z = np.asarray(z, dtype=np.float64)
+        return np.column_stack(
+            [structured_apply(*self._args(a), z, self.X_eval) for a in self.ridges]
+        )
+
+    def risk(self, f_in, f_eval, noise_sd: float) -> dict[str, np.ndarray]:
+        """Expected risk for every ridge: arrays ``bias``, ``variance``, ``risk`` and
+        ``variance_se`` (0 when exact), each of shape ``(L,)``."""
+        rows = [
+            structured_risk(
+                self.method,
+                self.X,
+                self.X_target,
+                self.X_eval,
+                f_in,
+                f_eval,
+                noise_sd,
+                teacher_ridge=self.teacher_ridge,
+                student_ridge=float(a),
+                eval_weights=self.weights,
+                n_probes=self.n_probes,
+                rng=self.rng,
+            )
+            for a in self.ridges
+        ]
+        return {
+            k: np.array([r[k] for r in rows]) for k in ("bias", "variance", "risk", "variance_se")
+        }
+
+
+def kernels_allow_structure(kernels, n_features: int) -> bool:
+    """Whether every kernel is :class:`~kdtheory.kernels.SobolevMin` on one-dimensional inputs."""
+    return n_features == 1 and all(isinstance(k, SobolevMin) for k in kernels)
+
+
+def resolve_path_solver(solver: str, kernels, n_features: int, n_points: int) -> str:
+    """The path :func:`kdtheory.exact.distillation_paths` takes: ``"dense"`` or ``"structured"``.
+
+    ``"auto"`` takes the structured path when the kernels allow it and ``n_points`` exceeds
+    :data:`DENSE_MAX_POINTS`; ``"structured"`` on other kernels raises a ValueError naming them.
+    """
+    if solver not in SOLVERS:
+        raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}.")
+    allowed = kernels_allow_structure(kernels, n_features)
+    if solver == "structured" and not allowed:
+        raise ValueError(
+            "solver='structured' needs kernel (and teacher_kernel) SobolevMin() (min(x, x')) "
+            f"and one-dimensional inputs; got {', '.join(map(repr, kernels))} and "
+            f"{n_features} feature(s). Use solver='dense' (or 'auto')."
+        )
+    if solver == "auto":
+        return "structured" if allowed and n_points > DENSE_MAX_POINTS else "dense"
+    return solver

@@ -125,45 +125,56 @@ def test_interpolation_of_singular_designs_is_kernel_ridges_least_squares(seed, 
 
 
 @settings(max_examples=25, deadline=None)
-@given(problems(), st.sampled_from(["teacher", "krr", "sm", "rat"]))
+@given(problems(), st.sampled_from(["teacher", "krr", "sm", "rat", "oracle"]))
 def test_structured_exact_risk_equals_the_dense_path(problem, method):
-    """Bias and exact variance on the structured path = kdtheory.exact's dense smoothers."""
+    """kdtheory.exact with solver="structured": bias and exact variance of every method over a
+    path of ridges equal the dense smoothers' (RTOL, the module's bound from floating point)."""
     from kdtheory.exact import PATH_INPUTS, distillation_paths
-    from kdtheory.structured import structured_risk
+    from kdtheory.structured import StructuredPath
 
     X, y, Xt, a_T, a_S = problem
     X_eval = np.linspace(0.01, 1, 37)[:, None]
     weights = np.random.default_rng(0).dirichlet(np.ones(37))
     f = lambda x: np.sin(5 * x[:, 0])  # noqa: E731
-    path = distillation_paths(
-        X,
-        Xt,
-        X_eval,
+    common = dict(
         kernel=SobolevMin(),
         teacher_ridge=a_T,
-        student_ridges=[a_S],
-        source_ridges=[a_S],
+        student_ridges=[a_S, 3 * a_S],
+        source_ridges=[a_S / 2, a_S],
         eval_weights=weights,
         methods=(method,),
-    )[method]
-    assert PATH_INPUTS[method] == "source"
-    dense = path.risk(f(X), f(X_eval), 0.7)
-    fast = structured_risk(
-        method,
-        X,
-        Xt,
-        X_eval,
-        f(X),
-        f(X_eval),
-        0.7,
-        teacher_ridge=a_T,
-        student_ridge=a_S,
-        eval_weights=weights,
-        chunk=7,
     )
+    dense = distillation_paths(X, Xt, X_eval, solver="dense", **common)[method]
+    fast = distillation_paths(X, Xt, X_eval, solver="structured", **common)[method]
+    assert isinstance(fast, StructuredPath)
+    f_in = f(X) if PATH_INPUTS[method] == "source" else f(Xt)
+    want, got = dense.risk(f_in, f(X_eval), 0.7), fast.risk(f_in, f(X_eval), 0.7)
     for key in ("bias", "variance", "risk"):
-        assert abs(fast[key] - dense[key][0]) <= RTOL * max(abs(dense[key][0]), 1e-300), key
-    assert fast["variance_se"] == 0.0
+        np.testing.assert_allclose(got[key], want[key], rtol=RTOL, atol=1e-300, err_msg=key)
+    np.testing.assert_array_equal(got["variance_se"], 0.0)
+    np.testing.assert_allclose(
+        fast.predict(f_in), dense.predict(f_in), rtol=0, atol=RTOL * np.abs(f_in).max()
+    )
+
+
+def test_exact_solver_choice():
+    from kdtheory.exact import distillation_paths
+    from kdtheory.kernels import laplace
+    from kdtheory.structured import DENSE_MAX_POINTS, resolve_path_solver
+
+    assert resolve_path_solver("auto", [SobolevMin()], 1, DENSE_MAX_POINTS) == "dense"
+    assert resolve_path_solver("auto", [SobolevMin()], 1, DENSE_MAX_POINTS + 1) == "structured"
+    assert resolve_path_solver("auto", [laplace(1.0)], 1, 10**6) == "dense"
+    X = np.linspace(0.1, 1, 5)[:, None]
+    with pytest.raises(ValueError, match="solver='structured' needs kernel"):
+        distillation_paths(
+            X, X, X, kernel=laplace(1.0), teacher_ridge=1.0, student_ridges=[1.0],
+            solver="structured",
+        )  # fmt: skip
+    with pytest.raises(ValueError, match="solver must be one of"):
+        distillation_paths(
+            X, X, X, kernel=SobolevMin(), teacher_ridge=1.0, student_ridges=[1.0], solver="x"
+        )
 
 
 def test_hutchinson_variance_is_unbiased_within_its_standard_error():
