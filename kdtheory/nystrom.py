@@ -281,7 +281,7 @@ def _pair_moments(teacher, student, X, y, Xt, rat: bool) -> dict:
 
 
 def _ridge_solve(gram: np.ndarray, ridge: float, b: np.ndarray) -> np.ndarray:
-    """``(gram + ridge I)^{-1} b`` for a symmetric positive semi-definite ``gram``, ``ridge > 0``."""
+    """``(gram + ridge I)^{-1} b`` for symmetric positive semi-definite ``gram``, ``ridge > 0``."""
     A = (gram + gram.T) / 2 + ridge * np.eye(gram.shape[0])
     return scipy.linalg.cho_solve(scipy.linalg.cho_factor(A), b)
 
