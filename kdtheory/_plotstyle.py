@@ -49,6 +49,8 @@ FAMILY_STYLE: dict[str, dict] = {
     "switch": {"color": _C["orange"], "marker": "o"},
     "bayes": {"color": _C["blue"], "marker": "s"},
     "noisy": {"color": _C["sky_blue"], "marker": "d"},
+    "pd_ts": {"color": _C["blue"], "marker": "h"},
+    "pd_st": {"color": _C["reddish_purple"], "marker": "p"},
     "reference": {"color": REFERENCE_COLOR, "marker": None},
 }
 
@@ -91,6 +93,10 @@ METHOD_STYLE: dict[str, dict] = {
     "bayes": _method("bayes", "Bayes teacher p(y|x)"),
     "noisy": _method("noisy", "noisy teacher"),
     "population": _method("reference", "population gradient (limit)", kind="reference"),
+    # pd_robustness
+    "kl": _method("kd", "KL (Hinton's KD)"),
+    "pd_ts": _method("pd_ts", "$D_\\lambda$(teacher $\\|$ student)"),
+    "pd_st": _method("pd_st", "$D_\\lambda$(student $\\|$ teacher)"),
 }
 
 #: Which methods each simulation plots (the style table must cover them; a test checks it).
@@ -104,6 +110,7 @@ SIMULATION_METHODS: dict[str, tuple[str, ...]] = {
     "eigen_exaggeration": ("teacher", "student", "label"),
     "late_distillation": ("label", "kd", "switch_mid", "teacher", "best_label"),
     "gradient_denoising": ("one_hot", "bayes", "noisy", "population"),
+    "pd_robustness": ("kl", "pd_ts", "pd_st"),
 }
 
 #: Markers for series that are not methods (a parameter's values), in order.

@@ -43,6 +43,7 @@ SIMULATIONS = {
     "confidence_exaggeration": "simulations.confidence_exaggeration",
     "late_distillation": "simulations.late_distillation",
     "gradient_denoising": "simulations.gradient_denoising",
+    "pd_robustness": "simulations.pd_robustness",
     "semiparametric_bias": "simulations.semiparametric_bias",
     "crossfit_overfitting": "simulations.crossfit_overfitting",
     "tabular_kd": "simulations.tabular_kd",

@@ -1,0 +1,508 @@
+"""Power-divergence distillation losses, numpy and JAX (CLAIMS.md 4, claim PD-1).
+
+``power_divergence``, ``power_divergence_kd_loss`` and ``power_divergence_kd_gradient`` of
+:mod:`kdtheory.losses`: the limits ``lam -> 0`` (KL) and ``lam -> -1`` (reverse KL), duality,
+non-negativity and zero iff equal, agreement with scipy and with a high-precision reference,
+the closed-form gradient against ``jax.grad``, the JAX and numpy values, and the errors on bad
+input.
+
+Tolerances. Each is a floating-point bound, never a fitted number:
+
+- a sum of ``k`` terms, each computed with a few roundings, errs by at most
+  ``c (k + 2) eps sum_j |part_j|`` over the parts the terms add (Higham's ``(k - 1) eps`` for
+  the summation plus a few ulps per part; ``c = 8`` to ``32``);
+- a log-ratio ``L = log a - log b`` errs by ``delta_L``; a term ``a E(L)``, ``E = expm1(mu L) /
+  mu``, then moves by ``a exp(mu L) delta_L`` (its derivative in ``L``). For float32 inputs
+  ``delta_L <= 8 eps32 (1 + m + log k)``: rounding the inputs (``z / T`` and ``log p / T`` by
+  ``eps32 m``, ``m`` their largest magnitude) and the log-softmax (log-sum-exp of values up to
+  ``m``).
+"""
+
+from __future__ import annotations
+
+import decimal
+import functools
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import scipy.stats
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.special import log_softmax
+
+from kdtheory.losses import (
+    KD_ORDERS,
+    kl_divergence,
+    power_divergence,
+    power_divergence_kd_gradient,
+    power_divergence_kd_loss,
+    proba_sum_tolerance,
+    tempered_kd_loss,
+)
+
+EPS = np.finfo(float).eps
+EPS32 = float(np.finfo(np.float32).eps)
+PROPS = settings(max_examples=40, deadline=None)
+
+
+# ------------------------------------------------------------------------------ strategies
+@st.composite
+def simplex(draw, k, floor=1e-4):
+    """A probability vector with entries >= floor / k (so every log is finite)."""
+    raw = np.array(draw(st.lists(st.floats(floor, 1.0), min_size=k, max_size=k)))
+    return raw / raw.sum()
+
+
+@st.composite
+def simplex_pair(draw, ks=(2, 3, 4, 5, 6)):
+    k = draw(st.sampled_from(ks))
+    return draw(simplex(k)), draw(simplex(k))
+
+
+def lambdas():
+    """Powers over [-3, 3], with the neighbourhoods of the poles 0 and -1 and of the Taylor
+    switch (``|lam L| = 1e-4``) drawn on purpose."""
+    near = st.sampled_from([0.0, -1.0]).flatmap(
+        lambda c: st.floats(-1e-3, 1e-3).map(lambda e: c + e)
+    )
+    return st.one_of(st.floats(-3.0, 3.0), near, st.sampled_from([0.0, -1.0, -0.5, 2 / 3]))
+
+
+#: the one class count of the JAX tests: each shape is compiled once (about 0.3 s each)
+JAX_K = (4,)
+
+
+@st.composite
+def kd_case(draw, ks=(3, 5)):
+    """Two samples of ``k`` logits in [-8, 8], teacher rows, a power, a temperature, an order."""
+    k = draw(st.sampled_from(ks))
+    z = np.array(draw(st.lists(st.floats(-8.0, 8.0), min_size=2 * k, max_size=2 * k)))
+    p = np.stack([draw(simplex(k)), draw(simplex(k))])
+    T = draw(st.floats(0.5, 4.0))
+    return z.reshape(2, k), p, draw(lambdas()), T, draw(st.sampled_from(KD_ORDERS))
+
+
+def assert_within(actual, expected, tol):
+    """``|actual - expected| <= tol`` elementwise (``tol`` broadcast), reporting the worst."""
+    actual, expected = np.asarray(actual, dtype=float), np.asarray(expected, dtype=float)
+    err = np.abs(actual - expected)
+    tol = np.broadcast_to(tol, err.shape)
+    worst = np.unravel_index(np.argmax(err - tol), err.shape) if err.ndim else ()
+    assert np.all(err <= tol), (
+        f"at {worst}: |{actual[worst]!r} - {expected[worst]!r}| = {err[worst]:.3e} > "
+        f"{tol[worst]:.3e}"
+    )
+
+
+# ------------------------------------------------------------------ float64 reference terms
+def _parts(a, b, lam):
+    """Terms of ``D_lam(a || b)`` after the duality swap, their growth ``a exp(mu L) / (mu+1)``,
+    and the parts they add, in float64 (``a, b`` probability vectors with positive entries)."""
+    mu = lam
+    if lam < -0.5:
+        a, b, mu = b, a, -1.0 - lam
+    L = np.log(a) - np.log(b)
+    E = L if mu == 0 else np.expm1(mu * L) / mu
+    term = (a * E - (a - b)) / (mu + 1)
+    growth = a * np.exp(mu * L) / (mu + 1)
+    parts = (np.abs(a * E) + a + b) / (mu + 1)
+    return term, growth, parts
+
+
+def _tempered(z, p, T):
+    return np.exp(log_softmax(np.log(p) / T, axis=-1)), np.exp(log_softmax(z / T, axis=-1))
+
+
+def _kd_tolerance(z, p, lam, T, order, eps):
+    """Bound on the error of the loss in precision ``eps`` (module docstring), per sample."""
+    w, q = _tempered(z, p, T)
+    a, b = (w, q) if order == "teacher_student" else (q, w)
+    k = z.shape[-1]
+    m = (np.max(np.abs(z)) + np.max(np.abs(np.log(p)))) / T
+    delta_L = 8 * eps * (1 + m + np.log(k))
+    out = []
+    for i in range(z.shape[0]):
+        _, growth, parts = _parts(a[i], b[i], lam)
+        out.append(
+            T**2 * (2 * delta_L * np.sum(growth + a[i] + b[i]) + 16 * (k + 2) * eps * np.sum(parts))
+        )
+    return np.array(out)
+
+
+def _reference(p, q, lam):
+    """``D_lam(p || q)`` in decimal arithmetic with 60 digits more than ``lam`` and ``lam + 1``
+    have leading zeros (so ``exp(lam L) - 1`` keeps 60; exact inputs: floats are binary
+    fractions), in the f-divergence form ``sum [p ((p/q)^lam - 1) / lam - (p - q)] /
+    (lam + 1)``: the definition plus ``-sum (p - q) / (lam + 1)``, which is 0 for equal sums
+    but which the float vectors here miss by ``~eps``, an error the definition's
+    ``1 / (lam (lam + 1))`` would blow up near the poles. ``lam = 0``, ``-1``: its limits."""
+    small = min(abs(lam), abs(lam + 1))
+    with decimal.localcontext() as ctx:
+        ctx.prec = 60 + (int(-np.log10(small)) if 0 < small < 1 else 0)
+        P, Q = [decimal.Decimal(float(v)) for v in p], [decimal.Decimal(float(v)) for v in q]
+        pairs = list(zip(P, Q, strict=True))
+        if lam == 0:
+            return float(sum(a * (a / b).ln() - (a - b) for a, b in pairs))
+        if lam == -1:
+            return float(sum(b * (b / a).ln() - (b - a) for a, b in pairs))
+        lam_d = decimal.Decimal(float(lam))
+        total = sum(a * (((a / b).ln() * lam_d).exp() - 1) / lam_d - (a - b) for a, b in pairs)
+        return float(total / (lam_d + 1))
+
+
+# ------------------------------------------------------------------------------ identities
+@settings(max_examples=80, deadline=None)
+@given(simplex_pair(), lambdas())
+def test_pd1_matches_high_precision_reference_including_the_limits(pq, lam):
+    """PD-1: the value, also at and near ``lam = 0`` and ``-1`` (where scipy's direct formula
+    loses ``eps / |lam (lam + 1)|``), against the definition in 60-plus-digit decimal arithmetic.
+
+    Our ``L = log p - log q`` errs by ``2 eps (|log p| + |log q|)`` (two logs, one
+    subtraction); the reference is exact to ``1e-40`` relative, below any rounding here."""
+    p, q = pq
+    term, growth, parts = _parts(p, q, lam)
+    delta_L = 2 * EPS * (np.abs(np.log(p)) + np.abs(np.log(q)) + 1)
+    tol = np.sum(growth * delta_L) + 16 * (p.size + 2) * EPS * np.sum(parts)
+    assert power_divergence(p, q, lam) == pytest.approx(_reference(p, q, lam), abs=tol)
+
+
+@PROPS
+@given(simplex_pair(), st.sampled_from([1e-8, -1e-8, 1e-12, -1e-12]))
+def test_pd1_continuity_at_zero_and_minus_one(pq, eps_lam):
+    """PD-1: ``D_lam -> KL(p || q)`` as ``lam -> 0`` and ``-> KL(q || p)`` as ``lam -> -1``,
+    with ``|D_lam - KL| <= 2 |lam| (M2 / 2 + KL)`` (first order of the expansion, see
+    tests/test_losses.py::test_power_divergence_limits), plus rounding."""
+    p, q = pq
+    L = np.log(p / q)
+    rounding = 16 * (p.size + 2) * EPS * (1.0 + np.sum((p + q) * np.abs(L)))
+    for lam, kl, weight in (
+        (eps_lam, kl_divergence(p, q), p),
+        (-1 - eps_lam, kl_divergence(q, p), q),
+    ):
+        first = abs(eps_lam) * (np.sum(weight * L**2) / 2 + kl)
+        assert power_divergence(p, q, lam) == pytest.approx(kl, abs=2 * first + rounding)
+
+
+@PROPS
+@given(kd_case())
+def test_pd1_kd_loss_identities(case):
+    """PD-1 for the distillation loss: ``T^2 x`` half scipy's statistic in the tempered
+    probabilities, the orders related by duality, and at ``lam = 0`` (first order) Hinton's
+    ``tempered_kd_loss``."""
+    z, p, lam, T, order = case
+    w, q = _tempered(z, p, T)
+    ours = power_divergence_kd_loss(z, p, lam, temperature=T, order=order)
+    tol = _kd_tolerance(z, p, lam, T, order, EPS)
+    a, b = (w, q) if order == "teacher_student" else (q, w)
+    assert ours.shape == (2,)
+    assert_within(ours, T**2 * power_divergence(a, b, lam), tol)
+    if abs(lam) > 1e-2 and abs(lam + 1) > 1e-2:  # scipy's direct formula, away from the poles
+        scipy_tol = tol + T**2 * 8 * EPS * np.sum(np.abs(a * ((a / b) ** lam - 1)), axis=-1) / abs(
+            lam * (lam + 1)
+        )
+        theirs = [
+            scipy.stats.power_divergence(a[i], b[i], lambda_=lam).statistic / 2 for i in range(2)
+        ]
+        assert_within(ours, T**2 * np.array(theirs), scipy_tol)
+    other = "student_teacher" if order == "teacher_student" else "teacher_student"
+    dual = power_divergence_kd_loss(z, p, -1.0 - lam, temperature=T, order=other)
+    assert_within(ours, dual, tol)
+    kd = tempered_kd_loss(z, p, T)
+    at0 = power_divergence_kd_loss(z, p, 0.0, temperature=T)
+    assert_within(at0, kd, _kd_tolerance(z, p, 0.0, T, "teacher_student", EPS))
+
+
+@PROPS
+@given(kd_case())
+def test_pd1_kd_loss_nonnegative_and_zero_iff_equal(case):
+    """PD-1: ``T^2 D_lam(w || q) >= T^2 sum_k b_k (t_k - 1)^2 min(1, t_k^(mu - 1)) / 2`` (after
+    the swap; ``t = a / b``; Taylor with ``f''(s) = s^(mu - 1)``, as in tests/test_losses.py),
+    positive unless ``w = q``; and 0 for a student that matches the teacher at every ``T``."""
+    z, p, lam, T, order = case
+    w, q = _tempered(z, p, T)
+    a, b, mu = (w, q, lam) if order == "teacher_student" else (q, w, lam)
+    if mu < -0.5:
+        a, b, mu = b, a, -1.0 - mu
+    t = a / b
+    lower = T**2 * np.sum(b * (t - 1.0) ** 2 * np.minimum(1.0, t ** (mu - 1.0)), axis=-1) / 2
+    tol = _kd_tolerance(z, p, lam, T, order, EPS)
+    loss = power_divergence_kd_loss(z, p, lam, temperature=T, order=order)
+    assert np.all(loss >= lower - tol - 8 * (z.shape[1] + 2) * EPS * lower)
+    matched = power_divergence_kd_loss(np.log(p) + 3.0, p, lam, temperature=T, order=order)
+    assert_within(matched, 0.0, tol)
+
+
+def test_pd1_zero_entries_and_infinities():
+    """``0 log 0 = 0``; ``q_k = 0 < p_k`` is ``+inf`` for ``lam >= 0`` (as scipy), finite for
+    ``-1 < lam < 0``; a teacher probability of 0 gives a finite loss and gradient when the
+    loss is finite (teacher first, ``lam > -1``)."""
+    p, q = np.array([0.5, 0.5, 0.0]), np.array([0.25, 0.25, 0.5])
+    assert power_divergence(p, q, 2 / 3) == pytest.approx(
+        scipy.stats.power_divergence(p, q, lambda_=2 / 3).statistic / 2, rel=1e-14
+    )
+    assert np.isinf(power_divergence(q, p, 0.0)) and np.isinf(power_divergence(q, p, 2 / 3))
+    # -1 < lam < 0: sum q ((q/p)^lam - 1) / (lam (lam + 1)), the p = 0 entry's power is 0
+    lam = -0.3
+    direct = (2 * 0.25 * ((0.5) ** lam - 1) + 0.5 * (0 - 1)) / (lam * (lam + 1))
+    assert power_divergence(q, p, lam) == pytest.approx(direct, rel=1e-14)
+    z = np.array([0.3, -1.0, 2.0])
+    for lam in (-0.5, 0.0, 2 / 3, 1.0):
+        assert np.isfinite(power_divergence_kd_loss(z, p, lam))
+        assert np.all(np.isfinite(power_divergence_kd_gradient(z, p, lam)))
+
+
+# -------------------------------------------------------------------------- the gradient
+def _grad_tolerance(z, p, lam, T, order, eps):
+    """Bound on the gradient's error in precision ``eps``, per component.
+
+    The closed form is ``-T (u_j - q_j sum_k u_k)`` with ``u_k = q_k E(l_k)``,
+    ``E = expm1(nu l) / nu``, ``l = log(w / q)``. An error ``delta`` in ``l`` and ``log q``
+    (module docstring) moves ``u_k`` by ``delta A_k``, ``A_k = q_k (exp(nu l_k) + |E_k|)``
+    (its derivatives); evaluating and summing adds ``8 (k + 2) eps B_k``, ``B_k = q_k (|E_k| +
+    1)``. ``jax.grad`` of the loss adds the same parts in another order, hence the factor 2.
+    """
+    w, q = _tempered(z, p, T)
+    nu = (lam if order == "teacher_student" else -1.0 - lam) + 1.0
+    ell = np.log(w) - np.log(q)
+    E = ell if nu == 0 else np.expm1(nu * ell) / nu
+    k = z.shape[-1]
+    m = (np.max(np.abs(z)) + np.max(np.abs(np.log(p)))) / T
+    delta = 8 * eps * (1 + m + np.log(k))
+    A, B = q * (np.exp(nu * ell) + np.abs(E)), q * (np.abs(E) + 1)
+    spread = delta * (A + q * A.sum(-1, keepdims=True))
+    rounding = 8 * (k + 2) * eps * (B + q * B.sum(-1, keepdims=True))
+    return 2 * T * (spread + rounding)
+
+
+@PROPS
+@given(kd_case(), st.sampled_from([1e-6, 1e-5]))
+def test_pd1_gradient_matches_central_differences(case, h):
+    """The closed form against central differences in float64: truncation ``h^2 |F'''| / 6``
+    is estimated by Richardson, ``|D(2h) - D(h)| = 3 h^2 |F'''| / 6 + ...``, rounding by
+    ``4 eps |F| / h``, F the loss along a random direction ``v``."""
+    z, p, lam, T, order = case
+    rng = np.random.default_rng(0)
+    v = rng.standard_normal(z.shape)
+
+    def F(t):
+        return power_divergence_kd_loss(z + t * v, p, lam, temperature=T, order=order).sum()
+
+    d1, d2 = (F(h) - F(-h)) / (2 * h), (F(2 * h) - F(-2 * h)) / (4 * h)
+    grad = power_divergence_kd_gradient(z, p, lam, temperature=T, order=order)
+    scale = np.sum(_kd_tolerance(z, p, lam, T, order, EPS)) + EPS * abs(F(0.0))
+    tol = (
+        abs(d2 - d1) + 4 * scale / h + np.sum(_grad_tolerance(z, p, lam, T, order, EPS) * np.abs(v))
+    )
+    assert np.sum(grad * v) == pytest.approx(d1, abs=tol)
+
+
+# ------------------------------------------------------------------------------------- JAX
+@pytest.fixture(scope="module")
+def jax():
+    return pytest.importorskip("jax")
+
+
+@functools.cache
+def _jitted(jax, x64=False):
+    """The jitted loss and its ``jax.grad`` (``lam``, ``T`` traced): compiled once per shape,
+    order and precision (``x64`` only keys the cache; the caller sets the precision)."""
+    loss = jax.jit(power_divergence_kd_loss, static_argnames=("order",))
+    grad = jax.jit(
+        jax.grad(lambda z, p, lam, T, order: power_divergence_kd_loss(
+            z, p, lam, temperature=T, order=order).sum()),
+        static_argnames=("order",),
+    )  # fmt: skip
+    return loss, grad
+
+
+@functools.cache
+def _jitted_closed_form(jax):
+    return jax.jit(power_divergence_kd_gradient, static_argnames=("order",))
+
+
+@functools.cache
+def _jitted_pd(jax):
+    return jax.jit(power_divergence)
+
+
+@settings(max_examples=30, deadline=None)
+@given(case=kd_case(JAX_K))
+def test_pd1_jax_float32_matches_numpy_float64(jax, case):
+    """PD-1: the JAX value (float32, jitted, ``lam`` and ``T`` traced) equals the numpy float64
+    value within the float32 bound of the module docstring; ``jax.grad`` of it equals the
+    closed-form gradient within the float32 gradient bound."""
+    jnp = jax.numpy
+    z, p, lam, T, order = case
+    loss, grad = _jitted(jax)
+    ours = np.asarray(loss(jnp.asarray(z), jnp.asarray(p), lam, temperature=T, order=order))
+    assert ours.dtype == np.float32
+    ref = power_divergence_kd_loss(z, p, lam, temperature=T, order=order)
+    assert_within(ours, ref, _kd_tolerance(z, p, lam, T, order, EPS32))
+    g = np.asarray(grad(jnp.asarray(z), jnp.asarray(p), lam, T, order=order))
+    closed = power_divergence_kd_gradient(z, p, lam, temperature=T, order=order)
+    assert_within(g, closed, _grad_tolerance(z, p, lam, T, order, EPS32))
+
+
+@settings(max_examples=25, deadline=None)
+@given(case=kd_case(JAX_K))
+def test_pd1_jax_grad_float64_equals_closed_form(jax, case):
+    """PD-1: in float64 (``jax.enable_x64``), ``jax.grad`` of the loss equals the closed-form
+    gradient ``-(T / (lam + 1)) (w_j r_j - q_j sum_k w_k r_k)`` to float64 rounding."""
+    jnp = jax.numpy
+    z, p, lam, T, order = case
+    enable_x64 = getattr(jax, "enable_x64", None)  # jax >= 0.6; before: jax.experimental
+    if enable_x64 is None:
+        from jax.experimental import enable_x64
+    with enable_x64(True):
+        _, grad = _jitted(jax, x64=True)
+        closed_jit = _jitted_closed_form(jax)
+        g = np.asarray(grad(jnp.asarray(z), jnp.asarray(p), lam, T, order=order))
+        closed_jax = np.asarray(
+            closed_jit(jnp.asarray(z), jnp.asarray(p), lam, temperature=T, order=order)
+        )
+    assert g.dtype == np.float64
+    closed = power_divergence_kd_gradient(z, p, lam, temperature=T, order=order)
+    tol = _grad_tolerance(z, p, lam, T, order, EPS)
+    assert_within(g, closed, tol)
+    assert_within(closed_jax, closed, tol)
+    # the formula of the docstring, where it has no pole
+    mu = lam if order == "teacher_student" else -1.0 - lam
+    if abs(mu + 1) > 1e-2:
+        w, q = _tempered(z, p, T)
+        wr = w * (w / q) ** mu
+        direct = -(T / (mu + 1)) * (wr - q * wr.sum(axis=-1, keepdims=True))
+        assert_within(closed, direct, tol / abs(mu + 1) + tol)
+
+
+@settings(max_examples=30, deadline=None)
+@given(pq=simplex_pair(JAX_K), lam=lambdas())
+def test_pd1_jax_power_divergence_matches_numpy(jax, pq, lam):
+    """``power_divergence`` on JAX arrays (float32, ``lam`` traced) against float64, with the
+    float32 input rounding ``delta_L = 2 eps32 (1 + |log p| + |log q|)``."""
+    p, q = pq
+    jnp = jax.numpy
+    ours = float(_jitted_pd(jax)(jnp.asarray(p), jnp.asarray(q), lam))
+    _, growth, parts = _parts(p, q, lam)
+    delta_L = 2 * EPS32 * (1 + np.abs(np.log(p)) + np.abs(np.log(q)))
+    tol = 2 * np.sum(growth * delta_L) + 16 * (p.size + 2) * EPS32 * np.sum(parts)
+    assert ours == pytest.approx(power_divergence(p, q, lam), abs=tol)
+
+
+def test_pd1_jax_zero_entries(jax):
+    """Zero entries under JAX as under numpy (the terms, their parts and log-ratios are at
+    most 2 and ``log 2`` here, so ``64 (k + 2) eps32`` bounds the float32 error), ``+inf`` for
+    ``q_k = 0 < p_k``, and a finite ``jax.grad`` with a teacher probability of 0."""
+    jnp = jax.numpy
+    p, q = np.array([0.5, 0.5, 0.0, 0.0]), np.full(4, 0.25)
+    pd = _jitted_pd(jax)
+    for lam in (-2.0, -0.5, 0.0, 2 / 3):
+        ref = power_divergence(p, q, lam)
+        assert float(pd(jnp.asarray(p), jnp.asarray(q), lam)) == pytest.approx(
+            ref, abs=64 * 6 * EPS32 * max(1.0, ref)
+        )
+    assert np.isinf(float(pd(jnp.asarray(q), jnp.asarray(p), 2 / 3)))
+    z, P2 = np.array([[0.0, 1.0, -1.0, 0.5]] * 2), np.stack([p, p])
+    _, grad = _jitted(jax)
+    for order in KD_ORDERS:
+        g = np.asarray(grad(jnp.asarray(z), jnp.asarray(P2), -0.5, 1.0, order=order))
+        assert np.all(np.isfinite(g))
+        closed = power_divergence_kd_gradient(z, P2, -0.5, order=order)
+        assert_within(
+            g, closed, _grad_tolerance(z, np.maximum(P2, 1e-300), -0.5, 1.0, order, EPS32)
+        )
+
+
+# ------------------------------------------------------------------------------- bad input
+Z, P = np.zeros((2, 3)), np.full((2, 3), 1 / 3)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        (
+            {"teacher_proba": np.array([[0.5, 0.6, -0.1], [1 / 3, 1 / 3, 1 / 3]])},
+            r"^teacher_proba must hold non-negative.*\(0, 2\)",
+        ),
+        (
+            {"teacher_proba": np.array([[0.5, 0.5, 0.1], [1 / 3, 1 / 3, 1 / 3]])},
+            r"^teacher_proba must sum to 1.*slice \(0,\) sums to 1.1",
+        ),
+        ({"teacher_proba": np.log(P)}, "^teacher_proba must hold non-negative"),
+        ({"lam": np.nan}, "^lam must be a finite number"),
+        ({"lam": np.inf}, "^lam must be a finite number"),
+        ({"lam": np.array([0.5, 1.0])}, "^lam must be a scalar"),
+        ({"temperature": 0.0}, r"^temperature must be a finite number > 0"),
+        ({"temperature": -1.0}, r"^temperature must be a finite number > 0"),
+        ({"temperature": np.inf}, r"^temperature must be a finite number > 0"),
+        (
+            {"student_logits": np.zeros((2, 4))},
+            "^teacher_proba and student_logits must have the same shape",
+        ),
+        (
+            {"order": "student-teacher"},
+            r"^order must be one of \('teacher_student', 'student_teacher'\)",
+        ),
+    ],
+)
+@pytest.mark.parametrize("fn", [power_divergence_kd_loss, power_divergence_kd_gradient])
+def test_pd1_kd_bad_input_names_the_argument(fn, kwargs, message):
+    args = {"student_logits": Z, "teacher_proba": P, "lam": 0.5, "temperature": 1.0,
+            "order": "teacher_student", **kwargs}  # fmt: skip
+    with pytest.raises(ValueError, match=message):
+        fn(args.pop("student_logits"), args.pop("teacher_proba"), args.pop("lam"), **args)
+
+
+def test_pd1_sum_tolerance_accepts_float32_softmax_and_rejects_mistakes():
+    """A float32 softmax of 1000 classes passes; a defect just above the stated tolerance,
+    unnormalized scores, and unequal totals (counts) fail."""
+    rng = np.random.default_rng(0)
+    z = rng.standard_normal((64, 1000)).astype(np.float32)
+    p32 = np.exp(z - z.max(axis=1, keepdims=True))
+    p32 /= p32.sum(axis=1, keepdims=True)
+    power_divergence_kd_loss(np.zeros((64, 1000)), p32, 2 / 3)
+    tol = proba_sum_tolerance(3)
+    assert tol == 2 * 11 * EPS32
+    ok = np.array([0.5, 0.25, 0.25 + 0.5 * tol])
+    power_divergence_kd_loss(np.zeros(3), ok, 0.5)
+    with pytest.raises(ValueError, match="must sum to 1"):
+        power_divergence_kd_loss(np.zeros(3), np.array([0.5, 0.25, 0.25 + 2 * tol]), 0.5)
+    with pytest.raises(ValueError, match="^p and q must have equal sums along axis -1"):
+        power_divergence(np.array([1.0, 2.0]), np.array([1.0, 1.0]), 0.5)
+    power_divergence(np.array([3.0, 1.0]), np.array([2.0, 2.0]), 0.5)  # counts, same total
+
+
+def test_pd1_jax_checks_values_when_concrete_and_shapes_under_jit(jax):
+    jnp = jax.numpy
+    bad = jnp.asarray([[0.5, 0.6, -0.1], [1 / 3, 1 / 3, 1 / 3]])
+    with pytest.raises(ValueError, match="^teacher_proba must hold non-negative"):
+        power_divergence_kd_loss(jnp.zeros((2, 3)), bad, 0.5)
+    with pytest.raises(ValueError, match="^lam must be a finite number"):
+        power_divergence_kd_loss(jnp.zeros((2, 3)), jnp.asarray(P), jnp.asarray(np.nan))
+    loss = jax.jit(power_divergence_kd_loss, static_argnames=("order",))
+    with pytest.raises(ValueError, match="same shape"):
+        loss(jnp.zeros((2, 4)), jnp.asarray(P), 0.5)
+    with pytest.raises(ValueError, match="^order must be one of"):
+        loss(jnp.zeros((2, 3)), jnp.asarray(P), 0.5, order="reverse")
+    # values are not readable under jit: the call runs (and returns a number)
+    assert np.all(np.isfinite(np.asarray(loss(jnp.zeros((2, 3)), jnp.asarray(P) * 1.5, 0.5))))
+
+
+def test_losses_import_without_jax():
+    """``kdtheory.losses`` never imports JAX: with JAX's import blocked it imports and computes."""
+    code = (
+        "import sys\n"
+        "class Block:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] in ('jax', 'jaxlib'):\n"
+        "            raise ModuleNotFoundError(name)\n"
+        "sys.meta_path.insert(0, Block())\n"
+        "import numpy as np\n"
+        "from kdtheory.losses import power_divergence_kd_loss as f\n"
+        "print(float(f(np.zeros(3), np.full(3, 1 / 3), 2 / 3)))\n"
+        "assert 'jax' not in sys.modules\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert float(out.stdout) == 0.0
