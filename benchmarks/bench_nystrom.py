@@ -12,10 +12,11 @@ points. Each case runs in a fresh process; peak memory is its ``ru_maxrss`` grow
     against the exact kernel fixed point (dense ``n x n`` matrices), three seeds.
 (b) ``--scale``: Nystrom RaT at ``n = 10^3 .. 10^6`` with ``M = min(ceil(sqrt(n) log n),
     --max-centers)`` centers each for teacher and student.
-(c) ``--teacher``: the teacher fit alone, ``NystromKernelRidge`` (FALKON's preconditioned CG)
-    beside ``make_pipeline(Nystroem(n_components=M), Ridge(alpha=a_T, fit_intercept=False))``
-    (the same objective on ``M`` random centers), both with the same ``M``: time, memory and
-    test error.
+(c) ``--teacher``: the teacher fit alone, ``NystromKernelRidge`` (``solver="direct"``, its
+    default up to 4096 centers, and FALKON's preconditioned CG, ``solver="cg"``, up to
+    ``--max-cg-n``) beside ``make_pipeline(Nystroem(n_components=M), Ridge(alpha=a_T,
+    fit_intercept=False))`` (the same objective on ``M`` random centers, up to
+    ``--max-sklearn-n``), all with the same ``M``: time, memory and test error.
 
     python benchmarks/bench_nystrom.py                      # (a), (b), (c)
     python benchmarks/bench_nystrom.py --scale --max-n 100000
@@ -62,8 +63,10 @@ elif what == "nystrom":
     est = ResidualAsTeacher(NystromKernelRidge(kernel, n_centers=M, alpha=a_T, random_state=1),
                             NystromKernelRidge(kernel, n_centers=M, alpha=a_S, random_state=2))
     est.fit(X, y, X_target=Xt)
-elif what == "falkon":
-    est = NystromKernelRidge(kernel, n_centers=M, alpha=a_T, random_state=1).fit(X, y)
+elif what in ("falkon", "direct"):
+    solver = "cg" if what == "falkon" else "direct"
+    est = NystromKernelRidge(kernel, n_centers=M, alpha=a_T, random_state=1, solver=solver)
+    est.fit(X, y)
 elif what == "sklearn":
     from sklearn.kernel_approximation import Nystroem
     from sklearn.linear_model import Ridge
@@ -111,6 +114,7 @@ def main(argv=None) -> int:
     parser.add_argument("--max-n", type=int, default=10**6)
     parser.add_argument("--max-centers", type=int, default=1000)
     parser.add_argument("--max-sklearn-n", type=int, default=10**5)
+    parser.add_argument("--max-cg-n", type=int, default=10**5)
     parser.add_argument("--out", default=None, help="also write every row as JSON")
     args = parser.parse_args(argv)
     everything = not (args.accuracy or args.scale or args.teacher)
@@ -135,18 +139,23 @@ def main(argv=None) -> int:
                 rows.append(run_case("nystrom", n, 0, args.max_centers))
                 print(_line(rows[-1]))
     if args.teacher or everything:
-        print("\n(c) the teacher fit: FALKON beside scikit-learn's Nystroem + Ridge\n" + HEADER)
+        print("\n(c) the teacher fit beside scikit-learn's Nystroem + Ridge\n" + HEADER)
         for n in (10**4, 10**5, 10**6):
             if n > args.max_n:
                 continue
-            ours = run_case("falkon", n, 0, args.max_centers)
+            ours = run_case("direct", n, 0, args.max_centers)
             print(_line(ours))
             rows.append(ours)
+            if n <= args.max_cg_n:
+                cg = run_case("falkon", n, 0, args.max_centers)
+                print(_line(cg, f"time x{cg['fit_s'] / ours['fit_s']:.2f} of the direct solve"))
+                rows.append(cg)
             if n <= args.max_sklearn_n:
                 theirs = run_case("sklearn", n, 0, args.max_centers)
                 note = (
                     f"time x{theirs['fit_s'] / ours['fit_s']:.2f}, "
-                    f"memory x{theirs['peak_mib'] / max(ours['peak_mib'], 1):.1f} of FALKON's"
+                    f"memory x{theirs['peak_mib'] / max(ours['peak_mib'], 1):.1f} of the direct "
+                    "solve's"
                 )
                 print(_line(theirs, note))
                 rows.append(theirs)

@@ -30,6 +30,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 __all__ = [
     "NystromKernelRidge",
     "default_n_centers",
+    "DIRECT_MAX_CENTERS",
     "is_nystrom_pair",
     "nystrom_sm",
     "nystrom_rat_fixed_point",
@@ -46,6 +47,10 @@ def _upper_cholesky(K_MM: np.ndarray) -> np.ndarray:
     M = K_MM.shape[0]
     jitter = np.finfo(np.float64).eps * M * max(1.0, float(np.trace(K_MM)) / M)
     return scipy.linalg.cholesky(K_MM + jitter * np.eye(M), lower=False)
+
+
+#: ``solver="auto"`` of :class:`NystromKernelRidge` solves directly up to this many centers
+DIRECT_MAX_CENTERS = 4096
 
 
 def default_n_centers(n: int) -> int:
@@ -76,13 +81,23 @@ class NystromKernelRidge(RegressorMixin, BaseEstimator):
         Rows of ``K_nM`` formed at a time.
     random_state : int, Generator or None, default=None
         Draws the centers.
+    solver : {"auto", "cg", "direct"}, default="auto"
+        ``"cg"``: FALKON's preconditioned conjugate gradients, each iteration a pass over the
+        data that recomputes ``K_nM`` chunk by chunk (memory ``O(M^2 + chunk M)``).
+        ``"direct"``: one pass accumulating ``K_nM^T K_nM`` and ``K_nM^T y`` (the same memory,
+        ``n M^2`` flops), then ridge regression on the centers' whitened features by Cholesky:
+        on a CPU, where evaluating the kernel costs more than those flops, it is the faster one
+        up to a few thousand centers. ``"auto"``: ``"direct"`` when ``M <=``
+        :data:`DIRECT_MAX_CENTERS`, else ``"cg"``.
 
     Attributes
     ----------
     centers_ : ndarray of shape (M, d)
     dual_coef_ : ndarray of shape (M,)
     n_iter_ : int
-        CG iterations run.
+        CG iterations run; 1 for the direct solve (one pass over the data).
+    solver_ : str
+        ``"cg"`` or ``"direct"``.
     n_features_in_ : int
     """
 
@@ -96,6 +111,7 @@ class NystromKernelRidge(RegressorMixin, BaseEstimator):
         tol=1e-10,
         chunk_size=8192,
         random_state=None,
+        solver="auto",
     ):
         self.kernel = kernel
         self.n_centers = n_centers
@@ -104,6 +120,7 @@ class NystromKernelRidge(RegressorMixin, BaseEstimator):
         self.tol = tol
         self.chunk_size = chunk_size
         self.random_state = random_state
+        self.solver = solver
 
     def _gram(self, A, B):
         kernel = "rbf" if self.kernel is None else self.kernel
@@ -137,7 +154,7 @@ class NystromKernelRidge(RegressorMixin, BaseEstimator):
         return X[np.sort(rng.choice(n, size=M, replace=False))]
 
     def fit(self, X, y):
-        """Draw the centers and solve the Nystrom system by preconditioned CG.
+        """Draw the centers and solve the Nystrom system (preconditioned CG or directly).
 
         Parameters
         ----------
@@ -153,9 +170,26 @@ class NystromKernelRidge(RegressorMixin, BaseEstimator):
         n = X.shape[0]
         C = self._centers(X)
         M = C.shape[0]
+        if self.solver not in ("auto", "cg", "direct"):
+            raise ValueError(f"solver must be 'auto', 'cg' or 'direct', got {self.solver!r}.")
+        self.solver_ = (
+            ("direct" if M <= DIRECT_MAX_CENTERS else "cg")
+            if self.solver == "auto"
+            else self.solver
+        )
         lam = float(self.alpha) / n
         K_MM = self._gram(C, C)
         T = _upper_cholesky(K_MM)
+        if self.solver_ == "direct":
+            gram, moment = np.zeros((M, M)), np.zeros(M)
+            for rows in _chunks(n, self.chunk_size):
+                K = self._gram(X[rows], C)
+                gram += K.T @ K
+                moment += K.T @ y[rows]
+            tri = scipy.linalg.solve_triangular
+            gamma = _ridge_solve(_whiten(T, gram, T), float(self.alpha), tri(T, moment, trans="T"))
+            self.centers_, self.dual_coef_, self.n_iter_ = C, tri(T, gamma), 1
+            return self
         A = scipy.linalg.cholesky(T @ T.T / M + lam * np.eye(M), lower=False)
         tri = scipy.linalg.solve_triangular
         scale = 1.0 / np.sqrt(n)
@@ -238,7 +272,7 @@ def _fitted(estimator, centers: np.ndarray, coef: np.ndarray):
     fitted = clone(estimator)
     fitted.centers_ = centers
     fitted.dual_coef_ = coef
-    fitted.n_iter_ = 0
+    fitted.n_iter_ = 1
     fitted.n_features_in_ = centers.shape[1]
     return fitted
 
@@ -301,7 +335,8 @@ def nystrom_sm(teacher, student, X, y, X_target):
     ----------
     teacher, student : NystromKernelRidge
         Unfitted; their kernels, ``n_centers``, ``alpha``, ``chunk_size`` and ``random_state``
-        are used as their own ``fit`` uses them (the same centers).
+        are used as their own ``fit`` uses them (the same centers); their ``solver`` is not
+        (the pair is always solved from the one-pass moments).
     X : ndarray of shape (n, d)
     y : ndarray of shape (n,)
     X_target : ndarray of shape (m, d)
@@ -309,7 +344,7 @@ def nystrom_sm(teacher, student, X, y, X_target):
     Returns
     -------
     teacher_, student_ : NystromKernelRidge
-        Fitted (``centers_``, ``dual_coef_``; ``n_iter_ = 0``).
+        Fitted (``centers_``, ``dual_coef_``; ``n_iter_ = 1``: one pass).
     """
     mo = _pair_moments(teacher, student, X, y, X_target, rat=False)
     tri = scipy.linalg.solve_triangular

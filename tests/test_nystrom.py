@@ -15,8 +15,13 @@ from kdtheory.nystrom import NystromKernelRidge, default_n_centers
 
 
 @settings(max_examples=20, deadline=None)
-@given(st.integers(0, 2**32 - 1), st.integers(20, 120), st.floats(-2, 1))
-def test_all_points_as_centers_is_kernel_ridge(seed, n, log_alpha):
+@given(
+    st.integers(0, 2**32 - 1),
+    st.integers(20, 120),
+    st.floats(-2, 1),
+    st.sampled_from(["cg", "direct"]),
+)
+def test_all_points_as_centers_is_kernel_ridge(seed, n, log_alpha, solver):
     """M = n: the Nystrom span is the whole RKHS span, so the solution is kernel ridge's; the
     preconditioner is then exact and CG stops at once. Tolerance: CG's relative residual 1e-12
     amplified by the condition number of the preconditioned system (near 1), plus the two
@@ -28,7 +33,9 @@ def test_all_points_as_centers_is_kernel_ridge(seed, n, log_alpha):
     kernel = laplace(0.4)
     K = kernel(X, X)
     exact = KernelRidge(alpha=alpha, kernel="precomputed").fit(K, y)
-    ny = NystromKernelRidge(kernel, n_centers=n, alpha=alpha, tol=1e-12, random_state=0)
+    ny = NystromKernelRidge(
+        kernel, n_centers=n, alpha=alpha, tol=1e-12, random_state=0, solver=solver
+    )
     ny.fit(X, y)
     probe = rng.uniform(size=(15, 2))
     expected = exact.predict(kernel(probe, X))
@@ -41,7 +48,7 @@ def test_chunks_do_not_change_the_solution_and_cg_is_preconditioned():
     rng = np.random.default_rng(1)
     X = rng.uniform(size=(3000, 3))
     y = np.cos(4 * X[:, 1]) + 0.3 * rng.normal(size=3000)
-    kw = dict(kernel=gaussian(0.3), alpha=3.0, random_state=2)
+    kw = dict(kernel=gaussian(0.3), alpha=3.0, random_state=2, solver="cg")
     big = NystromKernelRidge(chunk_size=4096, **kw).fit(X, y)
     small = NystromKernelRidge(chunk_size=97, **kw).fit(X, y)
     # the coefficients of a Gaussian kernel's near-singular K_MM are ill-determined; the fitted
@@ -151,11 +158,11 @@ def test_low_rank_soft_matching_is_the_two_fits():
     rng = np.random.default_rng(5)
     X, Xt = rng.uniform(size=(500, 3)), rng.uniform(size=(400, 3)) ** 2
     y = np.sin(4 * X[:, 2]) + 0.2 * rng.normal(size=500)
-    teacher, student = _pair(70, 50, 5.0, 0.1, gaussian(0.4))
-    low = SoftMatching(teacher, student).fit(X, y, X_target=Xt)
+    teacher, student = (e.set_params(solver="cg") for e in _pair(70, 50, 5.0, 0.1, gaussian(0.4)))
+    low = SoftMatching(teacher, student).fit(X, y, X_target=Xt)  # the pair path: one pass
     fits = SoftMatching(teacher, student, solver="dense").fit(X, y, X_target=Xt)
     assert (low.solver_, fits.solver_) == ("nystrom", "dense")
-    assert fits.teacher_.n_iter_ > 0 and low.teacher_.n_iter_ == 0
+    assert low.teacher_.n_iter_ == 1 and fits.teacher_.n_iter_ > 1  # two FALKON fits
     # CG stops at relative residual 1e-13 of a system whose whitened condition is at most
     # 1 + ||Phi||^2 / alpha; the fitted functions agree to that order
     p = low.predict(Xt)
@@ -170,3 +177,21 @@ def test_low_rank_pair_checks_its_centers_against_each_sample():
         ResidualAsTeacher(teacher, student).fit(X, y, X_target=Xt)
     with pytest.raises(ValueError, match="n_centers"):
         SoftMatching(teacher, student).fit(X, y, X_target=Xt)
+
+
+def test_direct_solve_is_the_cg_solution_in_one_pass():
+    """solver="direct" (one pass, whitened Cholesky) and FALKON's CG solve the same system: the
+    fitted functions agree to CG's relative residual (1e-12) times the whitened system's
+    condition, at most 1 + ||Phi||^2 / alpha <= 1 + n / alpha for a kernel bounded by 1."""
+    rng = np.random.default_rng(7)
+    X = rng.uniform(size=(2000, 3))
+    y = np.cos(4 * X[:, 1]) + 0.3 * rng.normal(size=2000)
+    kw = dict(kernel=laplace(0.5), n_centers=150, alpha=20.0, random_state=3, tol=1e-12)
+    cg = NystromKernelRidge(solver="cg", max_iter=1000, **kw).fit(X, y)
+    direct = NystromKernelRidge(chunk_size=333, **kw).fit(X, y)
+    assert (cg.solver_, direct.solver_, direct.n_iter_) == ("cg", "direct", 1)
+    p = direct.predict(X)
+    bound = 1e-12 * (1 + 2000 / 20.0) * np.abs(p).max() * 10
+    assert np.abs(p - cg.predict(X)).max() <= bound
+    with pytest.raises(ValueError, match="solver must be 'auto', 'cg' or 'direct'"):
+        NystromKernelRidge(solver="lu").fit(X, y)
