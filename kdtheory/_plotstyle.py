@@ -104,6 +104,7 @@ SIMULATION_METHODS: dict[str, tuple[str, ...]] = {
     "rat_separation": ("teacher", "sm", "rat", "rat_schedule", "krr", "oracle"),
     "rat_interaction": ("krr", "rat", "sm"),
     "imagenette_shift": ("teacher", "source", "sm", "sm_long", "rat", "oracle"),
+    "imagenette_deviations": ("teacher", "label", "kd", "switch_mid"),
     "semiparametric_bias": ("kd", "orthogonal"),
     "crossfit_overfitting": ("vanilla", "crossfit", "scratch"),
     "tabular_kd": ("teacher", "scratch", "kd", "kd_p", "kd_cf", "enhanced", "ortho"),

@@ -25,18 +25,13 @@ RAT-6 holds at a shift strength if the paired RaT - SM interval lies above 0.
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-import warnings
-from dataclasses import asdict, dataclass
-from functools import lru_cache, partial
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from kdtheory.claims import Claim
-from kdtheory.montecarlo import run_grid
 from kdtheory.plotting import (
     METHOD_STYLE,
     REFERENCE_COLOR,
@@ -47,6 +42,7 @@ from kdtheory.plotting import (
     new_figure,
     summarize,
 )
+from simulations._neural import imagenette_images, run_trainings
 
 NAME = "imagenette_shift"
 CLAIM_IDS = ("RAT-6",)
@@ -134,19 +130,8 @@ PRESETS = {
 }
 
 
-@lru_cache(maxsize=2)
-def _images(resolution: int, data_root: str | None, max_images: int | None):
-    """Train and val images at ``resolution`` (decoded once per process, then cached on disk)."""
-    from kdtheory.neural.data import load_imagenette
-
-    parts = []
-    for split in ("train", "val"):
-        images, labels, names = load_imagenette(data_root, split=split, size=resolution)
-        if max_images is not None and len(images) > max_images:
-            keep = np.sort(np.random.default_rng(0).choice(len(images), max_images, replace=False))
-            images, labels = images[keep], labels[keep]
-        parts += [images, labels]
-    return (*parts, names)
+def _data(cfg: Config):
+    return imagenette_images(cfg.resolution, cfg.data_root, cfg.max_images, cfg.max_images)
 
 
 def protocol(cfg: Config):
@@ -176,7 +161,9 @@ def protocol(cfg: Config):
 def _splits(cfg: Config, shift: float, seed: int):
     from kdtheory.neural.shift import covariate_shift_splits
 
-    xtr, ytr, xva, yva, _ = _images(cfg.resolution, cfg.data_root, cfg.max_images)
+    xtr, ytr, xva, yva, _ = imagenette_images(
+        cfg.resolution, cfg.data_root, cfg.max_images, cfg.max_images
+    )
     rng = np.random.default_rng([cfg.seed, seed, int(round(shift * 1000))])
     return covariate_shift_splits(
         xtr,
@@ -198,7 +185,9 @@ def _task(rng, *, shift: float, seed: int, method: str, cfg: Config, workdir: st
 
     from kdtheory.neural.distill import evaluate, run_method
 
-    xtr, ytr, xva, yva, _ = _images(cfg.resolution, cfg.data_root, cfg.max_images)
+    xtr, ytr, xva, yva, _ = imagenette_images(
+        cfg.resolution, cfg.data_root, cfg.max_images, cfg.max_images
+    )
     key = jax.random.fold_in(jax.random.key(cfg.seed), seed)
     folder = Path(workdir) / f"shift{shift:g}-seed{seed}"
     if method == REFERENCE:  # the whole train folder, tested on the whole val folder
@@ -249,12 +238,6 @@ def run(cfg: Config, *, n_jobs=1, backend="loky", cache_dir=None, progress=True)
     to ``cache_dir/imagenette_shift/`` (a temporary folder without a cache), so a killed study
     resumes mid-training.
     """
-    from kdtheory.neural.train import enable_compilation_cache
-
-    if n_jobs != 1:
-        warnings.warn(f"{NAME} runs its tasks one at a time; n_jobs={n_jobs} ignored", stacklevel=2)
-    enable_compilation_cache()
-    _STAGE_PROGRESS["on"] = progress
     grid = [
         {"shift": float(s), "seed": k, "method": m}
         for s in cfg.shifts
@@ -263,29 +246,17 @@ def run(cfg: Config, *, n_jobs=1, backend="loky", cache_dir=None, progress=True)
     ]
     if cfg.reference:  # one network on the whole train folder, tested on the whole val folder
         grid.append({"shift": 0.0, "seed": 0, "method": REFERENCE})
-    temporary = cache_dir is None
-    workdir = Path(tempfile.mkdtemp() if temporary else Path(cache_dir) / NAME / _tag(cfg))
-    try:
-        return run_grid(
-            partial(_task, cfg=cfg, workdir=str(workdir)),
-            grid,
-            n_trials=1,
-            seed=cfg.seed,
-            n_jobs=1,
-            backend=backend,
-            cache_dir=cache_dir,
-            progress=progress,
-            desc=f"{NAME}: trainings",
-        )
-    finally:
-        if temporary:
-            shutil.rmtree(workdir, ignore_errors=True)
-
-
-def _tag(cfg: Config) -> str:
-    import joblib
-
-    return joblib.hash(asdict(cfg))[:12]
+    return run_trainings(
+        NAME,
+        _task,
+        grid,
+        cfg,
+        n_jobs=n_jobs,
+        backend=backend,
+        cache_dir=cache_dir,
+        progress=progress,
+        stage_progress=_STAGE_PROGRESS,
+    )
 
 
 def paired_difference(df: pd.DataFrame, a: str, b: str) -> pd.DataFrame:

@@ -1,0 +1,199 @@
+"""The figure of :mod:`simulations.imagenette_deviations` (NAG-6, NAG-7)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from kdtheory.claims import Claim
+from kdtheory.plotting import (
+    OKABE_ITO,
+    REFERENCE_COLOR,
+    ci_series,
+    dress_axis,
+    errorbar,
+    finish_figure,
+    format_ci,
+    method_kwargs,
+    new_figure,
+)
+from simulations.imagenette_deviations import (
+    METHODS,
+    RECOVERED_MIN,
+    SPLITS,
+    STUDENTS,
+    _slope_text,
+    _times_T,
+)
+
+# --------------------------------------------------------------------------- figure
+_SPLIT_STYLE = {"train": {"ls": "-"}, "test": {"ls": "--", "mfc": "white"}}
+_LABELS = {
+    "label": "labels only",
+    "kd": "KD from the start (T = 1)",
+    "switch_mid": "labels, then KD from mid-budget (first half = labels run)",
+    "teacher": "teacher (early-stopped)",
+}
+
+
+def _scatter_panel(ax, df: pd.DataFrame, a: dict, split: str, epochs: int) -> None:
+    pts = df[(df.kind == "point") & (df.split == split) & (df.epochs == epochs)]
+    line = df[
+        (df.kind == "slope") & (df.method == "kd") & (df.split == split) & (df.epochs == epochs)
+    ]
+    kd = method_kwargs("kd")
+    ax.scatter(
+        pts.teacher_logit,
+        pts.student_logit,
+        s=5,
+        alpha=0.35,
+        color=kd["color"],
+        label="one image (all seeds)",
+        rasterized=True,
+    )
+    lo, hi = float(pts.teacher_logit.min()), float(pts.teacher_logit.max())
+    ax.plot([lo, hi], [lo, hi], "--", color=REFERENCE_COLOR, lw=1.2, label="y = x (slope 1)")
+    s = a["slopes"]
+    r = s[(s.method == "kd") & (s.split == split) & (s.epochs == epochs)].iloc[0]
+    xs = np.array([lo, hi])
+    ax.plot(
+        xs,
+        line.intercept.mean() + r["mean"] * xs,
+        color="k",
+        lw=1.6,
+        label=f"OLS line, slope {_slope_text(r)}",
+    )
+    ratio = epochs / a["teacher_epochs"]
+    title = f"NAG-6, {split} images: KD student vs teacher\nconfidence at t = {_times_T(ratio)}"
+    dress_axis(
+        ax,
+        "teacher logit p_T[top class]",
+        "student logit p_S[teacher's top class]",
+        title,
+        ncol=1,
+        markerscale=3,
+    )
+
+
+def draw(df: pd.DataFrame, analysis: dict, claim_list: list[Claim] | None = None):
+    """Scatter at t = T (train, test); slope vs training time; accuracy trajectories; final
+    errors; the recovered fraction."""
+    a = analysis
+    fig, axes = new_figure(2, 3, width=4.6, height=3.6)
+    _scatter_panel(axes[0, 0], df, a, "train", a["main_epochs"])
+    _scatter_panel(axes[0, 1], df, a, "test", a["main_epochs"])
+    ax = axes[0, 2]
+    s = a["slopes"]
+    series = [(m, sp) for m in ("kd", "label") for sp in SPLITS]
+    for i, (method, split) in enumerate(series):
+        g = s[(s.method == method) & (s.split == split)].sort_values("ratio").copy()
+        g["ratio"] = g.ratio + 0.03 * (i - 1.5)
+        name = "KD student" if method == "kd" else "label student (control)"
+        kw = method_kwargs(method, label=f"{name}, {split}", capsize=3, **_SPLIT_STYLE[split])
+        ci_series(ax, g, "ratio", log=False, **kw)
+    ax.axhline(1.0, color=OKABE_ITO["vermillion"], lw=1, ls=":", label="slope 1: no exaggeration")
+    ax.axvline(1.0, color=REFERENCE_COLOR, lw=0.8, ls="-.", label="t = T (teacher's epochs)")
+    dress_axis(
+        ax,
+        "student training time t / T (epochs / teacher's epochs)",
+        "slope (mean, 95% CI over seeds)",
+        "NAG-6: slope > 1 = the student exaggerates\nthe teacher's confidence",
+        ncol=2,
+    )
+    ax = axes[1, 0]
+    tr = a["trajectory"]
+    for method in STUDENTS:
+        g = tr[tr.method == method].sort_values("epochs")
+        kw = method_kwargs(method, label=_LABELS[method], ms=5)
+        ax.plot(g.epochs, g["mean"], **kw)
+        ax.fill_between(g.epochs, g.lo, g.hi, color=kw["color"], alpha=0.15, lw=0)
+    t = tr[tr.method == "teacher"].iloc[0]
+    errorbar(
+        ax, [t.epochs], [t["mean"]], [t.lo], [t.hi], method="teacher", label=_LABELS["teacher"]
+    )
+    ax.axvline(
+        analysis["budget"].loc["kd", "epochs"] / 2,
+        color=REFERENCE_COLOR,
+        lw=0.8,
+        ls="-.",
+        label="switch point",
+    )
+    dress_axis(
+        ax,
+        "training epochs",
+        "test accuracy (mean, 95% CI band)",
+        "NAG-7: test accuracy during training",
+        ncol=2,
+    )
+    ax = axes[1, 1]
+    err = pd.concat([a["teacher_error"].set_index("method"), a["error"]])
+    for i, method in enumerate(METHODS):
+        e = err.loc[method]
+        errorbar(
+            ax,
+            [i],
+            [e["mean"]],
+            [e.lo],
+            [e.hi],
+            method=method,
+            capsize=4,
+            ms=7,
+            ls="none",
+            label=_LABELS[method],
+        )
+    ax.set_xticks(range(len(METHODS)), ["teacher", "labels", "KD", "switch"])
+    b = a["budget"].loc["kd"]
+    dress_axis(
+        ax,
+        f"run (students: {int(b.epochs)} epochs, {int(b.images):,} images each)",
+        "test error at the end (95% CI)",
+        "NAG-7: final test error, equal budget",
+        ncol=2,
+    )
+    ax = axes[1, 2]
+    r, g = a["recovered"], a["gain"]
+    errorbar(
+        ax,
+        [0],
+        [r["mean"]],
+        [r["lo"]],
+        [r["hi"]],
+        method="switch_mid",
+        capsize=5,
+        ms=8,
+        ls="none",
+        label="(R_label - R_switch) / (R_label - R_kd)",
+    )
+    ax.axhline(RECOVERED_MIN, color=REFERENCE_COLOR, ls="--", lw=1, label="half of the gain")
+    ax.axhline(1.0, color=REFERENCE_COLOR, ls=":", lw=1, label="all of the gain")
+    ax.axhline(0.0, color="k", lw=0.6)
+    if not g.lo > 0:  # a fraction of a gain that is not there
+        text = "no gain to recover: KD from the start is not\nbetter than labels, "
+        text += "the fraction has no\nmeaning (drawn for completeness)"
+        ax.text(
+            0.5,
+            0.04,
+            text,
+            transform=ax.transAxes,
+            ha="center",
+            va="bottom",
+            fontsize=9,
+            bbox={"fc": "white", "ec": REFERENCE_COLOR, "alpha": 0.9},
+        )
+    ax.set_xticks([0], ["switch at mid-budget"])
+    ax.set_xlim(-1, 1)
+    gain = f"gain R_label - R_kd = {format_ci(g['mean'], g['lo'], g['hi'])}"
+    dress_axis(
+        ax,
+        "",
+        "recovered fraction (95% CI)",
+        f"NAG-7: fraction of the KD gain recovered\n({gain})",
+        ncol=1,
+    )
+    finish_figure(
+        fig,
+        claim_list,
+        "Imagenette self-distillation from an early-stopped teacher: confidence exaggeration "
+        f"(NAG-6) and late distillation (NAG-7), {a['n_seeds']} seeds, reported",
+    )
+    return fig

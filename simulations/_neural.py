@@ -1,0 +1,101 @@
+"""What the Imagenette studies share: the images, decoded once per process, and the loop that
+runs their trainings as Monte Carlo tasks with per-stage checkpoints (DESIGN.md, "The neural
+module": each (setting, seed, method) is one :func:`kdtheory.montecarlo.run_grid` task, so a
+study is cached and resumable like every other simulation)."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import warnings
+from dataclasses import asdict
+from functools import lru_cache, partial
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from kdtheory.montecarlo import run_grid
+
+
+@lru_cache(maxsize=2)
+def imagenette_images(
+    resolution: int,
+    data_root: str | None,
+    max_train: int | None = None,
+    max_val: int | None = None,
+    subset_seed: int = 0,
+):
+    """``(train_images, train_labels, val_images, val_labels, class_names)`` at ``resolution``
+    (decoded once per process, then cached on disk by the loader); with ``max_train`` or
+    ``max_val``, a fixed random subset of that split (seed ``subset_seed``).
+
+    Raises
+    ------
+    ValueError
+        When a split has no images.
+    """
+    from kdtheory.neural.data import load_imagenette
+
+    parts = []
+    for split, cap in (("train", max_train), ("val", max_val)):
+        images, labels, names = load_imagenette(data_root, split=split, size=resolution)
+        if cap is not None and len(images) > cap:
+            keep = np.random.default_rng(subset_seed).choice(len(images), cap, replace=False)
+            images, labels = images[np.sort(keep)], labels[np.sort(keep)]
+        if len(images) == 0:
+            raise ValueError(f"the Imagenette {split!r} split has no images")
+        parts += [images, labels]
+    return (*parts, names)
+
+
+def config_tag(cfg) -> str:
+    """A short hash of a preset's dataclass: the folder of its checkpoints."""
+    import joblib
+
+    return joblib.hash(asdict(cfg))[:12]
+
+
+def run_trainings(
+    name: str,
+    task,
+    grid: list[dict],
+    cfg,
+    *,
+    n_jobs: int = 1,
+    backend: str = "loky",
+    cache_dir=None,
+    progress: bool = True,
+    stage_progress: dict | None = None,
+) -> pd.DataFrame:
+    """Run ``task(rng, **point, cfg=cfg, workdir=...)`` for every point of ``grid``, one at a
+    time (JAX already uses every core or the GPU), and return the tidy table.
+
+    Checkpoints go to ``cache_dir/<name>/<config_tag(cfg)>/`` (a temporary folder, removed
+    afterwards, without a cache), so a killed study resumes mid-training; ``stage_progress``
+    (a module's ``{"on": bool}``) receives ``progress`` for the per-stage bars.
+    """
+    from kdtheory.neural.train import enable_compilation_cache
+
+    if n_jobs != 1:
+        warnings.warn(f"{name} runs its tasks one at a time; n_jobs={n_jobs} ignored", stacklevel=3)
+    enable_compilation_cache()
+    if stage_progress is not None:
+        stage_progress["on"] = progress
+    temporary = cache_dir is None
+    workdir = Path(tempfile.mkdtemp() if temporary else Path(cache_dir) / name / config_tag(cfg))
+    try:
+        return run_grid(
+            partial(task, cfg=cfg, workdir=str(workdir)),
+            grid,
+            n_trials=1,
+            seed=cfg.seed,
+            n_jobs=1,
+            backend=backend,
+            cache_dir=cache_dir,
+            progress=progress,
+            desc=f"{name}: trainings",
+        )
+    finally:
+        if temporary:
+            shutil.rmtree(workdir, ignore_errors=True)

@@ -1,0 +1,536 @@
+"""Imagenette self-distillation: confidence exaggeration and late distillation (NAG-6, NAG-7).
+
+Experiment (CLAIMS.md 2.2; the paper's hyper-parameters are unknown, these are ours). One network
+family, one optimizer, augmentation and batch for every run (:mod:`kdtheory.neural.distill`).
+Per seed, the *teacher* is trained on the Imagenette train labels for ``teacher_epochs`` only
+(early-stopped). Students of the teacher's architecture (self-distillation), all from the same
+initialization, train for ``n_student_stages`` stages of ``stage_epochs`` epochs each (every stage
+restarts the warm-up/cosine schedule and AdamW's moments, and is an Orbax checkpoint):
+
+``label``
+    cross-entropy with the labels in every stage;
+``kd``
+    the ``kd`` term in every stage, ``T^2 KL(softmax(t / T) || softmax(z / T))`` toward the
+    teacher's logits ``t`` on the same training image, temperature ``T = 1`` (the student fits
+    the teacher's probabilities themselves);
+``switch_mid``
+    labels for the first half of the stages (these are the ``label`` run's own stages, shared
+    through their checkpoints), then the ``kd`` term for the second half.
+
+Every student method has the same budget (epochs, images processed; stated in the table).
+
+NAG-6 statistic. For each image, the teacher's top class ``c = argmax t`` and
+``x = logit(p_T[c])``, ``y = logit(p_S[c])`` with ``p = softmax(z)`` clipped to
+``[1e-7, 1 - 1e-7]`` (computed as ``z_c - logsumexp(z_{-c})``, the clip as a clip of the logit at
+``+-logit(1 - 1e-7)``). Per seed, split (train images, test images) and student stage: the OLS
+slope of ``y`` on ``x`` (:func:`kdtheory.rates.fit_slope`); reported: the mean over seeds with a
+95% t-interval over seeds (the seed is the independent unit; the images of one seed share its
+teacher). Evaluated after every stage of ``kd`` (and of ``label``, as a control that never saw the
+teacher), i.e. against the student's training time ``t``; the main time is ``t = T`` (the
+student has trained as long as the teacher). Verdicts: the slope's interval lies above 1 at
+``t = T`` on train and on test; and, from ``t = T`` on, ``|slope - 1|`` strictly decreases and
+the last interval lies closer to 1 than the one at ``t = T`` (the linear toy's test,
+:func:`simulations.confidence_exaggeration.shrinks_toward_one`).
+
+NAG-7 statistic. ``R`` = test error (1 - top-1 accuracy on the val folder) at the end of the
+budget; the gain of distillation ``R_label - R_kd`` paired by seed (mean, 95% t-interval), and the
+recovered fraction ``(R_label - R_switch) / (R_label - R_kd)``, the ratio of the mean paired gains
+over seeds with a delta-method t-interval (:func:`simulations.late_distillation.ratio_of_means`,
+the linear toy's definition). Both claims are reported, not asserted (``REPORTED_ONLY``).
+
+Caveats (what the cpu preset shows, 24 px, 4,000 training images, 3 seeds). The teacher is weak
+(about 29% test accuracy) and KD from it loses to labels at equal budget, so there is no gain to
+recover and the recovered fraction has no meaning there. The label-trained control's slope on
+the teacher also exceeds 1 from ``t = T`` on (with a wide interval over seeds): a slope above 1
+is, on this evidence, not specific to distillation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy.special import logsumexp
+
+from kdtheory.claims import Claim
+from kdtheory.plotting import (
+    format_ci,
+    summarize,
+)
+from kdtheory.rates import fit_slope
+from simulations._neural import config_tag, imagenette_images, run_trainings
+from simulations.confidence_exaggeration import shrinks_toward_one
+from simulations.late_distillation import ratio_of_means
+
+NAME = "imagenette_deviations"
+CLAIM_IDS = ("NAG-6", "NAG-7")
+#: statistical claims on real data with a few seeds: reported whatever they show
+REPORTED_ONLY = ("NAG-6", "NAG-7")
+#: the runs of a seed, in table order
+METHODS = ("teacher", "label", "kd", "switch_mid")
+STUDENTS = ("label", "kd", "switch_mid")
+SPLITS = ("train", "test")
+#: CLAIMS.md NAG-6: probabilities clipped to [P_CLIP, 1 - P_CLIP] before the logit
+P_CLIP = 1e-7
+LOGIT_CLIP = float(np.log1p(-P_CLIP) - np.log(P_CLIP))
+#: "most of the gain" (NAG-7), as in the linear toy
+RECOVERED_MIN = 0.5
+_STAGE_PROGRESS = {"on": False}
+
+
+@dataclass(frozen=True)
+class Config:
+    """Preset parameters (module docstring).
+
+    Attributes
+    ----------
+    resolution, width, depth, n_stages : int
+        Image side (px) and the ResNet's width, blocks per stage and number of (network) stages.
+    teacher_epochs : int
+        The early-stopped teacher's budget ``T``.
+    stage_epochs, n_student_stages : int
+        A student trains ``n_student_stages`` (even) stages of ``stage_epochs`` epochs; the
+        switch happens after half of them.
+    temperature : float
+        Of the ``kd`` term (1: the teacher's own probabilities).
+    max_train, max_test : int, optional
+        Fixed random subsets of the train and val folders.
+    n_eval_train, n_scatter : int
+        Training images on which NAG-6 is evaluated (all if None); points kept for the scatter.
+    """
+
+    resolution: int
+    width: int
+    depth: int
+    teacher_epochs: int
+    stage_epochs: int
+    n_student_stages: int = 4
+    n_stages: int = 3
+    n_seeds: int = 3
+    batch_size: int = 128
+    learning_rate: float = 2e-3
+    weight_decay: float = 5e-4
+    temperature: float = 1.0
+    max_train: int | None = None
+    max_test: int | None = None
+    n_eval_train: int | None = None
+    n_scatter: int = 400
+    seed: int = 0
+    data_root: str | None = None
+
+    def __post_init__(self):
+        if self.n_student_stages < 2 or self.n_student_stages % 2:
+            raise ValueError(
+                f"`n_student_stages` must be even and >= 2 (switch at the midpoint), "
+                f"got {self.n_student_stages}"
+            )
+        if self.n_seeds < 2:
+            raise ValueError(f"`n_seeds` must be >= 2 for an interval, got {self.n_seeds}")
+
+    @property
+    def student_epochs(self) -> int:
+        return self.n_student_stages * self.stage_epochs
+
+
+PRESETS = {
+    # tests and CI: a few hundred images, a tiny network, one epoch per stage
+    "smoke": Config(
+        resolution=16,
+        width=4,
+        depth=1,
+        n_stages=2,
+        teacher_epochs=1,
+        stage_epochs=1,
+        n_student_stages=2,
+        n_seeds=2,
+        batch_size=64,
+        max_train=300,
+        max_test=200,
+        n_scatter=100,
+    ),
+    # real Imagenette on two CPU cores (24 px, width 16; minutes)
+    "cpu": Config(
+        resolution=24,
+        width=16,
+        depth=1,
+        teacher_epochs=2,
+        stage_epochs=1,
+        n_student_stages=4,
+        max_train=4000,
+        n_eval_train=2000,
+    ),
+    # one GPU: 64 px, a two-block-per-stage ResNet, all images
+    "gpu": Config(
+        resolution=64,
+        width=32,
+        depth=2,
+        teacher_epochs=4,
+        stage_epochs=2,
+        n_student_stages=4,
+        batch_size=256,
+    ),
+}
+
+
+# --------------------------------------------------------------------------- statistics
+def class_logits(logits, classes) -> np.ndarray:
+    """``logit(p[c])`` of ``p = softmax(z)`` for class ``c`` of each row, ``p`` clipped (NAG-6).
+
+    Computed as ``z_c - logsumexp(z_{-c})`` (no cancellation); clipping ``p`` to
+    ``[1e-7, 1 - 1e-7]`` is clipping this logit to ``+-logit(1 - 1e-7) ~ 16.1``.
+    """
+    z = np.asarray(logits, dtype=np.float64)
+    classes = np.asarray(classes)
+    rows = np.arange(len(z))
+    others = z.copy()
+    others[rows, classes] = -np.inf
+    return np.clip(z[rows, classes] - logsumexp(others, axis=1), -LOGIT_CLIP, LOGIT_CLIP)
+
+
+def top_class_logits(teacher_logits, student_logits) -> tuple[np.ndarray, np.ndarray]:
+    """``x = logit(p_T[c])`` and ``y = logit(p_S[c])``, ``c`` the teacher's top class (NAG-6).
+
+    Raises
+    ------
+    ValueError
+        Shapes that differ or are not ``(n, K)`` with ``n >= 1``, ``K >= 2``.
+    """
+    t, s = np.asarray(teacher_logits), np.asarray(student_logits)
+    if t.shape != s.shape or t.ndim != 2 or t.shape[0] < 1 or t.shape[1] < 2:
+        raise ValueError(
+            "teacher and student logits must have one shape (n, K), n >= 1, K >= 2; got "
+            f"{t.shape} and {s.shape}"
+        )
+    top = np.argmax(t, axis=1)
+    return class_logits(t, top), class_logits(s, top)
+
+
+def slope_fit(x, y) -> dict:
+    """OLS slope of ``y`` on ``x`` with its 95% interval (independent points): NAG-6's line."""
+    fit = fit_slope(x, y, summary=False)
+    return {
+        "slope": fit.slope,
+        "lo": fit.ci[0],
+        "hi": fit.ci[1],
+        "intercept": fit.intercept,
+        "n_points": fit.n_obs,
+    }
+
+
+def recovered_fraction(err_label, err_kd, err_switch) -> tuple[float, tuple[float, float]]:
+    """``(R_label - R_switch) / (R_label - R_kd)`` over paired seeds, with its 95% CI (NAG-7).
+
+    The ratio of the mean gains, delta-method t-interval (the linear toy's definition,
+    :func:`simulations.late_distillation.ratio_of_means`).
+    """
+    label = np.asarray(err_label, dtype=float)
+    return ratio_of_means(label - np.asarray(err_switch), label - np.asarray(err_kd))
+
+
+# --------------------------------------------------------------------------- training
+def _images(resolution: int, data_root, max_train, max_test):
+    """Train and val images (fixed random subsets, seed 1, when the preset caps them)."""
+    return imagenette_images(resolution, data_root, max_train, max_test, 1)[:4]
+
+
+def protocol(cfg: Config):
+    """The shared protocol (:class:`kdtheory.neural.distill.Protocol`); ``train.epochs`` is a
+    stage's length."""
+    from kdtheory.neural.distill import Protocol
+    from kdtheory.neural.models import NetworkConfig
+    from kdtheory.neural.train import TrainConfig
+
+    return Protocol(
+        student=NetworkConfig(width=cfg.width, depth=cfg.depth, n_stages=cfg.n_stages),
+        train=TrainConfig(
+            epochs=cfg.stage_epochs,
+            batch_size=cfg.batch_size,
+            learning_rate=cfg.learning_rate,
+            weight_decay=cfg.weight_decay,
+            pad=max(cfg.resolution // 8, 1),
+        ),
+        teacher_epochs=cfg.teacher_epochs,
+        temperature=cfg.temperature,
+    )
+
+
+def stage_plan(method: str, n_stages: int) -> list[tuple[str, str]]:
+    """``(loss term, checkpoint name)`` of each stage of a student method.
+
+    ``switch_mid`` runs the ``label`` run's first half under the same names (the same keys and
+    checkpoints), then distils under its own.
+    """
+    half = n_stages // 2
+    if method == "label":
+        return [("ce", f"label-{k}") for k in range(1, n_stages + 1)]
+    if method == "kd":
+        return [("kd", f"kd-{k}") for k in range(1, n_stages + 1)]
+    if method == "switch_mid":
+        return stage_plan("label", n_stages)[:half] + [
+            ("kd", f"switch_mid-kd-{k}") for k in range(half + 1, n_stages + 1)
+        ]
+    raise ValueError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
+
+
+def _evaluate(network, teacher_logits, sets, scatter) -> tuple[dict, list[dict]]:
+    """Accuracies on each set, and the NAG-6 line (and scatter points) on each split."""
+    from kdtheory.neural.train import predict_logits
+
+    acc, slopes = {}, []
+    for split, (images, labels) in sets.items():
+        z = predict_logits(network, images)
+        acc[f"{split}_acc"] = float(np.mean(np.argmax(z, axis=1) == labels))
+        x, y = top_class_logits(teacher_logits[split], z)
+        row = {"kind": "slope", "split": split, **slope_fit(x, y)}
+        slopes.append(row)
+        if scatter:
+            idx = scatter[split]
+            slopes += [
+                {"kind": "point", "split": split, "teacher_logit": a, "student_logit": b}
+                for a, b in zip(x[idx], y[idx], strict=True)
+            ]
+    return acc, slopes
+
+
+def _task(rng, *, seed: int, method: str, cfg: Config, workdir: str) -> list[dict]:
+    """Train one run of one seed, stage by stage, evaluating after each; rng unused (keys)."""
+    import jax
+
+    from kdtheory.neural.distill import (
+        MethodResult,
+        _chain,
+        _Runner,
+        method_hparams,
+        training_data,
+    )
+    from kdtheory.neural.train import init_network, predict_logits
+
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
+    xtr, ytr, xte, yte = _images(cfg.resolution, cfg.data_root, cfg.max_train, cfg.max_test)
+    proto = protocol(cfg)
+    key = jax.random.fold_in(jax.random.key(cfg.seed), seed)
+    runner = _Runner(
+        proto, (xtr, ytr), (xtr, ytr), key, Path(workdir) / f"seed{seed}", _STAGE_PROGRESS["on"]
+    )
+    teacher = runner.teacher()
+    pick = np.random.default_rng([cfg.seed, 7])
+    n_ev = len(xtr) if cfg.n_eval_train is None else min(cfg.n_eval_train, len(xtr))
+    ev = np.sort(pick.choice(len(xtr), n_ev, replace=False))
+    sets = {"train": (xtr[ev], ytr[ev]), "test": (xte, yte)}
+    teacher_logits = {sp: predict_logits(teacher.network, im) for sp, (im, _) in sets.items()}
+    base: dict = {}
+    if method == "teacher":
+        acc = {
+            f"{sp}_acc": float(np.mean(np.argmax(teacher_logits[sp], 1) == lab))
+            for sp, (_, lab) in sets.items()
+        }
+        return [
+            {
+                **base,
+                "kind": "eval",
+                "stage": 0,
+                "epochs": teacher.epochs,
+                "images": teacher.images,
+                "term": "ce",
+                **acc,
+            }
+        ]
+    scatter = {
+        sp: np.sort(pick.choice(len(im), min(cfg.n_scatter, len(im)), replace=False))
+        for sp, (im, _) in sets.items()
+    }
+    data = {
+        "ce": training_data(xtr, labels=ytr, n_classes=10),
+        "kd": training_data(xtr, n_classes=10, teacher_logits=predict_logits(teacher.network, xtr)),
+    }
+    result = MethodResult(init_network(proto.student, runner.keys["student"]))
+    main_stage = max(1, round(cfg.teacher_epochs / cfg.stage_epochs))
+    rows = []
+    for stage, (term, name) in enumerate(stage_plan(method, cfg.n_student_stages), 1):
+        hp = method_hparams(term, cfg.temperature)
+        step = runner.stage(name, result.network, data[term], cfg.stage_epochs, hp)
+        result = _chain(result, step)
+        points = method == "kd" and stage in (main_stage, cfg.n_student_stages)
+        acc, lines = _evaluate(result.network, teacher_logits, sets, scatter if points else None)
+        at = {**base, "stage": stage, "epochs": result.epochs, "images": result.images}
+        rows.append({**at, "kind": "eval", "term": term, **acc})
+        rows += [{**at, **line} for line in lines]
+    return rows
+
+
+def run(cfg: Config, *, n_jobs=1, backend="loky", cache_dir=None, progress=True) -> pd.DataFrame:
+    """Tidy table, rows by ``kind``: ``eval`` (accuracies after each stage, with the budget so
+    far), ``slope`` (NAG-6 line per split and stage), ``point`` (scatter sample of ``kd``).
+
+    One :func:`kdtheory.montecarlo.run_grid` task per (seed, method), run one at a time; stage
+    checkpoints under ``cache_dir/imagenette_deviations/<config hash>/seed<k>/<stage>``, so a
+    killed study resumes mid-run (a temporary folder without a cache).
+    """
+    _images(cfg.resolution, cfg.data_root, cfg.max_train, cfg.max_test)  # fail before training
+    grid = [{"seed": k, "method": m} for k in range(cfg.n_seeds) for m in METHODS]
+    return run_trainings(
+        NAME,
+        _task,
+        grid,
+        cfg,
+        n_jobs=n_jobs,
+        backend=backend,
+        cache_dir=cache_dir,
+        progress=progress,
+        stage_progress=_STAGE_PROGRESS,
+    )
+
+
+_tag = config_tag
+
+
+# --------------------------------------------------------------------------- analysis
+def analyze(df: pd.DataFrame) -> dict:
+    """NAG-6 slopes per (method, split, stage) over seeds; NAG-7 errors, gain, recovered
+    fraction; accuracy trajectories and budgets."""
+    ev, sl = df[df.kind == "eval"], df[df.kind == "slope"]
+    teacher = ev[ev.method == "teacher"]
+    teacher_epochs = int(teacher.epochs.max())
+    slopes = summarize(sl, ["method", "split", "stage", "epochs"], "slope")
+    slopes["ratio"] = slopes.epochs / teacher_epochs
+    students = ev[ev.method != "teacher"]
+    last = students[students.stage == students.stage.max()]
+    err = last.assign(err=1.0 - last.test_acc).pivot_table(
+        index="seed", columns="method", values="err"
+    )
+    gain = summarize(
+        pd.DataFrame({"gain": err["label"] - err["kd"], "all": 0}), ["all"], "gain"
+    ).iloc[0]
+    rec, rec_ci = recovered_fraction(err["label"], err["kd"], err["switch_mid"])
+    budget = ev.groupby("method")[["epochs", "images"]].max().reindex(list(METHODS))
+    stages = sorted(slopes.epochs.unique())
+    main = min(stages, key=lambda e: (abs(e - teacher_epochs), e))
+    return {
+        "slopes": slopes,
+        "main_epochs": int(main),
+        "teacher_epochs": teacher_epochs,
+        "error": summarize(last.assign(err=1.0 - last.test_acc), ["method"], "err").set_index(
+            "method"
+        ),
+        "teacher_error": summarize(teacher.assign(err=1.0 - teacher.test_acc), ["method"], "err"),
+        "gain": gain,
+        "recovered": {"mean": rec, "lo": rec_ci[0], "hi": rec_ci[1]},
+        "trajectory": summarize(ev, ["method", "epochs"], "test_acc"),
+        "budget": budget,
+        "n_seeds": int(ev.seed.nunique()),
+    }
+
+
+def _times_T(ratio: float) -> str:
+    """``T``, ``2 T``, ``0.5 T``: a student time in units of the teacher's epochs."""
+    return "T" if ratio == 1 else f"{ratio:g} T"
+
+
+def _slope_text(r) -> str:
+    return format_ci(r["mean"], r["lo"], r["hi"])
+
+
+def claims(df: pd.DataFrame, analysis: dict | None = None) -> list[Claim]:
+    """NAG-6 (slope > 1 at t = T; |slope - 1| shrinks with t) and NAG-7 (gain; recovered)."""
+    a = analyze(df) if analysis is None else analysis
+    s = a["slopes"]
+    kd = s[s.method == "kd"].sort_values("epochs")
+    at_main = kd[kd.epochs == a["main_epochs"]].set_index("split")
+    weakest = at_main.loc[at_main.lo.idxmin()]
+    t_over_T = a["main_epochs"] / a["teacher_epochs"]
+    control = s[(s.method == "label") & (s.epochs == a["main_epochs"])].set_index("split")
+    out = [
+        Claim(
+            "NAG-6",
+            f"KD student at t = {_times_T(t_over_T)}: slope of logit p_S[teacher's top class] on "
+            "logit p_T[top] has its 95% CI (over seeds) above 1 on train and on test images",
+            holds=bool(len(at_main) == 2 and (at_main.lo > 1.0).all()),
+            value=float(weakest["mean"]),
+            ci=(float(weakest.lo), float(weakest.hi)),
+            detail=f"value: the split with the lower CI end ({weakest.name}); "
+            + "; ".join(f"{sp} {_slope_text(at_main.loc[sp])}" for sp in at_main.index)
+            + "; label-trained control: "
+            + "; ".join(f"{sp} {_slope_text(control.loc[sp])}" for sp in control.index),
+        )
+    ]
+    every = {sp: g.sort_values("epochs") for sp, g in kd.groupby("split")}
+    later = {sp: g[g.epochs >= a["main_epochs"]] for sp, g in every.items()}  # t >= T
+    verdicts = {
+        sp: shrinks_toward_one(g["mean"].to_numpy(), g.lo.to_numpy(), g.hi.to_numpy(), 0)
+        for sp, g in later.items()
+    }
+    far = max(abs(float(g["mean"].iloc[-1]) - 1.0) for g in later.values())
+    t_end = max(a["slopes"].epochs) / a["teacher_epochs"]
+    out.append(
+        Claim(
+            "NAG-6",
+            "KD student: |slope - 1| strictly decreases over the stages from "
+            f"t = {_times_T(t_over_T)} to {_times_T(t_end)} and the CI at {_times_T(t_end)} "
+            f"lies closer to 1 than the one at {_times_T(t_over_T)} (train and test)",
+            holds=bool(len(verdicts) == 2 and all(verdicts.values())),
+            value=far,
+            detail=f"value = max |slope - 1| at t = {t_end:g} T; every stage: "
+            + " | ".join(
+                f"{sp}: "
+                + ", ".join(
+                    f"{_times_T(r.ratio)}: {_slope_text(r._asdict())}" for r in g.itertuples()
+                )
+                for sp, g in every.items()
+            ),
+        )
+    )
+    g, r, err = a["gain"], a["recovered"], a["error"]
+    errs = "; ".join(f"{m} {_slope_text(err.loc[m])}" for m in STUDENTS)
+    out.append(
+        Claim(
+            "NAG-7",
+            "KD from the start beats labels at equal budget: test-error gain R_label - R_kd "
+            "(paired by seed) has its 95% CI above 0",
+            holds=bool(g.lo > 0),
+            value=float(g["mean"]),
+            ci=(float(g.lo), float(g.hi)),
+            detail=f"test errors: {errs}; {a['n_seeds']} seeds",
+        )
+    )
+    out.append(
+        Claim(
+            "NAG-7",
+            f"labels then the teacher from mid-budget recovers >= {RECOVERED_MIN:g} of that gain "
+            "(95% CI of (R_label - R_switch) / (R_label - R_kd) above it)",
+            holds=bool(g.lo > 0 and r["lo"] >= RECOVERED_MIN),
+            value=float(r["mean"]),
+            ci=(float(r["lo"]), float(r["hi"])),
+            detail="ratio of mean paired gains over seeds, delta-method interval"
+            + ("" if g.lo > 0 else "; no significant gain to recover: the fraction is unreliable"),
+        )
+    )
+    return out
+
+
+def result_table(analysis: dict) -> pd.DataFrame:
+    """Per method: final test error (95% CI over seeds) and the budget (epochs, images)."""
+    rows = []
+    err = pd.concat([analysis["teacher_error"].set_index("method"), analysis["error"]])
+    for method in METHODS:
+        e, b = err.loc[method], analysis["budget"].loc[method]
+        rows.append(
+            {
+                "method": method,
+                "test_error": _slope_text(e),
+                "epochs": int(b.epochs),
+                "images": int(b.images),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def plot(df: pd.DataFrame, analysis: dict, claim_list: list[Claim] | None = None):
+    """The figure (:mod:`simulations._deviations_plot`): the NAG-6 scatter at ``t = T``, the
+    slope against the student's training time, accuracy trajectories, final errors and the
+    recovered fraction, with the verdict table."""
+    from simulations._deviations_plot import draw
+
+    return draw(df, analysis, claim_list)

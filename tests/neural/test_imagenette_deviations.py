@@ -1,0 +1,210 @@
+"""Imagenette self-distillation study (NAG-6, NAG-7): statistics, smoke run, resumption."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+pytest.importorskip("jax")
+pytest.importorskip("orbax.checkpoint")
+Image = pytest.importorskip("PIL.Image")
+
+import matplotlib.pyplot as plt  # noqa: E402
+
+from kdtheory.cli import main  # noqa: E402
+from kdtheory.montecarlo import _CACHE_SUFFIX  # noqa: E402
+from kdtheory.neural.data import IMAGENETTE_CLASSES  # noqa: E402
+from simulations import imagenette_deviations as sim  # noqa: E402
+
+
+# --------------------------------------------------------------------------- statistics
+def _logits_with_top_logit(rng, target: np.ndarray, k: int = 10) -> np.ndarray:
+    """Logits whose class 0 is on top with ``logit p[0] = target`` (the others equal)."""
+    # p0 / (1 - p0) = e^{z0} / ((k - 1) e^{z1}) with z1 = 0: z0 = target + log(k - 1)
+    z = np.zeros((len(target), k))
+    z[:, 0] = target + np.log(k - 1)
+    return z + rng.normal(size=(len(target), 1))  # a per-row shift changes no probability
+
+
+def test_class_logit_is_the_logit_of_the_softmax_probability():
+    rng = np.random.default_rng(0)
+    z = rng.normal(scale=3.0, size=(50, 7))
+    c = rng.integers(0, 7, 50)
+    p = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+    expected = np.log(p[np.arange(50), c] / (1 - p[np.arange(50), c]))
+    np.testing.assert_allclose(sim.class_logits(z, c), expected, rtol=1e-12, atol=1e-12)
+    # the clip of p to [1e-7, 1 - 1e-7] (CLAIMS.md NAG-6) bounds the logit by logit(1 - 1e-7)
+    big = np.array([[100.0, 0.0, 0.0], [-100.0, 0.0, 0.0]])
+    out = sim.class_logits(big, np.array([0, 0]))
+    np.testing.assert_allclose(out, [np.log((1 - 1e-7) / 1e-7), -np.log((1 - 1e-7) / 1e-7)])
+
+
+def test_noiseless_logits_give_the_slope_exactly():
+    rng = np.random.default_rng(1)
+    x_true = rng.uniform(-2, 6, 200)
+    teacher = _logits_with_top_logit(rng, x_true)
+    student = _logits_with_top_logit(rng, 1.7 * x_true - 0.4)
+    x, y = sim.top_class_logits(teacher, student)
+    np.testing.assert_allclose(x, x_true, atol=1e-10)
+    fit = sim.slope_fit(x, y)
+    assert fit["slope"] == pytest.approx(1.7, abs=1e-9)
+    assert fit["intercept"] == pytest.approx(-0.4, abs=1e-9)
+    assert fit["hi"] - fit["lo"] < 1e-8 and fit["n_points"] == 200
+
+
+def test_slope_interval_covers_the_true_slope_at_its_level():
+    """200 noisy draws: the 95% interval covers 1.3 in Binomial(200, 0.95) of them; reject
+    outside [181, 199] (probability < 0.3% for a correct interval)."""
+    rng = np.random.default_rng(2)
+    covered = 0
+    for _ in range(200):
+        x = rng.uniform(0, 5, 60)
+        y = 1.3 * x + 0.2 + rng.normal(scale=0.8, size=60)
+        fit = sim.slope_fit(x, y)
+        covered += fit["lo"] <= 1.3 <= fit["hi"]
+    coverage = stats.binom(200, 0.95)
+    assert coverage.cdf(180) + coverage.sf(199) < 0.003  # the test's false-alarm rate
+    assert 181 <= covered <= 199
+
+
+def test_recovered_fraction_on_known_numbers():
+    # gains label - kd = 0.1, label - switch = 0.05 on every seed: exactly one half, no width
+    r, ci = sim.recovered_fraction([0.5, 0.6, 0.55], [0.4, 0.5, 0.45], [0.45, 0.55, 0.5])
+    assert r == pytest.approx(0.5) and ci == pytest.approx((0.5, 0.5))
+    # ratio of the mean gains (not the mean of the ratios): (0.02 + 0.06) / (0.1 + 0.1) = 0.4
+    r, ci = sim.recovered_fraction([0.5, 0.5], [0.4, 0.4], [0.48, 0.44])
+    assert r == pytest.approx(0.4) and ci[0] < 0.4 < ci[1]
+    # switching never helps: 0; the switch as good as KD: 1
+    assert sim.recovered_fraction([0.5, 0.6], [0.4, 0.45], [0.5, 0.6])[0] == pytest.approx(0)
+    assert sim.recovered_fraction([0.5, 0.6], [0.4, 0.45], [0.4, 0.45])[0] == pytest.approx(1)
+
+
+def test_bad_inputs_are_named():
+    with pytest.raises(ValueError, match="teacher and student logits"):
+        sim.top_class_logits(np.zeros((0, 10)), np.zeros((0, 10)))
+    with pytest.raises(ValueError, match="teacher and student logits"):
+        sim.top_class_logits(np.zeros((5, 10)), np.zeros((5, 9)))
+    with pytest.raises(ValueError, match="unknown method 'dark'.*teacher, label, kd, switch_mid"):
+        sim.stage_plan("dark", 4)
+    with pytest.raises(ValueError, match="n_student_stages"):
+        dataclasses.replace(sim.PRESETS["smoke"], n_student_stages=3)
+
+
+def test_the_switch_shares_the_label_run_first_half():
+    plan = sim.stage_plan("switch_mid", 4)
+    assert plan[:2] == sim.stage_plan("label", 4)[:2]
+    assert [t for t, _ in plan] == ["ce", "ce", "kd", "kd"]
+    # its distillation half continues another network: checkpoints of its own
+    names = {n for _, n in plan}
+    assert not names & {n for _, n in sim.stage_plan("kd", 4)}
+    assert names & {n for _, n in sim.stage_plan("label", 4)} == {"label-1", "label-2"}
+
+
+def test_presets_keep_one_budget_and_their_sizes():
+    for name, cfg in sim.PRESETS.items():
+        assert cfg.temperature == 1.0 and cfg.n_student_stages % 2 == 0, name
+        assert cfg.student_epochs > cfg.teacher_epochs, name  # the teacher is stopped early
+    gpu, cpu = sim.PRESETS["gpu"], sim.PRESETS["cpu"]
+    assert gpu.resolution == 64 and gpu.max_train is None and gpu.n_seeds >= 3
+    assert cpu.resolution == 24 and cpu.n_seeds >= 3
+    assert sim.protocol(gpu).train.epochs == gpu.stage_epochs
+
+
+# --------------------------------------------------------------------------- smoke run
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory) -> Path:
+    """A 10-class Imagenette-layout folder of 16-px JPEGs with a class-dependent stripe."""
+    root = tmp_path_factory.mktemp("imagenette")
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 30), ("val", 20)):
+        for label, wnid in enumerate(IMAGENETTE_CLASSES):
+            (root / split / wnid).mkdir(parents=True)
+            for i in range(n):
+                pixels = np.clip(120 + 50 * rng.standard_normal((16, 16, 3)), 0, 255)
+                pixels[: 2 + label % 8, :, label % 3] = 255
+                Image.fromarray(pixels.astype(np.uint8)).save(
+                    root / split / wnid / f"{i}.JPEG", quality=95
+                )
+    return root
+
+
+@pytest.fixture(scope="module")
+def smoke(folder, tmp_path_factory):
+    cfg = dataclasses.replace(sim.PRESETS["smoke"], data_root=str(folder))
+    cache = tmp_path_factory.mktemp("cache")
+    df = sim.run(cfg, cache_dir=cache, progress=False)
+    return cfg, cache, df
+
+
+def test_smoke_table(smoke):
+    cfg, _, df = smoke
+    ev = df[df.kind == "eval"]
+    assert set(ev.method) == set(sim.METHODS)
+    # one row per student stage and seed, the teacher once per seed
+    assert len(ev) == cfg.n_seeds * (1 + len(sim.STUDENTS) * cfg.n_student_stages)
+    assert ev.test_acc.between(0, 1).all() and ev.train_acc.between(0, 1).all()
+    # the same budget for every student, stated in the table
+    budget = ev.groupby("method")[["epochs", "images"]].max()
+    assert (budget.loc[list(sim.STUDENTS), "epochs"] == cfg.student_epochs).all()
+    assert budget.loc[list(sim.STUDENTS), "images"].nunique() == 1
+    assert budget.loc["teacher", "epochs"] == cfg.teacher_epochs
+    # the switch's label half is the label run itself (shared checkpoints)
+    first = ev[ev.stage == 1].pivot_table(index="seed", columns="method", values="test_acc")
+    np.testing.assert_array_equal(first["switch_mid"], first["label"])
+    sl = df[df.kind == "slope"]
+    assert len(sl) == cfg.n_seeds * len(sim.STUDENTS) * cfg.n_student_stages * 2
+    assert (sl.lo <= sl.slope).all() and (sl.slope <= sl.hi).all()
+    assert set(df[df.kind == "point"].method) == {"kd"}
+
+
+def test_smoke_analysis_claims_and_figure(smoke):
+    _, _, df = smoke
+    analysis = sim.analyze(df)
+    claims = sim.claims(df, analysis)
+    assert [c.id for c in claims] == ["NAG-6", "NAG-6", "NAG-7", "NAG-7"]
+    c6, _, c7, rec = claims
+    assert c6.holds == (c6.ci[0] > 1.0) and c6.ci[0] <= c6.value <= c6.ci[1]
+    assert c7.holds == (c7.ci[0] > 0.0) and c7.ci[0] <= c7.value <= c7.ci[1]
+    assert rec.holds == (c7.ci[0] > 0 and rec.ci[0] >= sim.RECOVERED_MIN)
+    table = sim.result_table(analysis)
+    assert list(table.method) == list(sim.METHODS)
+    assert {"test_error", "epochs", "images"} <= set(table.columns)
+    fig = sim.plot(df, analysis, claims)
+    try:
+        assert len([ax for ax in fig.axes if ax.get_title()]) == 6
+    finally:
+        plt.close(fig)
+
+
+def test_resumes_from_checkpoints_to_the_same_table(smoke):
+    cfg, cache, df = smoke
+    for entry in cache.glob(f"*{_CACHE_SUFFIX}"):  # forget the finished tasks
+        entry.unlink()
+    stages = cache / sim.NAME / sim._tag(cfg) / "seed1"
+    shutil.rmtree(stages / f"kd-{cfg.n_student_stages}")  # killed in the last stage
+    again = sim.run(cfg, cache_dir=cache, progress=False)
+    pd.testing.assert_frame_equal(
+        again.drop(columns="seconds", errors="ignore"), df.drop(columns="seconds", errors="ignore")
+    )
+
+
+def test_empty_image_set_and_unknown_preset(folder, tmp_path, capsys):
+    cfg = dataclasses.replace(sim.PRESETS["smoke"], data_root=str(folder), max_test=0)
+    with pytest.raises(ValueError, match="'val' split has no images"):
+        sim.run(cfg, cache_dir=tmp_path / "cache", progress=False)
+    assert not (tmp_path / "cache").exists()  # refused before anything was trained
+    empty = tmp_path / "empty"
+    for split in ("train", "val"):
+        (empty / split / next(iter(IMAGENETTE_CLASSES))).mkdir(parents=True)
+    cfg = dataclasses.replace(sim.PRESETS["smoke"], data_root=str(empty))
+    with pytest.raises((ValueError, FileNotFoundError), match="(?i)image"):
+        sim.run(cfg, progress=False)
+    assert main(["run", sim.NAME, "--preset", "nope", "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "nope" in err and all(p in err for p in ("smoke", "cpu", "gpu"))
