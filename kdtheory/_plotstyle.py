@@ -51,6 +51,11 @@ FAMILY_STYLE: dict[str, dict] = {
     "noisy": {"color": _C["sky_blue"], "marker": "d"},
     "pd_ts": {"color": _C["blue"], "marker": "h"},
     "pd_st": {"color": _C["reddish_purple"], "marker": "p"},
+    "res": {"color": _C["sky_blue"], "marker": "h"},
+    "res_no_beta": {"color": _C["sky_blue"], "marker": ">"},
+    "res_no_mask": {"color": _C["sky_blue"], "marker": "<"},
+    "res_no_pretrain": {"color": _C["sky_blue"], "marker": "X"},
+    "kd_res": {"color": _C["orange"], "marker": "X"},
     "reference": {"color": REFERENCE_COLOR, "marker": None},
 }
 
@@ -97,6 +102,18 @@ METHOD_STYLE: dict[str, dict] = {
     "kl": _method("kd", "KL (Hinton's KD)"),
     "pd_ts": _method("pd_ts", "$D_\\lambda$(teacher $\\|$ student)"),
     "pd_st": _method("pd_st", "$D_\\lambda$(student $\\|$ teacher)"),
+    # imagenette_imperfect (also kd, pd_ts, pd_st, teacher)
+    "ce": _method("labels", "labels only (CE)"),
+    "res": _method("res", "residual learning"),
+    "res_no_beta": _method("res_no_beta", "residual, no $\\beta$"),
+    "res_no_mask": _method("res_no_mask", "residual, no mask"),
+    "res_no_pretrain": _method("res_no_pretrain", "residual, no pre-training"),
+    "kd_res": _method("kd_res", "KD + $L_{res}$"),
+    **{
+        f"pd_{o}({lam})": _method(f"pd_{o}", f"$D_{{{lam}}}$({who})")
+        for o, who in (("ts", "teacher $\\|$ student"), ("st", "student $\\|$ teacher"))
+        for lam in ("-1/4", "2/3", "1")
+    },
 }
 
 #: Which methods each simulation plots (the style table must cover them; a test checks it).
@@ -112,6 +129,9 @@ SIMULATION_METHODS: dict[str, tuple[str, ...]] = {
     "late_distillation": ("label", "kd", "switch_mid", "teacher", "best_label"),
     "gradient_denoising": ("one_hot", "bayes", "noisy", "population"),
     "pd_robustness": ("kl", "pd_ts", "pd_st"),
+    # one colour per family: the other lams share their order's colour, the ablations the
+    # colour of residual learning (with their own markers)
+    "imagenette_imperfect": ("teacher", "ce", "kd", "pd_ts(2/3)", "pd_st(2/3)", "res", "kd_res"),
 }
 
 #: Markers for series that are not methods (a parameter's values), in order.

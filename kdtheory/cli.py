@@ -48,6 +48,7 @@ SIMULATIONS = {
     "crossfit_overfitting": "simulations.crossfit_overfitting",
     "tabular_kd": "simulations.tabular_kd",
     "imagenette_shift": "simulations.imagenette_shift",
+    "imagenette_imperfect": "simulations.imagenette_imperfect",
     "imagenette_deviations": "simulations.imagenette_deviations",
 }
 

@@ -72,6 +72,7 @@ API_MODULES = [
     "kdtheory.neural.models",
     "kdtheory.neural.train",
     "kdtheory.neural.distill",
+    "kdtheory.neural.imperfect",
 ]
 
 #: order in which the presets of a simulation are shown; other presets follow alphabetically

@@ -11,6 +11,8 @@ calling a function that needs one without it raises an :class:`ImportError` nami
 * :mod:`kdtheory.neural.models`: small residual CNNs (Flax NNX).
 * :mod:`kdtheory.neural.train`: one jit-compiled training step for every method, checkpoints.
 * :mod:`kdtheory.neural.distill`: the methods as loss terms, and the runs each one needs.
+* :mod:`kdtheory.neural.imperfect`: power-divergence KD and residual learning from an imperfect
+  teacher (CLAIMS.md 4 and 5, claims PD-2 and RES-1).
 """
 
 from __future__ import annotations

@@ -220,15 +220,17 @@ class _Runner:
         self.workdir, self.progress = Path(workdir), progress
         self.n_classes = protocol.student.n_classes
 
-    def stage(self, name, network, data, epochs, hparams) -> MethodResult:
+    def stage(self, name, network, data, epochs, hparams, loss=None, order=None) -> MethodResult:
+        """Train one checkpointed stage; ``loss`` defaults to :func:`distillation_loss`, the
+        data order's key to the stage's ``name`` (stages given one ``order`` share it)."""
         cfg = TrainConfig(**{**self.p.train.__dict__, "epochs": epochs})
         trained = train(
             network,
             data,
             cfg,
-            distillation_loss,
+            distillation_loss if loss is None else loss,
             hparams,
-            jax.random.fold_in(self.keys["order"], zlib.crc32(name.encode())),
+            jax.random.fold_in(self.keys["order"], zlib.crc32((order or name).encode())),
             checkpoint_dir=self.workdir / name,
             progress=self.progress,
             desc=name,

@@ -1,7 +1,10 @@
 """One jit-compiled training step for every method; checkpoints, progress, evaluation (RAT-6).
 
 A method is a pure loss function ``loss(logits, batch, hparams) -> scalar`` (see
-:mod:`kdtheory.neural.distill`); everything else is shared: the network, the optimizer (AdamW,
+:mod:`kdtheory.neural.distill`); a loss with the attribute ``takes_features = True`` is called
+as ``loss(logits, batch, hparams, features=h, head=head)`` with the network's penultimate
+features ``h`` and its linear head (white-box methods, :mod:`kdtheory.neural.imperfect`,
+RES-1). Everything else is shared: the network, the optimizer (AdamW,
 linear warm-up then cosine decay), the augmentation (random crop with zero padding and a
 horizontal flip, per image, inside the step), the batch shape and the budget. The method's
 hyper-parameters are float32 arrays, so one compiled step serves every method and seed of a
@@ -212,7 +215,12 @@ def _train_step(graphdef, loss: Loss, cfg: TrainConfig):
 
     def objective(params, rest, images, batch, hparams):
         model = nnx.merge(graphdef, params, rest, copy=True)
-        value = loss(model(images).astype(jnp.float32), batch, hparams)
+        if getattr(loss, "takes_features", False):  # white-box losses (RES-1): features, head
+            features = model.features(images)
+            logits = model.head(features).astype(jnp.float32)
+            value = loss(logits, batch, hparams, features=features, head=model.head)
+        else:
+            value = loss(model(images).astype(jnp.float32), batch, hparams)
         return value, nnx.state(model, nnx.Not(nnx.Param))
 
     @jax.jit
@@ -274,7 +282,8 @@ def train(
         The shared protocol.
     loss : callable
         ``loss(logits, batch, hparams) -> scalar``, a pure function (module level, so that the
-        compiled step is reused).
+        compiled step is reused); with ``loss.takes_features`` true it also receives
+        ``features=`` (penultimate features, float32) and ``head=`` (the linear head).
     hparams : mapping of str to float
         The method's hyper-parameters, passed to the step as float32 arrays.
     key : jax PRNG key or int

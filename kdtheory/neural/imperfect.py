@@ -1,0 +1,478 @@
+"""Distillation from an imperfect teacher on networks: power divergence and residual learning.
+
+Two methods of CLAIMS.md 4 and 5 as pure loss terms of the shared compiled step
+(:mod:`kdtheory.neural.train`), beside the ``ce`` and ``kd`` terms of
+:mod:`kdtheory.neural.distill`. One loss, :func:`imperfect_loss`, is a weighted sum of the four
+terms with every weight and hyper-parameter a float32 entry of ``hparams``, so one compiled step
+serves every student method, seed and setting of a network and batch shape.
+
+``pd`` (claim PD-2, CLAIMS.md 4)
+    ``T^2 D_lam`` between the tempered teacher ``w = softmax(t / T)`` and student
+    ``q = softmax(z / T)`` (:func:`kdtheory.losses.power_divergence_kd_loss`), teacher first
+    (``pd_order = 0``) or student first (``pd_order = 1``); ``lam -> 0`` teacher first is ``kd``.
+``res`` (claim RES-1, CLAIMS.md 5): residual learning, the classification analog (per image
+    instead of per token) of the ICLR 2026 method. The paper's formulas were not available to
+    us (reference B); the choices below are ours.
+
+    * Projector ``P(h) = D(E(h))``, ``E: R^{d_T} -> R^{d_A}``, ``D: R^{d_A} -> R^{d_T}``, both
+      affine; ``d_A = 64`` by default. Pre-trained (:func:`pretrain_projector`, full-batch
+      Adam) on the teacher's penultimate features ``h_T`` of the training images by
+      self-reconstruction ``sum ||P(h_T) - h_T||^2 / sum ||h_T||^2`` plus prediction through the
+      teacher's frozen head ``CE(head_T(P(h_T)), y)`` with the true labels.
+    * The residual ``h_S - beta P(h_T)`` lives in the student's feature space, so teacher and
+      student must have the same feature width ``d_S = d_T`` (they do in this study).
+    * ``beta = sqrt(d_S / d_A) * mean_b ||h_S,b|| / mean_b ||P(h_T)_b||`` over the batch (a
+      ratio of mean norms), without gradient.
+    * Mask: images whose teacher top-1 (of the logits the student is given, corrupted or not)
+      is wrong. ``L_res = sum_b m_b CE(head_S(h_S,b - beta P(h_T)_b), y_b) / max(sum_b m_b, 1)``,
+      the student's own head; ``L = lambda L_res + (1 - lambda) L_CE`` (``lambda = 0.5``).
+    * Ablations: ``beta = 1`` (``res_no_beta``), ``m = 1`` on every image (``res_no_mask``), the
+      projector at its random initialization (``res_no_pretrain``); and the paper's plug-in use
+      ``kd_res``: ``lambda L_res + (1 - lambda) L_KD``.
+
+Teacher corruption (PD-2 on images, :func:`corrupt_teacher_logits`): on a seeded fraction of the
+training images (exactly ``round(fraction n)``) the teacher's logits are replaced by
+``margin e_c`` with ``c`` drawn uniformly among the classes other than the true label (``margin
+= 10``: probability 0.9999 on ``c`` at ``T = 1``, 0.57 at ``T = 4``). The teacher's features
+are not corrupted; KD, PD and the mask read the corrupted logits.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from kdtheory.losses import power_divergence_kd_loss
+from kdtheory.neural import require
+from kdtheory.neural.distill import (
+    MethodResult,
+    Protocol,
+    _check_protocol_data,
+    _images_processed,
+    _Runner,
+    cross_entropy_loss,
+    evaluate,
+    soft_matching_loss,
+)
+from kdtheory.neural.train import Network, init_network
+
+jax, jnp, nnx, optax = require("jax", "jax.numpy", "flax.nnx", "optax")
+
+__all__ = [
+    "BASE_METHODS",
+    "SETTINGS",
+    "power_divergence_term",
+    "residual_beta",
+    "residual_term",
+    "imperfect_loss",
+    "imperfect_hparams",
+    "pd_method",
+    "parse_method",
+    "corrupt_teacher_logits",
+    "init_projector",
+    "project",
+    "projector_loss",
+    "pretrain_projector",
+    "predict_features",
+    "ImperfectProtocol",
+    "run_imperfect",
+    "evaluate",
+]
+
+#: methods without a parameter; PD methods are named ``pd_ts(LAM)``/``pd_st(LAM)`` (pd_method)
+BASE_METHODS = (
+    "teacher",
+    "ce",
+    "kd",
+    "res",
+    "res_no_beta",
+    "res_no_mask",
+    "res_no_pretrain",
+    "kd_res",
+)
+#: the teacher's outputs as given (``clean``) or corrupted on a fraction of the images
+SETTINGS = ("clean", "corrupt")
+_PD = re.compile(r"^pd_(ts|st)\((-?\d+(?:/\d+)?)\)$")
+
+
+def power_divergence_term(logits, batch, hparams):
+    """Mean ``T^2 D_lam`` (PD-2): ``(1 - o) D_lam(w || q) + o D_lam(q || w)``, ``o = pd_order``.
+
+    ``w = softmax(t / T)`` from ``batch["teacher_logits"]``, ``q = softmax(z / T)``;
+    ``hparams``: ``pd_lam``, ``pd_order`` (0 or 1), ``temperature``.
+    """
+    p = jax.nn.softmax(batch["teacher_logits"], axis=-1)
+    lam, order, temperature = hparams["pd_lam"], hparams["pd_order"], hparams["temperature"]
+    first = power_divergence_kd_loss(logits, p, lam, temperature=temperature)
+    second = power_divergence_kd_loss(
+        logits, p, lam, temperature=temperature, order="student_teacher"
+    )
+    return jnp.mean((1.0 - order) * first + order * second)
+
+
+def residual_beta(features, projected, d_ratio, adaptive):
+    """``beta = sqrt(d_S / d_A) mean||h_S|| / mean||P(h_T)||`` (``adaptive = 1``) or 1 (RES-1).
+
+    No gradient flows through it; ``d_ratio = d_S / d_A``. A zero projection gives a finite
+    ``beta`` (the denominator is floored at 1e-12).
+    """
+    ratio = jnp.mean(jnp.linalg.norm(features, axis=-1)) / jnp.maximum(
+        jnp.mean(jnp.linalg.norm(projected, axis=-1)), 1e-12
+    )
+    beta = jnp.sqrt(d_ratio) * jax.lax.stop_gradient(ratio)
+    return adaptive * beta + (1.0 - adaptive)
+
+
+def residual_term(logits, batch, hparams, *, features, head):
+    """``L_res``: CE of the student's head on ``h_S - beta P(h_T)`` over the masked images.
+
+    ``batch``: ``labels``, ``projected`` (``P(h_T)``, width ``d_S``) and ``teacher_wrong``
+    (0/1); ``hparams``: ``res_beta`` (1: adaptive beta, 0: beta = 1), ``res_mask`` (1: the
+    teacher-error mask, 0: every image), ``d_ratio`` (``d_S / d_A``). See the module docstring.
+    """
+    projected = batch["projected"]
+    beta = residual_beta(features, projected, hparams["d_ratio"], hparams["res_beta"])
+    residual_logits = head(features - beta * projected).astype(jnp.float32)
+    ce = optax.softmax_cross_entropy_with_integer_labels(residual_logits, batch["labels"])
+    on = hparams["res_mask"]
+    mask = on * batch["teacher_wrong"] + (1.0 - on)
+    return jnp.sum(mask * ce) / jnp.maximum(jnp.sum(mask), 1.0)
+
+
+def imperfect_loss(logits, batch, hparams, *, features, head):
+    """``w_ce CE + w_kd KD + w_pd PD + w_res L_res``: every student's loss (PD-2, RES-1)."""
+    return (
+        hparams["w_ce"] * cross_entropy_loss(logits, batch, hparams)
+        + hparams["w_kd"] * soft_matching_loss(logits, batch, hparams)
+        + hparams["w_pd"] * power_divergence_term(logits, batch, hparams)
+        + hparams["w_res"] * residual_term(logits, batch, hparams, features=features, head=head)
+    )
+
+
+imperfect_loss.takes_features = True  # the step passes the features and the head
+
+
+def pd_method(order: str, lam: float) -> str:
+    """The name of a PD method: ``pd_ts(2/3)`` (teacher first) or ``pd_st(2/3)``."""
+    if order not in ("ts", "st"):
+        raise ValueError(f"order must be 'ts' or 'st', got {order!r}")
+    return f"pd_{order}({Fraction(lam).limit_denominator(64)})"
+
+
+def parse_method(method: str) -> tuple[str, float | None]:
+    """``(base, lam)`` of a method name; ``ValueError`` listing the known names otherwise."""
+    if method in BASE_METHODS:
+        return method, None
+    match = _PD.match(method)
+    if match is None:
+        raise ValueError(
+            f"unknown method {method!r}; choose from {', '.join(BASE_METHODS)}, "
+            "pd_ts(LAM), pd_st(LAM) (LAM an integer or a fraction such as 2/3)"
+        )
+    return f"pd_{match.group(1)}", float(Fraction(match.group(2)))
+
+
+def imperfect_hparams(
+    method: str, *, temperature: float = 4.0, res_lambda: float = 0.5, d_ratio: float = 1.0
+) -> dict[str, float]:
+    """Weights and hyper-parameters of :func:`imperfect_loss` for a student method."""
+    base, lam = parse_method(method)
+    if base == "teacher":
+        raise ValueError("the teacher is trained by distill's runner, not imperfect_loss")
+    hp = dict.fromkeys(("w_ce", "w_kd", "w_pd", "w_res", "pd_lam", "pd_order"), 0.0)
+    hp.update(temperature=float(temperature), d_ratio=float(d_ratio), res_beta=1.0, res_mask=1.0)
+    if base == "ce":
+        hp["w_ce"] = 1.0
+    elif base == "kd":
+        hp["w_kd"] = 1.0
+    elif base.startswith("pd_"):
+        hp.update(w_pd=1.0, pd_lam=lam, pd_order=float(base == "pd_st"))
+    else:  # the residual family
+        hp["w_res"] = res_lambda
+        hp["w_kd" if base == "kd_res" else "w_ce"] = 1.0 - res_lambda
+        hp["res_beta"] = float(base != "res_no_beta")
+        hp["res_mask"] = float(base != "res_no_mask")
+    return hp
+
+
+def corrupt_teacher_logits(logits, labels, fraction: float, rng, *, margin: float = 10.0):
+    """Replace the teacher's logits on ``round(fraction n)`` images by confident wrong ones.
+
+    Parameters
+    ----------
+    logits : array (n, k)
+    labels : int array (n,)
+        True labels; the wrong class ``c`` is uniform among the other ``k - 1``.
+    fraction : float in [0, 1]
+    rng : numpy.random.Generator
+        Chooses the images (without replacement) and the classes.
+    margin : float
+        The corrupted logits are ``margin e_c``.
+
+    Returns
+    -------
+    (logits, corrupted) : float32 array (n, k), bool array (n,)
+    """
+    if not 0 <= fraction <= 1:
+        raise ValueError(f"`fraction` must be in [0, 1], got {fraction!r}")
+    out = np.array(logits, dtype=np.float32)
+    n, k = out.shape
+    chosen = rng.choice(n, int(round(fraction * n)), replace=False)
+    wrong = (np.asarray(labels)[chosen] + rng.integers(1, k, len(chosen))) % k
+    out[chosen] = 0.0
+    out[chosen, wrong] = margin
+    corrupted = np.zeros(n, bool)
+    corrupted[chosen] = True
+    return out, corrupted
+
+
+def init_projector(key, d_t: int, d_a: int) -> dict:
+    """An affine encoder ``R^{d_T} -> R^{d_A}`` and decoder back, LeCun-normal (RES-1).
+
+    Raises ``ValueError`` naming ``d_A`` when ``d_A`` exceeds the feature width ``d_T``.
+    """
+    if not isinstance(d_a, int) or d_a < 1:
+        raise ValueError(f"`d_A` must be an int >= 1, got {d_a!r}")
+    if d_a > d_t:
+        raise ValueError(
+            f"`d_A` = {d_a} is larger than the teacher's feature width {d_t}: the projector "
+            "must compress; choose d_A <= the feature width"
+        )
+    k_e, k_d = jax.random.split(key)
+    return {
+        "enc_w": jax.random.normal(k_e, (d_t, d_a)) / np.sqrt(d_t),
+        "enc_b": jnp.zeros(d_a),
+        "dec_w": jax.random.normal(k_d, (d_a, d_t)) / np.sqrt(d_a),
+        "dec_b": jnp.zeros(d_t),
+    }
+
+
+def project(params: dict, features):
+    """``P(h) = D(E(h))``."""
+    return (features @ params["enc_w"] + params["enc_b"]) @ params["dec_w"] + params["dec_b"]
+
+
+def projector_loss(params: dict, features, labels, head_w, head_b):
+    """Self-reconstruction ``sum||P(h) - h||^2 / sum||h||^2`` + ``CE(head_T(P(h)), y)``."""
+    recon = project(params, features)
+    rel = jnp.sum((recon - features) ** 2) / jnp.maximum(jnp.sum(features**2), 1e-12)
+    logits = recon @ head_w + head_b
+    return rel + optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
+
+
+@jax.jit
+def _projector_step(params, opt_state, features, labels, head_w, head_b, lr):
+    value, grads = jax.value_and_grad(projector_loss)(params, features, labels, head_w, head_b)
+    updates, opt_state = optax.scale_by_adam().update(grads, opt_state)
+    return jax.tree.map(lambda p, u: p - lr * u, params, updates), opt_state, value
+
+
+def pretrain_projector(params, features, labels, head_w, head_b, *, steps=300, lr=1e-2):
+    """Full-batch Adam on :func:`projector_loss`; returns ``(params, losses per step)``."""
+    features, labels = jnp.asarray(features, jnp.float32), jnp.asarray(labels, jnp.int32)
+    opt_state = optax.scale_by_adam().init(params)
+    losses = []
+    for _ in range(steps):
+        params, opt_state, value = _projector_step(
+            params, opt_state, features, labels, head_w, head_b, jnp.float32(lr)
+        )
+        losses.append(value)
+    return params, np.asarray(jnp.stack(losses)) if losses else np.zeros(0)
+
+
+_FEATURES: dict = {}
+
+
+def predict_features(network: Network, images, *, batch_size: int = 512):
+    """``(features, logits)`` of uint8 images in evaluation mode, one fixed batch shape."""
+    images = np.asarray(images)
+    key = network.eval_graphdef
+    if key not in _FEATURES:
+        graphdef = network.eval_graphdef
+
+        @jax.jit
+        def forward(params, rest, x):
+            model = nnx.merge(graphdef, params, rest, copy=True)
+            h = model.features(x)
+            return h, model.head(h).astype(jnp.float32)
+
+        _FEATURES[key] = forward
+    n, batch = len(images), min(batch_size, max(len(images), 1))
+    hs, zs = [], []
+    for lo in range(0, n, batch):
+        chunk = images[lo : lo + batch]
+        pad = batch - len(chunk)
+        if pad:
+            chunk = np.concatenate([chunk, np.zeros((pad, *chunk.shape[1:]), chunk.dtype)])
+        h, z = _FEATURES[key](network.params, network.rest, jnp.asarray(chunk))
+        hs.append(np.asarray(h)[: batch - pad])
+        zs.append(np.asarray(z)[: batch - pad])
+    return np.concatenate(hs), np.concatenate(zs)
+
+
+def _head(network: Network):
+    head = network.module().head
+    return jnp.asarray(head.kernel[...]), jnp.asarray(head.bias[...])
+
+
+@dataclass(frozen=True)
+class ImperfectProtocol(Protocol):
+    """:class:`~kdtheory.neural.distill.Protocol` plus the knobs of this study (stated, not tuned).
+
+    ``train.epochs`` is every student's budget, ``teacher_epochs`` the early-stopped teacher's;
+    ``temperature`` serves KD and PD. ``d_a``, ``res_lambda``, ``pretrain_steps`` and
+    ``pretrain_lr``: residual learning (RES-1); ``corrupt_fraction`` and ``corrupt_margin``: the
+    corrupted setting (PD-2).
+    """
+
+    d_a: int = 64
+    res_lambda: float = 0.5
+    pretrain_steps: int = 300
+    pretrain_lr: float = 1e-2
+    corrupt_fraction: float = 0.3
+    corrupt_margin: float = 10.0
+
+
+class _ImperfectRunner(_Runner):
+    """distill's runner (teacher, stages, checkpoints) plus this study's teacher outputs."""
+
+    def teacher_outputs(self, teacher: Network, setting: str) -> dict:
+        images, labels = self.source
+        features, logits = predict_features(teacher, images)
+        corrupted = np.zeros(len(images), bool)
+        if setting == "corrupt":
+            seed = int(jax.random.randint(self._key("corrupt"), (), 0, 2**31 - 1))
+            logits, corrupted = corrupt_teacher_logits(
+                logits,
+                labels,
+                self.p.corrupt_fraction,
+                np.random.default_rng(seed),
+                margin=self.p.corrupt_margin,
+            )
+        wrong = np.argmax(logits, axis=1) != np.asarray(labels)
+        return {"features": features, "logits": logits, "wrong": wrong, "corrupted": corrupted}
+
+    def _key(self, name: str):
+        return jax.random.fold_in(self.keys["teacher"], zlib.crc32(name.encode()))
+
+    def projected(self, teacher: Network, features, pretrained: bool):
+        params = init_projector(self._key("projector"), features.shape[1], self.p.d_a)
+        if pretrained:
+            params, _ = pretrain_projector(
+                params,
+                features,
+                self.source[1],
+                *_head(teacher),
+                steps=self.p.pretrain_steps,
+                lr=self.p.pretrain_lr,
+            )
+        return np.asarray(project(params, jnp.asarray(features)), np.float32)
+
+    def student(self, method: str, setting: str, teacher: Network, out: dict) -> MethodResult:
+        """Train a student; ``out``: :meth:`teacher_outputs` (``ce`` reads none of them)."""
+        base, _ = parse_method(method)
+        images, labels = self.source
+        n, d = len(images), self.p.student.feature_dim
+        projected = np.zeros((n, d), np.float32)
+        if base == "ce":
+            out = {"logits": np.zeros((n, self.n_classes), np.float32), "wrong": np.zeros(n)}
+        if base in ("res", "res_no_beta", "res_no_mask", "res_no_pretrain", "kd_res"):
+            projected = self.projected(teacher, out["features"], base != "res_no_pretrain")
+        data = {
+            "images": np.asarray(images),
+            "labels": np.asarray(labels, np.int32),
+            "teacher_logits": np.asarray(out["logits"], np.float32),
+            "projected": projected,
+            "teacher_wrong": np.asarray(out["wrong"], np.float32),
+        }
+        hp = imperfect_hparams(
+            method,
+            temperature=self.p.temperature,
+            res_lambda=self.p.res_lambda,
+            d_ratio=d / self.p.d_a,
+        )
+        name = "ce" if base == "ce" else f"{setting}-{method}"
+        stage = re.sub(r"[^A-Za-z0-9_.-]", "_", name)
+        net = init_network(self.p.student, self.keys["student"])
+        return self.stage(
+            stage, net, data, self.p.train.epochs, hp, loss=imperfect_loss, order="students"
+        )
+
+
+def _check(protocol: ImperfectProtocol, train_set, method: str, setting: str) -> None:
+    parse_method(method)
+    if setting not in SETTINGS:
+        raise ValueError(f"unknown setting {setting!r}; choose from {', '.join(SETTINGS)}")
+    d_s, d_t = protocol.student.feature_dim, protocol.teacher_network.feature_dim
+    if protocol.d_a > d_t:
+        raise ValueError(
+            f"`d_A` = {protocol.d_a} is larger than the teacher's feature width {d_t}: the "
+            "projector must compress; choose d_A <= the feature width"
+        )
+    if d_s != d_t:
+        raise ValueError(f"residual learning needs d_S = d_T, got {d_s} and {d_t}")
+    _check_protocol_data(protocol, train_set, train_set)
+
+
+def run_imperfect(
+    method: str,
+    protocol: ImperfectProtocol,
+    train_set: tuple[np.ndarray, np.ndarray],
+    key,
+    workdir: str | Path,
+    *,
+    setting: str = "clean",
+    progress: bool = False,
+) -> tuple[MethodResult, MethodResult, dict]:
+    """Train one method of the imperfect-teacher study in one setting (PD-2, RES-1).
+
+    Parameters
+    ----------
+    method : str
+        One of :data:`BASE_METHODS` or ``pd_ts(LAM)`` / ``pd_st(LAM)`` (:func:`pd_method`).
+    protocol : ImperfectProtocol
+    train_set : (images, labels)
+        The labelled training images (uint8); teacher and students train on all of them.
+    key : jax PRNG key or int
+        The seed's key: teacher, student initialization, projector, corruption and the data
+        order derive from it. Every student method of a seed starts from the same network and
+        sees the same data order (the stages share the order key ``"student"``).
+    workdir : str or Path
+        Checkpoints of every stage; the teacher and ``ce`` are trained once per seed.
+    setting : {"clean", "corrupt"}
+    progress : bool
+
+    Returns
+    -------
+    (result, teacher, info) : MethodResult, MethodResult, dict
+        ``info``: the fraction of images with corrupted teacher outputs and with a wrong
+        teacher top-1 (the residual mask), as the student saw them.
+
+    Raises
+    ------
+    ValueError
+        Unknown method (the message lists the known names) or setting, ``d_A`` larger than the
+        feature width, different teacher and student feature widths, bad labels or images.
+    """
+    _check(protocol, train_set, method, setting)
+    key = jax.random.key(key) if isinstance(key, int) else key
+    runner = _ImperfectRunner(protocol, train_set, train_set, key, workdir, progress)
+    teacher = runner.teacher()
+    out = runner.teacher_outputs(teacher.network, setting)
+    info = {
+        "corrupted_fraction": float(out["corrupted"].mean()),
+        "mask_fraction": float(out["wrong"].mean()),
+    }
+    if method == "teacher":
+        return teacher, teacher, info
+    return runner.student(method, setting, teacher.network, out), teacher, info
+
+
+def budget(n: int, protocol: ImperfectProtocol, epochs: int) -> int:
+    """Images processed by ``epochs`` epochs over ``n`` images (whole batches)."""
+    return _images_processed(n, protocol.train, epochs)

@@ -1,0 +1,320 @@
+"""Power-divergence KD and residual learning on networks (PD-2, RES-1), and their study."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+pytest.importorskip("jax")
+pytest.importorskip("flax")
+pytest.importorskip("optax")
+pytest.importorskip("orbax.checkpoint")
+Image = pytest.importorskip("PIL.Image")
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402
+
+from kdtheory.losses import power_divergence_kd_loss  # noqa: E402
+from kdtheory.neural import distill, train  # noqa: E402
+from kdtheory.neural import imperfect as imp  # noqa: E402
+from kdtheory.neural.data import IMAGENETTE_CLASSES  # noqa: E402
+from kdtheory.neural.models import NetworkConfig  # noqa: E402
+from simulations import imagenette_imperfect as sim  # noqa: E402
+
+TINY = NetworkConfig(width=4, depth=1, n_stages=2, n_classes=3)  # feature width 8
+
+
+def _batch(rng, n=8, c=3, d=8):
+    return {
+        "labels": rng.integers(0, c, n).astype(np.int32),
+        "teacher_logits": (3 * rng.standard_normal((n, c))).astype(np.float32),
+        "projected": rng.standard_normal((n, d)).astype(np.float32),
+        "teacher_wrong": (rng.random(n) < 0.5).astype(np.float32),
+    }
+
+
+def _hp(method, **kw):
+    return {k: jnp.float32(v) for k, v in imp.imperfect_hparams(method, **kw).items()}
+
+
+# --- the power-divergence term (PD-1 limit, PD-2 loss) ------------------------------------------
+
+
+def test_pd_term_is_kd_at_lam_zero_teacher_first():
+    rng = np.random.default_rng(0)
+    z, b = jnp.asarray(rng.standard_normal((8, 3)), jnp.float32), _batch(rng)
+    for lam in (0.0, 1e-6):
+        hp = _hp("pd_ts(1/2)", temperature=4.0) | {"pd_lam": jnp.float32(lam)}
+        pd = imp.power_divergence_term(z, b, hp)
+        kd = distill.soft_matching_loss(z, b, hp)
+        assert float(pd) == pytest.approx(float(kd), rel=1e-5)
+        g_pd = jax.jit(jax.grad(imp.power_divergence_term))(z, b, hp)
+        g_kd = jax.jit(jax.grad(distill.soft_matching_loss))(z, b, hp)
+        np.testing.assert_allclose(g_pd, g_kd, rtol=1e-4, atol=1e-7)
+    # and not at lam = 2/3: the limit is not an accident of the weights
+    hp = _hp("pd_ts(2/3)", temperature=4.0)
+    assert abs(float(imp.power_divergence_term(z, b, hp)) - float(kd)) > 1e-3
+
+
+#: the smoke study's network, batch and padding: the steps compiled here serve its test too
+STUDY_NET = NetworkConfig(width=4, depth=1, n_stages=2)
+
+
+def _one_step(loss, hparams, data, key=0):
+    net = train.init_network(STUDY_NET, 3)
+    cfg = train.TrainConfig(epochs=1, batch_size=len(data["images"]), pad=1)
+    return train.train(net, data, cfg, loss, hparams, key).params
+
+
+def _step_data(rng, *, white_box: bool, n=64):
+    """A batch shaped like the smoke study's: the teacher's data, or the students' data."""
+    b = _batch(rng, n=n, c=10, d=8)
+    data = {"images": rng.integers(0, 256, (n, 12, 12, 3)).astype(np.uint8), **b}
+    if not white_box:
+        del data["projected"], data["teacher_wrong"]
+        data["targets"] = np.zeros((n, 10), np.float32)
+    return data
+
+
+def test_pd_step_equals_kd_step_at_lam_zero():
+    """One training step (features path of the step) with PD at lam = 0 is KD's step."""
+    data = _step_data(np.random.default_rng(1), white_box=False)
+    kd = _one_step(distill.distillation_loss, distill.method_hparams("kd", 4.0), data)
+    data = _step_data(np.random.default_rng(1), white_box=True)
+    hp = imp.imperfect_hparams("pd_ts(1)", temperature=4.0) | {"pd_lam": 0.0}
+    pd = _one_step(imp.imperfect_loss, hp, data)
+    for a, b in zip(jax.tree.leaves(kd), jax.tree.leaves(pd), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    # a different loss moves the parameters elsewhere (the comparison can fail)
+    other = _one_step(imp.imperfect_loss, imp.imperfect_hparams("pd_ts(2/3)"), data)
+    assert (
+        max(
+            float(jnp.abs(a - b).max())
+            for a, b in zip(jax.tree.leaves(kd), jax.tree.leaves(other), strict=True)
+        )
+        > 1e-5
+    )
+
+
+def test_ce_through_the_features_path_is_the_old_ce_step():
+    old = _one_step(
+        distill.distillation_loss,
+        distill.method_hparams("ce"),
+        _step_data(np.random.default_rng(2), white_box=False),
+    )
+    new = _one_step(
+        imp.imperfect_loss,
+        imp.imperfect_hparams("ce"),
+        _step_data(np.random.default_rng(2), white_box=True),
+    )
+    for a, b in zip(jax.tree.leaves(old), jax.tree.leaves(new), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+
+
+def test_order_switch_selects_the_argument_order():
+    rng = np.random.default_rng(3)
+    z, b = jnp.asarray(rng.standard_normal((8, 3)), jnp.float32), _batch(rng)
+    p = jax.nn.softmax(b["teacher_logits"])
+    for order, name in ((0.0, "teacher_student"), (1.0, "student_teacher")):
+        hp = _hp("pd_ts(2/3)") | {"pd_order": jnp.float32(order)}
+        want = power_divergence_kd_loss(z, p, 2 / 3, temperature=4.0, order=name).mean()
+        assert float(imp.power_divergence_term(z, b, hp)) == pytest.approx(float(want), rel=1e-5)
+    ts, st = (float(imp.power_divergence_term(z, b, _hp(m))) for m in ("pd_ts(2/3)", "pd_st(2/3)"))
+    assert abs(ts - st) > 1e-3
+    # lam = -1/2 is self-dual: both orders give one loss
+    ts, st = (
+        float(imp.power_divergence_term(z, b, _hp(m))) for m in ("pd_ts(-1/2)", "pd_st(-1/2)")
+    )
+    assert ts == pytest.approx(st, rel=1e-5)
+    assert imp.imperfect_hparams("pd_st(2/3)")["pd_order"] == 1.0
+
+
+# --- corruption of the teacher's outputs (PD-2 on images) ---------------------------------------
+
+
+def test_corruption_is_seeded_and_hits_the_fraction():
+    rng = np.random.default_rng(4)
+    logits, labels = rng.standard_normal((101, 10)), rng.integers(0, 10, 101)
+    a, ca = imp.corrupt_teacher_logits(logits, labels, 0.3, np.random.default_rng(7))
+    b, cb = imp.corrupt_teacher_logits(logits, labels, 0.3, np.random.default_rng(7))
+    c, cc = imp.corrupt_teacher_logits(logits, labels, 0.3, np.random.default_rng(8))
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(ca, cc)
+    assert ca.sum() == round(0.3 * 101) == cc.sum()
+    np.testing.assert_array_equal(a[~ca], logits[~ca].astype(np.float32))
+    top = a[ca].argmax(axis=1)
+    assert np.all(top != labels[ca]) and np.all(a[ca].max(axis=1) == 10.0)
+    assert np.all(np.sort(a[ca], axis=1)[:, -2] == 0.0)
+    with pytest.raises(ValueError, match="fraction"):
+        imp.corrupt_teacher_logits(logits, labels, 1.5, np.random.default_rng(0))
+
+
+# --- residual learning (RES-1) ------------------------------------------------------------------
+
+
+def _head(d=8, c=3, seed=5):
+    w = jax.random.normal(jax.random.key(seed), (d, c))
+    return w, lambda h: h @ w
+
+
+def test_beta_formula_and_its_ablation():
+    rng = np.random.default_rng(6)
+    h, p = rng.standard_normal((8, 16)) * 3, rng.standard_normal((8, 16))
+    want = np.sqrt(16 / 4) * np.linalg.norm(h, axis=1).mean() / np.linalg.norm(p, axis=1).mean()
+    got = imp.residual_beta(jnp.asarray(h), jnp.asarray(p), 16 / 4, 1.0)
+    assert float(got) == pytest.approx(want, rel=1e-5)
+    assert float(imp.residual_beta(jnp.asarray(h), jnp.asarray(p), 4.0, 0.0)) == 1.0
+    # a zero projection (methods without a teacher) keeps beta finite
+    assert np.isfinite(float(imp.residual_beta(jnp.asarray(h), jnp.zeros((8, 16)), 4.0, 1.0)))
+
+
+def test_residual_term_reads_only_masked_images():
+    rng = np.random.default_rng(7)
+    b = _batch(rng)
+    h = jnp.asarray(rng.standard_normal((8, 8)), jnp.float32)
+    w, head = _head()
+    hp = _hp("res", d_ratio=2.0)
+    value = imp.residual_term(None, b, hp, features=h, head=head)
+    beta = float(imp.residual_beta(h, b["projected"], 2.0, 1.0))
+    z = np.asarray((h - beta * b["projected"]) @ w, np.float64)
+    ce = -(z[np.arange(8), b["labels"]] - np.log(np.exp(z).sum(axis=1)))
+    m = b["teacher_wrong"]
+    assert float(value) == pytest.approx((m * ce).sum() / m.sum(), rel=1e-5)
+    # changing an unmasked image's label leaves L_res unchanged; a masked one's changes it
+    free, held = np.flatnonzero(m == 0)[0], np.flatnonzero(m == 1)[0]
+    for i, same in ((free, True), (held, False)):
+        c = dict(b, labels=b["labels"].copy())
+        c["labels"][i] = (c["labels"][i] + 1) % 3
+        moved = float(imp.residual_term(None, c, hp, features=h, head=head))
+        assert (moved == pytest.approx(float(value), rel=1e-6)) == same
+    # without the mask every image counts
+    off = imp.residual_term(None, b, _hp("res_no_mask", d_ratio=2.0), features=h, head=head)
+    assert float(off) == pytest.approx(ce.mean(), rel=1e-5)
+
+
+def test_ablation_switches_change_exactly_what_they_say():
+    res = imp.imperfect_hparams("res")
+    changed = {
+        m: {k for k in res if imp.imperfect_hparams(m)[k] != res[k]}
+        for m in ("res_no_beta", "res_no_mask", "res_no_pretrain", "kd_res", "ce")
+    }
+    assert changed["res_no_beta"] == {"res_beta"}
+    assert changed["res_no_mask"] == {"res_mask"}
+    assert changed["res_no_pretrain"] == set()  # it differs in the projector, not the loss
+    assert changed["kd_res"] == {"w_ce", "w_kd"}
+    assert res["w_res"] == 0.5 and res["w_ce"] == 0.5
+    assert changed["ce"] == {"w_ce", "w_res"}
+
+
+def test_projector_pretraining_reduces_its_loss():
+    rng = np.random.default_rng(8)
+    feats = np.abs(rng.standard_normal((200, 16))).astype(np.float32)
+    labels = rng.integers(0, 3, 200)
+    w, _ = _head(d=16)
+    params = imp.init_projector(jax.random.key(0), 16, 4)
+    before = float(imp.projector_loss(params, feats, labels, w, jnp.zeros(3)))
+    trained, losses = imp.pretrain_projector(params, feats, labels, w, jnp.zeros(3), steps=60)
+    after = float(imp.projector_loss(trained, feats, labels, w, jnp.zeros(3)))
+    assert after < 0.8 * before and losses[-1] < losses[0]
+
+
+# --- bad input ----------------------------------------------------------------------------------
+
+
+def test_d_a_larger_than_the_feature_width_is_named():
+    with pytest.raises(ValueError, match="d_A.*16.*feature width 8"):
+        imp.init_projector(jax.random.key(0), 8, 16)
+    proto = imp.ImperfectProtocol(
+        student=TINY, train=train.TrainConfig(epochs=1), teacher_epochs=1, d_a=16
+    )
+    images = np.zeros((6, 8, 8, 3), np.uint8)
+    with pytest.raises(ValueError, match="d_A"):
+        imp.run_imperfect("res", proto, (images, np.zeros(6, int)), 0, "/nonexistent")
+
+
+def test_unknown_method_lists_the_names():
+    with pytest.raises(ValueError, match=r"unknown method 'pd\(2/3\)'.*res_no_mask.*pd_st\(LAM\)"):
+        imp.parse_method("pd(2/3)")
+    assert imp.parse_method("pd_st(2/3)") == ("pd_st", pytest.approx(2 / 3))
+    assert imp.pd_method("ts", -0.25) == "pd_ts(-1/4)"
+
+
+# --- the study end to end -----------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    root = tmp_path_factory.mktemp("imagenette")
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 8), ("val", 4)):
+        for label, wnid in enumerate(IMAGENETTE_CLASSES):
+            (root / split / wnid).mkdir(parents=True)
+            for i in range(n):
+                pixels = np.clip(120 + 40 * rng.standard_normal((12, 12, 3)), 0, 255)
+                pixels[: 2 + label % 8, :, label % 3] = 255
+                Image.fromarray(pixels.astype(np.uint8)).save(root / split / wnid / f"{i}.JPEG")
+    return root
+
+
+def test_smoke_study_end_to_end(folder, tmp_path):
+    few = ("teacher", "ce", "kd", "pd_ts(-1/4)", "pd_st(2/3)", "res")
+    cfg = dataclasses.replace(
+        sim.PRESETS["smoke"],
+        resolution=12,
+        lams=(-0.25, 2 / 3),
+        methods=few,
+        data_root=str(folder),
+    )
+    df = sim.run(cfg, cache_dir=tmp_path, progress=False)
+    assert sim.methods(cfg) == few
+    assert len(df) == len(sim.SETTINGS) * cfg.n_seeds * len(few)
+    assert df.test_acc.between(0, 1).all()
+    corrupt = df[df.setting == "corrupt"]
+    assert np.allclose(corrupt.corrupted_fraction, cfg.corrupt_fraction)
+    assert (df[df.setting == "clean"].corrupted_fraction == 0).all()
+    # ce does not read the teacher: the same network in both settings
+    ce = df[df.method == "ce"].pivot_table(index="seed", columns="setting", values="test_acc")
+    np.testing.assert_array_equal(ce["clean"], ce["corrupt"])
+    # one budget for every student
+    students = df[df.method != "teacher"]
+    assert students.epochs.nunique() == 1 and students.images.nunique() == 1
+    analysis = sim.analyze(df)
+    table = sim.result_table(analysis)
+    assert list(table.columns) == [
+        "method", "clean_acc", "clean_vs_kd", "corrupt_acc", "corrupt_vs_kd", "epochs", "images",
+    ]  # fmt: skip
+    assert list(table.method) == list(few)
+    claims = sim.claims(df, analysis)
+    assert [c.id for c in claims] == ["PD-2", "PD-2", "RES-1", "RES-1"]
+    for c in claims:  # the verdict follows from the interval, whatever it is
+        assert c.holds == (c.ci[0] > 0) and c.ci[0] <= c.value <= c.ci[1]
+    fig = sim.plot(df, analysis, claims)
+    try:
+        assert len(fig.axes) == 3 and all(ax.get_xlabel() for ax in fig.axes)
+    finally:
+        plt.close(fig)
+
+
+def test_every_method_of_the_presets_and_unknown_names():
+    cpu = sim.methods(sim.PRESETS["cpu"])
+    assert len(cpu) == 3 + 6 + 5 and {"pd_ts(2/3)", "pd_st(2/3)", "kd_res"} <= set(cpu)
+    bad = dataclasses.replace(sim.PRESETS["smoke"], methods=("kd", "dkd"))
+    with pytest.raises(ValueError, match="unknown method 'dkd'.*res_no_beta"):
+        sim.methods(bad)
+
+
+def test_gpu_and_cpu_presets_are_consistent():
+    from kdtheory.neural.models import NetworkConfig as NC
+
+    for name in ("cpu", "gpu"):
+        cfg = sim.PRESETS[name]
+        proto = sim.protocol(cfg)
+        width = NC(width=cfg.width, depth=cfg.depth, n_stages=cfg.n_stages).feature_dim
+        assert cfg.d_a == 64 <= width and proto.d_a == 64
+        assert 2 / 3 in cfg.lams and len(cfg.lams) == 3 and cfg.n_seeds == 3
+        assert proto.temperature == 4.0 and proto.corrupt_fraction == 0.3
+    assert sim.PRESETS["gpu"].resolution == 64 and sim.PRESETS["cpu"].resolution == 24
+    assert sim.PRESETS["gpu"].max_train is None  # the whole folders on the GPU
