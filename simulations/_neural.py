@@ -99,3 +99,22 @@ def run_trainings(
     finally:
         if temporary:
             shutil.rmtree(workdir, ignore_errors=True)
+
+
+def network_and_training(cfg, epochs: int) -> dict:
+    """``student`` and ``train`` of a preset's protocol (:class:`kdtheory.neural.distill.
+    Protocol`): the network every method trains and the optimizer, schedule, augmentation and
+    batch they share (padding of the random crop: an eighth of the image side)."""
+    from kdtheory.neural.models import NetworkConfig
+    from kdtheory.neural.train import TrainConfig
+
+    return {
+        "student": NetworkConfig(width=cfg.width, depth=cfg.depth, n_stages=cfg.n_stages),
+        "train": TrainConfig(
+            epochs=epochs,
+            batch_size=cfg.batch_size,
+            learning_rate=cfg.learning_rate,
+            weight_decay=cfg.weight_decay,
+            pad=max(cfg.resolution // 8, 1),
+        ),
+    }

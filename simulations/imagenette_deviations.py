@@ -60,7 +60,7 @@ from kdtheory.plotting import (
     summarize,
 )
 from kdtheory.rates import fit_slope
-from simulations._neural import config_tag, imagenette_images, run_trainings
+from simulations._neural import config_tag, imagenette_images, network_and_training, run_trainings
 from simulations.confidence_exaggeration import shrinks_toward_one
 from simulations.late_distillation import ratio_of_means
 
@@ -239,18 +239,9 @@ def protocol(cfg: Config):
     """The shared protocol (:class:`kdtheory.neural.distill.Protocol`); ``train.epochs`` is a
     stage's length."""
     from kdtheory.neural.distill import Protocol
-    from kdtheory.neural.models import NetworkConfig
-    from kdtheory.neural.train import TrainConfig
 
     return Protocol(
-        student=NetworkConfig(width=cfg.width, depth=cfg.depth, n_stages=cfg.n_stages),
-        train=TrainConfig(
-            epochs=cfg.stage_epochs,
-            batch_size=cfg.batch_size,
-            learning_rate=cfg.learning_rate,
-            weight_decay=cfg.weight_decay,
-            pad=max(cfg.resolution // 8, 1),
-        ),
+        **network_and_training(cfg, cfg.stage_epochs),
         teacher_epochs=cfg.teacher_epochs,
         temperature=cfg.temperature,
     )

@@ -50,7 +50,7 @@ from kdtheory.plotting import (
     new_figure,
     summarize,
 )
-from simulations._neural import imagenette_images, run_trainings
+from simulations._neural import imagenette_images, network_and_training, run_trainings
 
 NAME = "imagenette_imperfect"
 CLAIM_IDS = ("PD-2", "RES-1")
@@ -153,18 +153,9 @@ def _images(resolution: int, data_root: str | None, max_train, max_test):
 def protocol(cfg: Config):
     """The shared protocol (:class:`kdtheory.neural.imperfect.ImperfectProtocol`)."""
     from kdtheory.neural.imperfect import ImperfectProtocol
-    from kdtheory.neural.models import NetworkConfig
-    from kdtheory.neural.train import TrainConfig
 
     return ImperfectProtocol(
-        student=NetworkConfig(width=cfg.width, depth=cfg.depth, n_stages=cfg.n_stages),
-        train=TrainConfig(
-            epochs=cfg.epochs,
-            batch_size=cfg.batch_size,
-            learning_rate=cfg.learning_rate,
-            weight_decay=cfg.weight_decay,
-            pad=max(cfg.resolution // 8, 1),
-        ),
+        **network_and_training(cfg, cfg.epochs),
         teacher_epochs=cfg.teacher_epochs,
         temperature=cfg.temperature,
         d_a=cfg.d_a,

@@ -42,7 +42,7 @@ from kdtheory.plotting import (
     new_figure,
     summarize,
 )
-from simulations._neural import imagenette_images, run_trainings
+from simulations._neural import imagenette_images, network_and_training, run_trainings
 
 NAME = "imagenette_shift"
 CLAIM_IDS = ("RAT-6",)
@@ -137,18 +137,9 @@ def _data(cfg: Config):
 def protocol(cfg: Config):
     """The shared training protocol of a preset (:class:`kdtheory.neural.distill.Protocol`)."""
     from kdtheory.neural.distill import Protocol
-    from kdtheory.neural.models import NetworkConfig
-    from kdtheory.neural.train import TrainConfig
 
     return Protocol(
-        student=NetworkConfig(width=cfg.width, depth=cfg.depth, n_stages=cfg.n_stages),
-        train=TrainConfig(
-            epochs=cfg.epochs,
-            batch_size=cfg.batch_size,
-            learning_rate=cfg.learning_rate,
-            weight_decay=cfg.weight_decay,
-            pad=max(cfg.resolution // 8, 1),
-        ),
+        **network_and_training(cfg, cfg.epochs),
         teacher_epochs=cfg.teacher_epochs,
         rounds=cfg.rounds,
         refit_epochs=cfg.refit_epochs,
