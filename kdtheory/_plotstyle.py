@@ -56,6 +56,9 @@ FAMILY_STYLE: dict[str, dict] = {
     "res_no_mask": {"color": _C["sky_blue"], "marker": "<"},
     "res_no_pretrain": {"color": _C["sky_blue"], "marker": "X"},
     "kd_res": {"color": _C["orange"], "marker": "X"},
+    "teacher_full": {"color": _C["sky_blue"], "marker": "s"},
+    "kd_full": {"color": _C["reddish_purple"], "marker": "v"},
+    "switch_full": {"color": _C["blue"], "marker": "D"},
     "reference": {"color": REFERENCE_COLOR, "marker": None},
 }
 
@@ -92,6 +95,10 @@ METHOD_STYLE: dict[str, dict] = {
     "student": _method("kd", "KD student"),
     "label": _method("labels", "labels only (for t_total)"),
     "switch_mid": _method("switch", "labels, then the teacher from t_total / 2"),
+    # imagenette_deviations: NAG-7 with a teacher trained for the students' budget
+    "teacher_full": _method("teacher_full", "teacher (students' budget)"),
+    "kd_full": _method("kd_full", "KD from the start (full teacher)"),
+    "switch_full": _method("switch_full", "labels, then the full teacher"),
     "best_label": _method("labels", "best early-stopped label model", kind="reference"),
     # gradient_denoising
     "one_hot": _method("labels", "one-hot labels"),
@@ -121,7 +128,15 @@ SIMULATION_METHODS: dict[str, tuple[str, ...]] = {
     "rat_separation": ("teacher", "sm", "rat", "rat_schedule", "krr", "oracle"),
     "rat_interaction": ("krr", "rat", "sm"),
     "imagenette_shift": ("teacher", "source", "sm", "sm_long", "rat", "oracle"),
-    "imagenette_deviations": ("teacher", "label", "kd", "switch_mid"),
+    "imagenette_deviations": (
+        "teacher",
+        "label",
+        "kd",
+        "switch_mid",
+        "teacher_full",
+        "kd_full",
+        "switch_full",
+    ),  # fmt: skip
     "semiparametric_bias": ("kd", "orthogonal"),
     "crossfit_overfitting": ("vanilla", "crossfit", "scratch"),
     "tabular_kd": ("teacher", "scratch", "kd", "kd_p", "kd_cf", "enhanced", "ortho"),

@@ -146,17 +146,19 @@ def test_smoke_table(smoke):
     cfg, _, df = smoke
     ev = df[df.kind == "eval"]
     assert set(ev.method) == set(sim.METHODS)
-    # one row per student stage and seed, the teacher once per seed
-    assert len(ev) == cfg.n_seeds * (1 + len(sim.STUDENTS) * cfg.n_student_stages)
+    # one row per student stage and seed, each of the two teachers once per seed
+    assert len(ev) == cfg.n_seeds * (2 + len(sim.STUDENTS) * cfg.n_student_stages)
     assert ev.test_acc.between(0, 1).all() and ev.train_acc.between(0, 1).all()
     # the same budget for every student, stated in the table
     budget = ev.groupby("method")[["epochs", "images"]].max()
     assert (budget.loc[list(sim.STUDENTS), "epochs"] == cfg.student_epochs).all()
     assert budget.loc[list(sim.STUDENTS), "images"].nunique() == 1
     assert budget.loc["teacher", "epochs"] == cfg.teacher_epochs
+    assert budget.loc["teacher_full", "epochs"] == cfg.nag7_teacher_epochs == cfg.student_epochs
     # the switch's label half is the label run itself (shared checkpoints)
     first = ev[ev.stage == 1].pivot_table(index="seed", columns="method", values="test_acc")
     np.testing.assert_array_equal(first["switch_mid"], first["label"])
+    np.testing.assert_array_equal(first["switch_full"], first["label"])
     sl = df[df.kind == "slope"]
     assert len(sl) == cfg.n_seeds * len(sim.STUDENTS) * cfg.n_student_stages * 2
     assert (sl.lo <= sl.slope).all() and (sl.slope <= sl.hi).all()
@@ -167,11 +169,13 @@ def test_smoke_analysis_claims_and_figure(smoke):
     _, _, df = smoke
     analysis = sim.analyze(df)
     claims = sim.claims(df, analysis)
-    assert [c.id for c in claims] == ["NAG-6", "NAG-6", "NAG-7", "NAG-7"]
-    c6, _, c7, rec = claims
+    assert [c.id for c in claims] == ["NAG-6", "NAG-6"] + ["NAG-7"] * 4
+    c6 = claims[0]
     assert c6.holds == (c6.ci[0] > 1.0) and c6.ci[0] <= c6.value <= c6.ci[1]
-    assert c7.holds == (c7.ci[0] > 0.0) and c7.ci[0] <= c7.value <= c7.ci[1]
-    assert rec.holds == (c7.ci[0] > 0 and rec.ci[0] >= sim.RECOVERED_MIN)
+    for c7, rec in (claims[2:4], claims[4:6]):  # the full-budget teacher, the early-stopped
+        assert c7.holds == (c7.ci[0] > 0.0) and c7.ci[0] <= c7.value <= c7.ci[1]
+        assert rec.holds == (c7.ci[0] > 0 and rec.ci[0] >= sim.RECOVERED_MIN)
+    assert "R_kd_full" in claims[2].statement and "R_kd " in claims[4].statement
     table = sim.result_table(analysis)
     assert list(table.method) == list(sim.METHODS)
     assert {"test_error", "epochs", "images"} <= set(table.columns)
