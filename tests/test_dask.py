@@ -1,5 +1,5 @@
 """The dask backend: a local cluster gives the sequential table; an unreachable scheduler is one
-line naming its address, quickly (issue 11, item 6)."""
+line naming its address, quickly."""
 
 from __future__ import annotations
 

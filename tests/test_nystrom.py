@@ -1,4 +1,5 @@
-"""NystromKernelRidge: FALKON's preconditioned CG on the Nystrom system (issue 11, item 3)."""
+"""NystromKernelRidge (FALKON's preconditioned CG and the direct solve), and the Nystrom pair
+path of SM and RaT."""
 
 from __future__ import annotations
 
