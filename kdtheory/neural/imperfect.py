@@ -59,7 +59,7 @@ from kdtheory.neural.distill import (
     evaluate,
     soft_matching_loss,
 )
-from kdtheory.neural.train import Network, init_network
+from kdtheory.neural.train import Network, batched_forward, init_network
 
 jax, jnp, nnx, optax = require("jax", "jax.numpy", "flax.nnx", "optax")
 
@@ -285,34 +285,9 @@ def pretrain_projector(params, features, labels, head_w, head_b, *, steps=300, l
     return params, np.asarray(jnp.stack(losses)) if losses else np.zeros(0)
 
 
-_FEATURES: dict = {}
-
-
 def predict_features(network: Network, images, *, batch_size: int = 512):
     """``(features, logits)`` of uint8 images in evaluation mode, one fixed batch shape."""
-    images = np.asarray(images)
-    key = network.eval_graphdef
-    if key not in _FEATURES:
-        graphdef = network.eval_graphdef
-
-        @jax.jit
-        def forward(params, rest, x):
-            model = nnx.merge(graphdef, params, rest, copy=True)
-            h = model.features(x)
-            return h, model.head(h).astype(jnp.float32)
-
-        _FEATURES[key] = forward
-    n, batch = len(images), min(batch_size, max(len(images), 1))
-    hs, zs = [], []
-    for lo in range(0, n, batch):
-        chunk = images[lo : lo + batch]
-        pad = batch - len(chunk)
-        if pad:
-            chunk = np.concatenate([chunk, np.zeros((pad, *chunk.shape[1:]), chunk.dtype)])
-        h, z = _FEATURES[key](network.params, network.rest, jnp.asarray(chunk))
-        hs.append(np.asarray(h)[: batch - pad])
-        zs.append(np.asarray(z)[: batch - pad])
-    return np.concatenate(hs), np.concatenate(zs)
+    return batched_forward(network, images, batch_size=batch_size, with_features=True)
 
 
 def _head(network: Network):

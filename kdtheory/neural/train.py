@@ -49,6 +49,7 @@ __all__ = [
     "learning_rates",
     "train",
     "predict_logits",
+    "batched_forward",
     "accuracy",
 ]
 
@@ -362,29 +363,43 @@ def train(
     return trained
 
 
-_PREDICT: dict = {}
+_FORWARD: dict = {}
 
 
-def predict_logits(network: Network, images: np.ndarray, *, batch_size: int = 512) -> np.ndarray:
-    """Float32 logits of uint8 images in evaluation mode, with one fixed batch shape.
+def _forward(graphdef, with_features: bool):
+    """The jitted evaluation-mode forward pass of one network graph (memoized): logits, or
+    ``(features, logits)``."""
+    key = (graphdef, with_features)
+    if key not in _FORWARD:
+
+        @jax.jit
+        def forward(params, rest, x):
+            model = nnx.merge(graphdef, params, rest, copy=True)
+            if not with_features:
+                return model(x).astype(jnp.float32)
+            h = model.features(x)
+            return h, model.head(h).astype(jnp.float32)
+
+        _FORWARD[key] = forward
+    return _FORWARD[key]
+
+
+def batched_forward(network: Network, images, *, batch_size: int = 512, with_features=False):
+    """Evaluation-mode outputs of uint8 images, in batches of one fixed shape.
 
     The last batch is padded with zeros and the padding dropped, so the forward pass compiles
     once per network and batch size whatever the number of images.
+
+    Returns
+    -------
+    ndarray of shape (N, n_classes), or (features, logits) with ``with_features``
+        Float32 logits (and penultimate features).
     """
     images = np.asarray(images)
     if images.dtype != np.uint8 or images.ndim != 4:
         raise ValueError("`images` must be uint8 of shape (N, H, W, 3)")
     n = images.shape[0]
-    key = network.eval_graphdef
-    if key not in _PREDICT:
-        graphdef = network.eval_graphdef
-
-        @jax.jit
-        def forward(params, rest, x):
-            return nnx.merge(graphdef, params, rest, copy=True)(x).astype(jnp.float32)
-
-        _PREDICT[key] = forward
-    forward = _PREDICT[key]
+    forward = _forward(network.eval_graphdef, with_features)
     batch = min(batch_size, max(n, 1))
     out = []
     for lo in range(0, n, batch):
@@ -393,8 +408,22 @@ def predict_logits(network: Network, images: np.ndarray, *, batch_size: int = 51
             chunk = np.concatenate(
                 [chunk, np.zeros((batch - len(chunk), *chunk.shape[1:]), chunk.dtype)]
             )
-        out.append(np.asarray(forward(network.params, network.rest, jnp.asarray(chunk))))
-    return np.concatenate(out)[:n] if out else np.zeros((0, network.config.n_classes), np.float32)
+        result = forward(network.params, network.rest, jnp.asarray(chunk))
+        out.append(tuple(np.asarray(r) for r in result) if with_features else np.asarray(result))
+    if not with_features:
+        return (
+            np.concatenate(out)[:n] if out else np.zeros((0, network.config.n_classes), np.float32)
+        )
+    if not out:
+        width = network.config.feature_dim
+        return np.zeros((0, width), np.float32), np.zeros((0, network.config.n_classes), np.float32)
+    return tuple(np.concatenate(parts)[:n] for parts in zip(*out, strict=True))
+
+
+def predict_logits(network: Network, images: np.ndarray, *, batch_size: int = 512) -> np.ndarray:
+    """Float32 logits of uint8 images in evaluation mode, with one fixed batch shape
+    (:func:`batched_forward`)."""
+    return batched_forward(network, images, batch_size=batch_size)
 
 
 def accuracy(network: Network, images: np.ndarray, labels: np.ndarray) -> float:

@@ -144,6 +144,16 @@ def test_predictions_do_not_depend_on_the_batching():
     full = train.predict_logits(net, images, batch_size=16)
     chunked = train.predict_logits(net, images, batch_size=5)
     np.testing.assert_allclose(chunked, full, rtol=1e-5, atol=1e-6)
+    # the same pass with the penultimate features: the same logits, and head(features) = logits
+    h, z = train.batched_forward(net, images, batch_size=5, with_features=True)
+    assert h.shape == (13, TINY.feature_dim)
+    np.testing.assert_array_equal(z, chunked)
+    head = net.module().head
+    np.testing.assert_allclose(
+        h @ np.asarray(head.kernel[...]) + np.asarray(head.bias[...]), z, rtol=1e-5, atol=1e-5
+    )
+    h0, z0 = train.batched_forward(net, images[:0], with_features=True)
+    assert h0.shape == (0, TINY.feature_dim) and z0.shape == (0, TINY.n_classes)
 
 
 def test_augmentation_keeps_shapes_and_pixels():
