@@ -381,10 +381,7 @@ def _kd_grad(xp, T, lam, log_w, log_q, order):
 
 
 def _check_temperature(temperature: float) -> float:
-    T = float(temperature)
-    if not (np.isfinite(T) and T > 0):
-        raise ValueError(f"temperature must be a finite number > 0, got {temperature!r}.")
-    return T
+    return float(_check_scalar(temperature, "temperature", positive=True))
 
 
 def _one_hot(y: ArrayLike, shape: tuple[int, ...]) -> NDArray:

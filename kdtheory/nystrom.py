@@ -41,6 +41,25 @@ def _chunks(n: int, size: int) -> list[slice]:
     return [slice(i, min(n, i + size)) for i in range(0, n, size)]
 
 
+def _chunk_moments(X, chunk_size: int, left, others=(), y=None, gram: bool = True):
+    """Sums over chunks of rows of ``L^T L`` (with ``gram``), ``L^T R_j`` and ``L^T y``, where
+    ``L = left(X[rows])`` and ``R_j = others[j](X[rows])`` are kernel blocks against centers:
+    no block larger than a chunk of rows is ever formed. Returns ``(L^T L, [L^T R_j], L^T y)``,
+    with None for what was not asked."""
+    LL = crosses = Ly = None
+    for rows in _chunks(X.shape[0], chunk_size):
+        L = left(X[rows])
+        if gram:
+            LL = L.T @ L if LL is None else LL + L.T @ L
+        if y is not None:
+            Ly = L.T @ y[rows] if Ly is None else Ly + L.T @ y[rows]
+        blocks = [L.T @ other(X[rows]) for other in others]
+        crosses = (
+            blocks if crosses is None else [c + b for c, b in zip(crosses, blocks, strict=True)]
+        )
+    return LL, crosses or [], Ly
+
+
 def _upper_cholesky(K_MM: np.ndarray) -> np.ndarray:
     """``R`` upper triangular with ``R^T R = K_MM + jitter I``, the jitter ``eps M`` times the
     mean diagonal (FALKON's: the centers' Gram is often numerically singular)."""
@@ -135,6 +154,8 @@ class NystromKernelRidge(RegressorMixin, BaseEstimator):
             value = getattr(self, name)
             if not isinstance(value, Integral) or value < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {value!r}.")
+        if self.solver not in ("auto", "cg", "direct"):
+            raise ValueError(f"solver must be 'auto', 'cg' or 'direct', got {self.solver!r}.")
         if not isinstance(self.tol, Real) or not self.tol > 0:
             raise ValueError(f"tol must be a number > 0, got {self.tol!r}.")
         if self.n_centers is None:
@@ -170,8 +191,6 @@ class NystromKernelRidge(RegressorMixin, BaseEstimator):
         n = X.shape[0]
         C = self._centers(X)
         M = C.shape[0]
-        if self.solver not in ("auto", "cg", "direct"):
-            raise ValueError(f"solver must be 'auto', 'cg' or 'direct', got {self.solver!r}.")
         self.solver_ = (
             ("direct" if M <= DIRECT_MAX_CENTERS else "cg")
             if self.solver == "auto"
@@ -180,12 +199,9 @@ class NystromKernelRidge(RegressorMixin, BaseEstimator):
         lam = float(self.alpha) / n
         K_MM = self._gram(C, C)
         T = _upper_cholesky(K_MM)
+        block = lambda Z: self._gram(Z, C)  # noqa: E731
         if self.solver_ == "direct":
-            gram, moment = np.zeros((M, M)), np.zeros(M)
-            for rows in _chunks(n, self.chunk_size):
-                K = self._gram(X[rows], C)
-                gram += K.T @ K
-                moment += K.T @ y[rows]
+            gram, _, moment = _chunk_moments(X, self.chunk_size, block, y=y)
             tri = scipy.linalg.solve_triangular
             gamma = _ridge_solve(_whiten(T, gram, T), float(self.alpha), tri(T, moment, trans="T"))
             self.centers_, self.dual_coef_, self.n_iter_ = C, tri(T, gamma), 1
@@ -209,9 +225,7 @@ class NystromKernelRidge(RegressorMixin, BaseEstimator):
                 out += K.T @ (K @ v)
             return out
 
-        rhs = np.zeros(M)
-        for rows in chunks:
-            rhs += self._gram(X[rows], C).T @ y[rows]
+        _, _, rhs = _chunk_moments(X, self.chunk_size, block, y=y, gram=False)
         op = scipy.sparse.linalg.LinearOperator(
             (M, M), matvec=lambda b: precondition_t(normal(precondition(b))), dtype=np.float64
         )
@@ -286,20 +300,10 @@ def _pair_moments(teacher, student, X, y, Xt, rat: bool) -> dict:
     C_T, C_S = teacher._centers(X), student._centers(Xt)
     R_T = _upper_cholesky(teacher._gram(C_T, C_T))
     R_S = _upper_cholesky(student._gram(C_S, C_S))
-    M_T, M_S = C_T.shape[0], C_S.shape[0]
-    TT, Ty, TS = np.zeros((M_T, M_T)), np.zeros(M_T), np.zeros((M_T, M_S))
-    for rows in _chunks(X.shape[0], teacher.chunk_size):
-        KT = teacher._gram(X[rows], C_T)
-        TT += KT.T @ KT
-        Ty += KT.T @ y[rows]
-        if rat:
-            TS += KT.T @ student._gram(X[rows], C_S)
-    ST, SS = np.zeros((M_S, M_T)), np.zeros((M_S, M_S))
-    for rows in _chunks(Xt.shape[0], student.chunk_size):
-        KS = student._gram(Xt[rows], C_S)
-        ST += KS.T @ teacher._gram(Xt[rows], C_T)
-        if not rat:
-            SS += KS.T @ KS
+    k_T = lambda Z: teacher._gram(Z, C_T)  # noqa: E731
+    k_S = lambda Z: student._gram(Z, C_S)  # noqa: E731
+    TT, TS, Ty = _chunk_moments(X, teacher.chunk_size, k_T, (k_S,) if rat else (), y)
+    SS, (ST,), _ = _chunk_moments(Xt, student.chunk_size, k_S, (k_T,), gram=not rat)
     tri = scipy.linalg.solve_triangular
     return {
         "C_T": C_T,
@@ -309,7 +313,7 @@ def _pair_moments(teacher, student, X, y, Xt, rat: bool) -> dict:
         "PhiPhi": _whiten(R_T, TT, R_T),
         "Phiy": tri(R_T, Ty, trans="T"),
         "PsiPhi_t": _whiten(R_S, ST, R_T),
-        "PhiPsi": _whiten(R_T, TS, R_S) if rat else None,
+        "PhiPsi": _whiten(R_T, TS[0], R_S) if rat else None,
         "PsiPsi_t": None if rat else _whiten(R_S, SS, R_S),
     }
 

@@ -100,23 +100,30 @@ def resolve_solver(solver: str, estimators, n_features: int) -> str:
         For an unknown ``solver``, or ``"structured"`` forced on kernels without the structure
         or on inputs with more than one feature.
     """
-    if solver not in SOLVERS:
-        raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}.")
     estimators = list(estimators)
     structured = n_features == 1 and all(has_structure(e) for e in estimators)
-    if solver == "auto" and structured and any(float(e.alpha) == 0 for e in estimators):
-        # an interpolating teacher or student: its system can be singular (repeated points,
-        # a point at 0); the dense path handles that as scikit-learn does (least squares)
-        return "dense"
-    if solver == "structured" and not structured:
-        kernels = ", ".join(repr(getattr(e, "kernel", type(e).__name__)) for e in estimators)
-        raise ValueError(
-            "solver='structured' needs KernelRidge teacher and student with kernel=SobolevMin() "
-            f"(min(x, x')), a scalar alpha and one-dimensional inputs; got kernels {kernels} "
-            f"and {n_features} feature(s). Use solver='dense' (or 'auto')."
-        )
+    kernels = ", ".join(repr(getattr(e, "kernel", type(e).__name__)) for e in estimators)
+    # an interpolating teacher or student: its system can be singular (repeated points, a point
+    # at 0); "auto" leaves it to the dense path, which handles it as scikit-learn does
+    return _choose(
+        solver,
+        structured,
+        prefer=structured and not any(float(e.alpha) == 0 for e in estimators),
+        needs="KernelRidge teacher and student with kernel=SobolevMin() (min(x, x')), a scalar "
+        f"alpha and one-dimensional inputs; got kernels {kernels} and {n_features} feature(s)",
+    )
+
+
+def _choose(solver: str, allowed: bool, *, prefer: bool, needs: str) -> str:
+    """``"dense"`` or ``"structured"``: ``solver`` checked, ``"structured"`` refused unless
+    ``allowed`` (the message says what it ``needs``), ``"auto"`` structured when ``allowed``
+    and ``prefer``."""
+    if solver not in SOLVERS:
+        raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}.")
+    if solver == "structured" and not allowed:
+        raise ValueError(f"solver='structured' needs {needs}. Use solver='dense' (or 'auto').")
     if solver == "auto":
-        return "structured" if structured else "dense"
+        return "structured" if allowed and prefer else "dense"
     return solver
 
 
@@ -439,15 +446,10 @@ def resolve_path_solver(solver: str, kernels, n_features: int, n_points: int) ->
     ``"auto"`` takes the structured path when the kernels allow it and ``n_points`` exceeds
     :data:`DENSE_MAX_POINTS`; ``"structured"`` on other kernels raises a ValueError naming them.
     """
-    if solver not in SOLVERS:
-        raise ValueError(f"solver must be one of {SOLVERS}, got {solver!r}.")
-    allowed = kernels_allow_structure(kernels, n_features)
-    if solver == "structured" and not allowed:
-        raise ValueError(
-            "solver='structured' needs kernel (and teacher_kernel) SobolevMin() (min(x, x')) "
-            f"and one-dimensional inputs; got {', '.join(map(repr, kernels))} and "
-            f"{n_features} feature(s). Use solver='dense' (or 'auto')."
-        )
-    if solver == "auto":
-        return "structured" if allowed and n_points > DENSE_MAX_POINTS else "dense"
-    return solver
+    return _choose(
+        solver,
+        kernels_allow_structure(kernels, n_features),
+        prefer=n_points > DENSE_MAX_POINTS,
+        needs="kernel (and teacher_kernel) SobolevMin() (min(x, x')) and one-dimensional "
+        f"inputs; got {', '.join(map(repr, kernels))} and {n_features} feature(s)",
+    )
