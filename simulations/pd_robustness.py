@@ -81,6 +81,7 @@ from kdtheory.plotting import (
     new_figure,
     summarize,
 )
+from simulations.gradient_denoising import augment
 
 NAME = "pd_robustness"
 CLAIM_IDS = ("PD-2",)
@@ -146,11 +147,6 @@ def bayes_weights(means: NDArray) -> NDArray:
     minimum-norm representative; adding a vector to every row leaves the softmax unchanged)."""
     W = np.hstack([means, -0.5 * np.sum(means**2, axis=1, keepdims=True)])
     return W - W.mean(axis=0, keepdims=True)
-
-
-def augment(X: NDArray) -> NDArray:
-    """``x~ = (x, 1)``: the last column carries the bias."""
-    return np.hstack([X, np.ones((X.shape[0], 1))])
 
 
 def corrupt(post: NDArray, kind: str, wrong: NDArray, cfg: Config) -> NDArray:
