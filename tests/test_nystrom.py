@@ -164,10 +164,12 @@ def test_low_rank_soft_matching_is_the_two_fits():
     fits = SoftMatching(teacher, student, solver="dense").fit(X, y, X_target=Xt)
     assert (low.solver_, fits.solver_) == ("nystrom", "dense")
     assert low.teacher_.n_iter_ == 1 and fits.teacher_.n_iter_ > 1  # two FALKON fits
-    # CG stops at relative residual 1e-13 of a system whose whitened condition is at most
-    # 1 + ||Phi||^2 / alpha; the fitted functions agree to that order
+    # each CG fit stops at relative residual 1e-13 of a system whose whitened condition is at
+    # most 1 + n / alpha (a kernel bounded by 1); the student, a ridge projection (norm <= 1),
+    # carries the teacher's error and adds its own: 1e-13 (cond_T + cond_S) relative
     p = low.predict(Xt)
-    assert np.abs(p - fits.predict(Xt)).max() <= 1e-8 * np.abs(p).max()
+    cond = (1 + 500 / 5.0) + (1 + 400 / 0.1)
+    assert np.abs(p - fits.predict(Xt)).max() <= 1e-13 * cond * np.abs(p).max()
 
 
 def test_low_rank_pair_checks_its_centers_against_each_sample():
@@ -192,7 +194,7 @@ def test_direct_solve_is_the_cg_solution_in_one_pass():
     direct = NystromKernelRidge(chunk_size=333, **kw).fit(X, y)
     assert (cg.solver_, direct.solver_, direct.n_iter_) == ("cg", "direct", 1)
     p = direct.predict(X)
-    bound = 1e-12 * (1 + 2000 / 20.0) * np.abs(p).max() * 10
+    bound = 1e-12 * (1 + 2000 / 20.0) * np.abs(p).max()
     assert np.abs(p - cg.predict(X)).max() <= bound
     with pytest.raises(ValueError, match="solver must be 'auto', 'cg' or 'direct'"):
         NystromKernelRidge(solver="lu").fit(X, y)
