@@ -1,4 +1,4 @@
-"""Nystrom kernel ridge solved by preconditioned conjugate gradients (the FALKON solver).
+"""Nystrom kernel ridge, solved directly in one pass or by FALKON's preconditioned CG.
 
 Kernel ridge restricted to the span of ``M`` centers ``C`` drawn from the training points
 (Nystrom; Rudi, Camoriano and Rosasco 2015: about ``sqrt(n) log n`` centers keep the optimal
@@ -11,6 +11,11 @@ FALKON (Rudi, Carratino and Rosasco 2017) solves it by conjugate gradients preco
 factors), so that ``B^T H B`` is close to the identity and a few tens of iterations suffice.
 ``K_nM`` is never formed: each product ``K_nM^T K_nM v`` runs over chunks of ``chunk_size``
 rows, so memory is ``O(M^2 + chunk_size M)``, linear in ``n`` only through the data itself.
+Each iteration evaluates the kernel between every point and every center again; on a CPU, up to
+a few thousand centers, one pass accumulating ``K_nM^T K_nM`` followed by a Cholesky solve on the
+centers' whitened features (``solver="direct"``, the default there) is faster, in the same
+memory. A teacher-student pair of them is solved the same way (:func:`nystrom_sm`,
+:func:`nystrom_rat_fixed_point`).
 """
 
 from __future__ import annotations
@@ -78,7 +83,7 @@ def default_n_centers(n: int) -> int:
 
 
 class NystromKernelRidge(RegressorMixin, BaseEstimator):
-    """Kernel ridge on ``n_centers`` Nystrom centers, fitted by FALKON's preconditioned CG.
+    """Kernel ridge on ``n_centers`` Nystrom centers, fitted directly or by FALKON's CG.
 
     Parameters
     ----------
