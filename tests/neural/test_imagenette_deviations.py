@@ -16,6 +16,7 @@ pytest.importorskip("orbax.checkpoint")
 Image = pytest.importorskip("PIL.Image")
 
 import matplotlib.pyplot as plt  # noqa: E402
+from _imagenette_folder import write_imagenette  # noqa: E402
 
 from kdtheory.cli import main  # noqa: E402
 from kdtheory.montecarlo import _CACHE_SUFFIX  # noqa: E402
@@ -120,18 +121,11 @@ def test_presets_keep_one_budget_and_their_sizes():
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory) -> Path:
     """A 10-class Imagenette-layout folder of 16-px JPEGs with a class-dependent stripe."""
-    root = tmp_path_factory.mktemp("imagenette")
-    rng = np.random.default_rng(0)
-    for split, n in (("train", 30), ("val", 20)):
-        for label, wnid in enumerate(IMAGENETTE_CLASSES):
-            (root / split / wnid).mkdir(parents=True)
-            for i in range(n):
-                pixels = np.clip(120 + 50 * rng.standard_normal((16, 16, 3)), 0, 255)
-                pixels[: 2 + label % 8, :, label % 3] = 255
-                Image.fromarray(pixels.astype(np.uint8)).save(
-                    root / split / wnid / f"{i}.JPEG", quality=95
-                )
-    return root
+    return write_imagenette(
+        tmp_path_factory.mktemp("imagenette"),
+        {"train": 30, "val": 20},
+        lambda rng, label: 120 + 50 * rng.standard_normal((16, 16, 3)),
+    )
 
 
 @pytest.fixture(scope="module")

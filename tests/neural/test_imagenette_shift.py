@@ -7,7 +7,6 @@ import json
 import os
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -16,27 +15,20 @@ pytest.importorskip("orbax.checkpoint")
 Image = pytest.importorskip("PIL.Image")
 
 import matplotlib.pyplot as plt  # noqa: E402
+from _imagenette_folder import write_imagenette  # noqa: E402
 
 from kdtheory.cli import main  # noqa: E402
-from kdtheory.neural.data import IMAGENETTE_CLASSES  # noqa: E402
 from simulations import imagenette_shift as sim  # noqa: E402
 
 
 @pytest.fixture(scope="module")
 def folder(tmp_path_factory) -> Path:
     """A 10-class Imagenette-layout folder of 16-px JPEGs whose brightness varies."""
-    root = tmp_path_factory.mktemp("imagenette")
-    rng = np.random.default_rng(0)
-    for split, n in (("train", 40), ("val", 24)):
-        for label, wnid in enumerate(IMAGENETTE_CLASSES):
-            (root / split / wnid).mkdir(parents=True)
-            for i in range(n):
-                level = rng.uniform(30, 220)
-                pixels = np.clip(level + 40 * rng.standard_normal((16, 16, 3)), 0, 255)
-                pixels[: 2 + label % 8, :, label % 3] = 255  # a class-dependent stripe
-                image = Image.fromarray(pixels.astype(np.uint8))
-                image.save(root / split / wnid / f"{i}.JPEG", quality=95)
-    return root
+    return write_imagenette(
+        tmp_path_factory.mktemp("imagenette"),
+        {"train": 40, "val": 24},
+        lambda rng, label: rng.uniform(30, 220) + 40 * rng.standard_normal((16, 16, 3)),
+    )
 
 
 @pytest.fixture(scope="module")
