@@ -27,6 +27,11 @@ from numpy.typing import ArrayLike, NDArray
 
 __all__ = ["min_kernel_ridge", "min_kernel_predict", "min_rat_fixed_point", "min_sm"]
 
+SINGULAR = (
+    "the structured system is singular (a ridge of 0 with duplicated points?); use a positive "
+    "ridge or solver='dense'"
+)
+
 
 def _points(x: ArrayLike, name: str) -> NDArray:
     """One-dimensional float64 points (a column ``(n, 1)`` or a vector ``(n,)``)."""
@@ -40,20 +45,40 @@ def _points(x: ArrayLike, name: str) -> NDArray:
     return a
 
 
+class _Entries:
+    """The nonzero entries of a square sparse matrix of ``size`` rows, collected as triplets
+    (positions are never repeated), for :class:`_Band` or a bordered system."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self.rows: list[NDArray] = []
+        self.cols: list[NDArray] = []
+        self.vals: list[NDArray] = []
+
+    def put(self, rows, cols, vals) -> None:
+        """Set ``A[rows, cols] = vals`` (index arrays)."""
+        rows, cols = np.broadcast_arrays(np.asarray(rows), np.asarray(cols))
+        self.rows.append(rows.ravel())
+        self.cols.append(cols.ravel())
+        self.vals.append(np.broadcast_to(np.asarray(vals, dtype=np.float64), rows.shape).ravel())
+
+    def triplets(self) -> tuple[NDArray, NDArray, NDArray]:
+        return tuple(np.concatenate(a) for a in (self.rows, self.cols, self.vals))
+
+
 class _Band:
     """A square banded matrix with ``lower`` and ``upper`` diagonals, stored as LAPACK's banded LU
     wants it (``2 lower + upper + 1`` rows: room for the fill-in of partial pivoting), filled
-    entry by entry and solved in place: ``O(size (lower + upper))`` memory, never dense."""
+    from :class:`_Entries` and solved in place: ``O(size (lower + upper))`` memory, never
+    dense."""
 
-    def __init__(self, size: int, lower: int, upper: int):
+    def __init__(self, entries: _Entries, lower: int, upper: int):
         self.lower, self.upper = lower, upper
-        self.ab = np.zeros((2 * lower + upper + 1, size))
-
-    def put(self, rows, cols, vals) -> None:
-        """Set ``A[rows, cols] = vals`` (index arrays; no position twice)."""
-        offset = np.asarray(rows) - np.asarray(cols)
-        assert offset.size == 0 or (-self.upper <= offset.min() and offset.max() <= self.lower)
-        self.ab[self.lower + self.upper + offset, cols] = vals
+        rows, cols, vals = entries.triplets()
+        offset = rows - cols
+        assert offset.size == 0 or (-upper <= offset.min() and offset.max() <= lower)
+        self.ab = np.zeros((2 * lower + upper + 1, entries.size))
+        self.ab[lower + upper + offset, cols] = vals
 
     def solve(self, b: NDArray) -> NDArray:
         """``A^{-1} b`` by LAPACK ``gbsv`` (banded LU with partial pivoting); ``A`` is consumed."""
@@ -63,14 +88,11 @@ class _Band:
         )
         self.ab = None
         if info > 0:
-            raise np.linalg.LinAlgError(
-                "the structured system is singular (a ridge of 0 with duplicated points?); use "
-                "a positive ridge or solver='dense'"
-            )
+            raise np.linalg.LinAlgError(SINGULAR)
         return x.reshape(b.shape)
 
 
-def _spline(band: _Band, F: NDArray, Q: NDArray, d: NDArray, stride: int, offset: int) -> None:
+def _spline(band: _Entries, F: NDArray, Q: NDArray, d: NDArray, stride: int, offset: int) -> None:
     """Rows ``F_k - F_{k-1} - d_k Q_k = 0`` at ``stride k + offset`` (``F``, ``Q``: unknowns)."""
     N = F.size
     r = stride * np.arange(N) + offset
@@ -79,7 +101,7 @@ def _spline(band: _Band, F: NDArray, Q: NDArray, d: NDArray, stride: int, offset
     band.put(r, Q, -d)
 
 
-def _coefficient(band: _Band, rows: NDArray, Q: NDArray, scale) -> None:
+def _coefficient(band: _Entries, rows: NDArray, Q: NDArray, scale) -> None:
     """Entries ``scale_k (Q_k - Q_{k+1}) = scale_k w_k`` in row ``rows[k]`` (``Q_{N+1} = 0``)."""
     scale = np.broadcast_to(np.asarray(scale, dtype=np.float64), Q.shape)
     band.put(rows, Q, scale)
@@ -110,24 +132,41 @@ def min_kernel_ridge(x: ArrayLike, z: ArrayLike, ridge: float) -> NDArray:
     """
     x = _points(x, "x")
     z = np.asarray(z, dtype=np.float64)
+    M, s, rows, (p, F, Q), where = krr_system(x, ridge)
+    b = np.zeros((M.size,) + z.shape[1:])
+    b[rows] = z
+    return _from_suffix_sums(_Band(M, 2, 2).solve(b)[Q])[where]
+
+
+def _rank(order: NDArray) -> NDArray:
+    """The position of each point in the sorted order ``order`` (its inverse permutation)."""
+    rank = np.empty_like(order)
+    rank[order] = np.arange(order.size)
+    return rank
+
+
+def krr_system(x: NDArray, ridge: float):
+    """Kernel ridge ``(K + ridge I) c = z`` as a banded system on the sorted points.
+
+    Returns the entries ``M`` (unknowns interleaved per point: the fit's values ``F_k`` at
+    ``2k``, the suffix sums ``Q_k`` of its coefficients at ``2k + 1``), the unknowns per point
+    (2), the row receiving each ``z_i`` (in the order of ``x``), the fit as a spline
+    ``(p, F, Q)`` (sorted knots, the indices of its values and slopes), and the sorted position
+    of each point of ``x``.
+    """
+    x = _points(x, "x")
     order = np.argsort(x, kind="stable")
     p = x[order]
     n = p.size
     d = np.diff(p, prepend=0.0)
-    # unknowns interleaved per point: F_k (the fit's values) at 2k, Q_k at 2k + 1
     F, Q = 2 * np.arange(n), 2 * np.arange(n) + 1
-    band = _Band(2 * n, 2, 2)
-    _spline(band, F, Q, d, 2, 0)  # spline rows at even positions
+    M = _Entries(2 * n)
+    _spline(M, F, Q, d, 2, 0)  # spline rows at even positions
     r = 2 * np.arange(n) + 1  # a (Q_k - Q_{k+1}) + F_k = z_k
-    _coefficient(band, r, Q, ridge)
-    band.put(r, F, np.ones(n))
-    b = np.zeros((2 * n,) + z.shape[1:])
-    b[1::2] = z[order]
-    u = band.solve(b)
-    c_sorted = _from_suffix_sums(u[1::2])
-    c = np.empty_like(c_sorted)
-    c[order] = c_sorted
-    return c
+    _coefficient(M, r, Q, ridge)
+    M.put(r, F, np.ones(n))
+    where = _rank(order)
+    return M, 2, r[where], (p, F, Q), where
 
 
 def min_kernel_predict(x: ArrayLike, c: ArrayLike, z: ArrayLike) -> NDArray:
@@ -187,39 +226,57 @@ def min_rat_fixed_point(
     ndarray of shape (m,) or (m, k)
         The student's coefficients ``alpha`` on ``X_target``, in its order.
     """
+    y = np.asarray(y, dtype=np.float64)
+    M, s, rows, (p, F, Q), where = pair_system(X, X_target, teacher_ridge, student_ridge, "rat")
+    b = np.zeros((M.size,) + y.shape[1:])
+    b[rows] = y
+    return _from_suffix_sums(_Band(M, 4, 4).solve(b)[Q])[where]
+
+
+def pair_system(X, X_target, teacher_ridge: float, student_ridge: float, method: str):
+    """The coupled teacher-student system of RaT or SM on the merged sorted points, banded.
+
+    Unknowns per merged point ``k``: the student's values ``F_k`` and suffix sums ``Q_k``, the
+    teacher's ``H_k`` and ``R_k``, at ``4k .. 4k + 3``. Student rows: ``a_S w_k - H_k = 0``
+    (RaT: the student is the teacher's fit to the residuals, ``a_S alpha = g(Xt)``) or
+    ``a_S w_k + F_k - H_k = 0`` (SM: ``(K(Xt, Xt) + a_S I) alpha = g0(Xt)``) at target points,
+    ``w_k = 0`` at the others. Teacher rows: ``a_T c_i + F_k + H_k = y_i`` (RaT: fitted to
+    ``y - f(X)``) or ``a_T c_i + H_k = y_i`` (SM) at source points, ``c = 0`` at the others.
+
+    Without shift (``X_target`` equal to ``X``) the points carry both roles, so the system has
+    half the size. Returns ``(M, 4, rows, (p, F, Q), where)`` as :func:`krr_system`, the spline
+    being the student's and ``where`` the sorted positions of the target points.
+    """
     X = _points(X, "X")
     Xt = _points(X_target, "X_target")
-    y = np.asarray(y, dtype=np.float64)
     n, m = X.size, Xt.size
-    pts = np.concatenate([X, Xt])
+    same = X.shape == Xt.shape and bool(np.array_equal(X, Xt))
+    pts = X if same else np.concatenate([X, Xt])  # no shift: one set of points, both roles
     order = np.argsort(pts, kind="stable")
     p = pts[order]
     N = p.size
-    is_source = order < n
+    is_source = np.ones(N, dtype=bool) if same else order < n
+    is_target = is_source if same else ~is_source
     d = np.diff(p, prepend=0.0)
-    # unknowns per merged point k: F_k (student values), Q_k (student suffix sums),
-    # H_k (teacher values), R_k (teacher suffix sums) at 4k .. 4k + 3
     base = 4 * np.arange(N)
     F, Q, H, R = base, base + 1, base + 2, base + 3
-    band = _Band(4 * N, 4, 4)
-    _spline(band, F, Q, d, 4, 0)  # student values, rows 4k
-    _spline(band, H, R, d, 4, 2)  # teacher values, rows 4k + 2
-    # coefficient rows, student (row 4k + 1): target point j: a_S w_k - H_k = 0; source: w_k = 0
+    M = _Entries(4 * N)
+    _spline(M, F, Q, d, 4, 0)  # student values, rows 4k
+    _spline(M, H, R, d, 4, 2)  # teacher values, rows 4k + 2
     k = np.arange(N)
-    _coefficient(band, 4 * k + 1, Q, np.where(is_source, 1.0, student_ridge))
-    band.put(4 * k[~is_source] + 1, H[~is_source], -np.ones(m))
-    # teacher (row 4k + 3): source point i: a_T c_i + F_k + H_k = y_i; target: c = 0
-    _coefficient(band, 4 * k + 3, R, np.where(is_source, teacher_ridge, 1.0))
+    tgt = k[is_target]
+    _coefficient(M, 4 * k + 1, Q, np.where(is_target, student_ridge, 1.0))
+    M.put(4 * tgt + 1, H[tgt], -np.ones(m))
+    if method == "sm":
+        M.put(4 * tgt + 1, F[tgt], np.ones(m))
     src = k[is_source]
-    band.put(4 * src + 3, F[is_source], np.ones(n))
-    band.put(4 * src + 3, H[is_source], np.ones(n))
-    b = np.zeros((4 * N,) + y.shape[1:])
-    b[4 * src + 3] = y[order[is_source]]
-    u = band.solve(b)
-    w = _from_suffix_sums(u[Q])
-    alpha = np.empty((m,) + y.shape[1:])
-    alpha[order[~is_source] - n] = w[~is_source]
-    return alpha
+    _coefficient(M, 4 * k + 3, R, np.where(is_source, teacher_ridge, 1.0))
+    if method == "rat":
+        M.put(4 * src + 3, F[src], np.ones(n))
+    M.put(4 * src + 3, H[src], np.ones(n))
+    rank = _rank(order)
+    where = rank if same else rank[n:]
+    return M, 4, 4 * rank[:n] + 3, (p, F, Q), where
 
 
 def min_sm(

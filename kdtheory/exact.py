@@ -83,8 +83,8 @@ def distillation_paths(
         ``"dense"``: the eigendecompositions above (``n x n`` matrices). ``"structured"``: for
         the kernel ``min(x, x')`` (:class:`~kdtheory.kernels.SobolevMin`, teacher and student)
         on one-dimensional inputs, :class:`~kdtheory.structured.StructuredPath` objects that
-        form no ``n x n`` matrix (the same risks up to rounding; exact variance costs ``O(n^2)``
-        time per ridge). ``"auto"``: structured when the kernels allow it and
+        form no ``n x n`` matrix (the same risks up to rounding, exact variances included, in
+        ``O(n)`` time and memory per ridge). ``"auto"``: structured when the kernels allow it and
         ``max(n, m, N)`` exceeds :data:`~kdtheory.structured.DENSE_MAX_POINTS`, else dense.
     n_probes : int, optional
         Structured path only: estimate the variance from this many Rademacher probes
@@ -126,9 +126,10 @@ def distillation_paths(
             "rat": ("rat", X, student_ridges),
             "oracle": ("krr", Xt, source_ridges),
         }
-        return {
+        return {  # in the dense path's order
             m: StructuredPath(spec[m][0], spec[m][1], Xt, Xe, a_T, spec[m][2], w, n_probes, rng)
-            for m in methods
+            for m in ("teacher", "krr", "sm", "oracle", "rat")
+            if m in methods
         }
     paths: dict[str, SpectralPath | DensePath] = {}
 

@@ -17,6 +17,7 @@ from sklearn.kernel_ridge import KernelRidge
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from kdtheory._minkernel import min_kernel_predict, min_kernel_ridge, min_rat_fixed_point, min_sm
+from kdtheory._minrisk import BorderedRisk, min_risk_terms
 from kdtheory.kernels import SobolevMin
 
 __all__ = [
@@ -292,10 +293,11 @@ def structured_risk(
     a claim is checked"): ``sum_j w_j (A f(X) - f*(x_j))^2 + sigma^2 sum_j w_j ||A_j.||^2``.
 
     The bias part is exact (one solve with the noiseless responses). The variance part is exact
-    when ``n_probes`` is None (the columns of ``A``, ``chunk`` solves at a time: ``O(n)`` solves
-    of ``O(n + m)`` each), and otherwise Hutchinson's unbiased estimate from ``n_probes``
-    Rademacher probes, ``E ||W^{1/2} A z||^2 = sum_j w_j ||A_j.||^2``, whose standard error is
-    returned so that it can enter a confidence interval.
+    when ``n_probes`` is None (one banded factorization of a bordered matrix whose
+    log-determinant's derivative is ``sum_j w_j ||A_j.||^2``, :mod:`kdtheory._minrisk`:
+    ``O(n + m + N)`` time and memory), and otherwise Hutchinson's unbiased estimate from
+    ``n_probes`` Rademacher probes, ``E ||W^{1/2} A z||^2 = sum_j w_j ||A_j.||^2``, whose
+    standard error is returned so that it can enter a confidence interval.
 
     Parameters
     ----------
@@ -317,7 +319,7 @@ def structured_risk(
     rng : numpy.random.Generator, optional
         Draws the probes (required with ``n_probes``).
     chunk : int, default=256
-        Columns solved together.
+        Probes solved together.
 
     Returns
     -------
@@ -328,19 +330,16 @@ def structured_risk(
         raise ValueError(f"method must be one of {RISK_METHODS}, got {method!r}.")
     X, Xt, Xe = (np.asarray(a, dtype=np.float64).reshape(-1) for a in (X, X_target, X_eval))
     w = np.full(Xe.size, 1.0 / Xe.size) if eval_weights is None else np.asarray(eval_weights)
+    f_source = np.asarray(f_source, dtype=np.float64)
     args = (method, X, Xt, float(teacher_ridge), float(student_ridge))
-    mean = structured_apply(*args, np.asarray(f_source, dtype=np.float64), Xe)
-    bias = float(w @ (mean - np.asarray(f_eval)) ** 2)
-    n = X.size
     if n_probes is None:
-        total = 0.0
-        for start in range(0, n, chunk):
-            cols = np.arange(start, min(n, start + chunk))
-            E = np.zeros((n, cols.size))
-            E[cols, np.arange(cols.size)] = 1.0
-            total += float(w @ (structured_apply(*args, E, Xe) ** 2).sum(axis=1))
+        mean, total = min_risk_terms(*args[:3], Xe, w, *args[3:], f_source[:, None])
+        bias = float(w @ (mean[:, 0] - np.asarray(f_eval)) ** 2)
         var, se = noise_sd**2 * total, 0.0
     else:
+        n = X.size
+        mean = structured_apply(*args, f_source, Xe)
+        bias = float(w @ (mean - np.asarray(f_eval)) ** 2)
         if rng is None or int(n_probes) < 2:
             raise ValueError("n_probes >= 2 needs an rng (numpy.random.Generator).")
         values = []
@@ -365,10 +364,11 @@ class StructuredPath:
 
     Built by :func:`kdtheory.exact.distillation_paths` with ``solver="structured"``: nothing of
     size ``n x n`` is formed; each ridge costs one ``O(n)`` banded factorization per block of
-    responses (:func:`structured_apply`). :meth:`risk` is exact (the variance from the columns
-    of ``A``: ``O(n^2)`` time per ridge, ``O(n)`` memory) unless ``n_probes`` is set, in which
-    case the variance is Hutchinson's unbiased estimate and ``variance_se`` its standard error
-    (:func:`structured_risk`).
+    responses (:func:`structured_apply`). :meth:`risk` is exact (bias and variance from one
+    banded factorization of a bordered matrix per ridge, :mod:`kdtheory._minrisk`: ``O(n)``
+    time and memory; the variances are kept for later calls) unless ``n_probes`` is set, in
+    which case the variance is Hutchinson's unbiased estimate and ``variance_se`` its standard
+    error (:func:`structured_risk`).
 
     Parameters
     ----------
@@ -399,6 +399,7 @@ class StructuredPath:
         self.weights = weights
         self.n_probes = n_probes
         self.rng = rng
+        self._variance_sums: np.ndarray | None = None
 
     def _args(self, ridge: float) -> tuple:
         return (self.method, self.X, self.X_target, self.teacher_ridge, float(ridge))
@@ -413,6 +414,8 @@ class StructuredPath:
     def risk(self, f_in, f_eval, noise_sd: float) -> dict[str, np.ndarray]:
         """Expected risk for every ridge: arrays ``bias``, ``variance``, ``risk`` and
         ``variance_se`` (0 when exact), each of shape ``(L,)``."""
+        if self.n_probes is None:
+            return self._exact_risk(f_in, f_eval, noise_sd)
         rows = [
             structured_risk(
                 self.method,
@@ -432,6 +435,26 @@ class StructuredPath:
         ]
         return {
             k: np.array([r[k] for r in rows]) for k in ("bias", "variance", "risk", "variance_se")
+        }
+
+    def _exact_risk(self, f_in, f_eval, noise_sd: float) -> dict[str, np.ndarray]:
+        w = self.X_eval.size if self.weights is None else self.weights
+        w = np.full(w, 1.0 / w) if np.ndim(w) == 0 else np.asarray(w, dtype=np.float64)
+        f_in = np.asarray(f_in, dtype=np.float64).reshape(-1, 1)
+        if self._variance_sums is None:  # one complex factorization per ridge: both parts
+            system = BorderedRisk(self.method, self.X, self.X_target, self.X_eval, w)
+            terms = [system.terms(self.teacher_ridge, float(a), f_in) for a in self.ridges]
+            self._variance_sums = np.array([v for _, v in terms])
+            mean = np.column_stack([p[:, 0] for p, _ in terms])
+        else:  # the variances are known: real banded solves for the predictions
+            mean = self.predict(f_in[:, 0])
+        bias = w @ (mean - np.asarray(f_eval, dtype=np.float64)[:, None]) ** 2
+        variance = float(noise_sd) ** 2 * self._variance_sums
+        return {
+            "bias": bias,
+            "variance": variance,
+            "risk": bias + variance,
+            "variance_se": np.zeros_like(variance),
         }
 
 

@@ -124,16 +124,26 @@ def test_interpolation_of_singular_designs_is_kernel_ridges_least_squares(seed, 
     assert resolve_solver("auto", pair, 1) == "dense"
 
 
-@settings(max_examples=25, deadline=None)
-@given(problems(), st.sampled_from(["teacher", "krr", "sm", "rat", "oracle"]))
-def test_structured_exact_risk_equals_the_dense_path(problem, method):
+@settings(max_examples=40, deadline=None)
+@given(
+    problems(),
+    st.sampled_from(["teacher", "krr", "sm", "rat", "oracle"]),
+    st.booleans(),
+    st.floats(-0.2, 0.2),
+    st.floats(0.8, 1.5),
+)
+def test_structured_exact_risk_equals_the_dense_path(problem, method, no_shift, lo, hi):
     """kdtheory.exact with solver="structured": bias and exact variance of every method over a
-    path of ridges equal the dense smoothers' (RTOL, the module's bound from floating point)."""
+    path of ridges equal the dense smoothers' (RTOL, the module's bound from floating point),
+    with and without shift (the same points for teacher and student), evaluation points on
+    both sides of the data, and on a second call (the variances kept from the first)."""
     from kdtheory.exact import PATH_INPUTS, distillation_paths
     from kdtheory.structured import StructuredPath
 
     X, y, Xt, a_T, a_S = problem
-    X_eval = np.linspace(0.01, 1, 37)[:, None]
+    if no_shift:
+        Xt = X
+    X_eval = np.linspace(lo, hi, 37)[:, None]
     weights = np.random.default_rng(0).dirichlet(np.ones(37))
     f = lambda x: np.sin(5 * x[:, 0])  # noqa: E731
     common = dict(
@@ -147,11 +157,12 @@ def test_structured_exact_risk_equals_the_dense_path(problem, method):
     dense = distillation_paths(X, Xt, X_eval, solver="dense", **common)[method]
     fast = distillation_paths(X, Xt, X_eval, solver="structured", **common)[method]
     assert isinstance(fast, StructuredPath)
-    f_in = f(X) if PATH_INPUTS[method] == "source" else f(Xt)
-    want, got = dense.risk(f_in, f(X_eval), 0.7), fast.risk(f_in, f(X_eval), 0.7)
-    for key in ("bias", "variance", "risk"):
-        np.testing.assert_allclose(got[key], want[key], rtol=RTOL, atol=1e-300, err_msg=key)
-    np.testing.assert_array_equal(got["variance_se"], 0.0)
+    for g in (f, lambda x: np.cos(2 * x[:, 0]) - x[:, 0]):
+        f_in = g(X) if PATH_INPUTS[method] == "source" else g(Xt)
+        want, got = dense.risk(f_in, g(X_eval), 0.7), fast.risk(f_in, g(X_eval), 0.7)
+        for key in ("bias", "variance", "risk"):
+            np.testing.assert_allclose(got[key], want[key], rtol=RTOL, atol=1e-300, err_msg=key)
+        np.testing.assert_array_equal(got["variance_se"], 0.0)
     np.testing.assert_allclose(
         fast.predict(f_in), dense.predict(f_in), rtol=0, atol=RTOL * np.abs(f_in).max()
     )
