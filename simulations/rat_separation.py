@@ -10,11 +10,13 @@ points) and the two-piece shift with ``dQ/dP <= B``. Two regression functions: a
 ridges are chosen by oracle on the exact risk over a log grid (RaT also with the schedule
 ``lam_S = c^2 / (c + lam_T)``, ``c = n^{-2/3}``).
 
-The ``large`` preset continues the rate experiment to ``n = 10^6`` on the structured path
-(:mod:`kdtheory.structured`, linear time): the bias exactly, the variance by Hutchinson's estimate
-from ``probes`` Rademacher probes (independent per design, so its error is part of the spread
-over designs that the fitted slopes' confidence intervals see), student ridges by oracle over a
-window around the schedule.
+The ``full`` preset takes the structured path with exact variances (one banded factorization
+of a bordered matrix per method and ridge, :mod:`kdtheory._minrisk`): the dense path's numbers
+in linear time. The ``large`` preset continues the rate experiment to ``n = 10^6`` on the
+structured path: the bias exactly, the variance by Hutchinson's estimate from ``probes``
+Rademacher probes (independent per design, so its error is part of the spread over designs that
+the fitted slopes' confidence intervals see), student ridges by oracle over a window around the
+schedule.
 
 Also: the periodic Sobolev kernel on equispaced grids (circulant Gram matrices), where the SM
 floor ``sum_k (lam_T / (mu_k + lam_T))^2 theta_k^2`` of :func:`kdtheory.theory.sm_floor` is exact
@@ -78,9 +80,11 @@ class Config:
     seed: int = 0
     #: "dense": exact paths from eigendecompositions; "structured": the linear-time path
     solver: str = "dense"
-    #: structured path: Hutchinson probes for the variance, and the ridge window around the
-    #: schedule (RaT, SM) or around n^{-2/3} (KRR on the labels), factors 10^-1 .. 10^1
-    probes: int = 8
+    #: structured path: Hutchinson probes for the variance, with student ridges in a window
+    #: around the schedule (RaT, SM) or around n^{-2/3} (KRR on the labels), factors
+    #: 10^-1 .. 10^1 (the large preset); None: exact variances over the whole ridge grid, the
+    #: same numbers as the dense path (the full preset)
+    probes: int | None = 8
     window: int = 5
 
 
@@ -98,6 +102,8 @@ PRESETS = {
         circulant_ns=(128, 256, 512, 1024, 2048, 4096),
         limit_n=800,
         limit_designs=10,
+        solver="structured",
+        probes=None,
     ),
     "large": Config(
         ns=(1000, 10_000, 100_000, 1_000_000),
@@ -149,6 +155,7 @@ def _rate_task(rng: np.random.Generator, *, n: int, shift: float, cfg: Config) -
         student_ridges=len(Xt) * np.append(lams, schedule),
         source_ridges=n * lams,
         eval_weights=quad.weights,
+        solver=cfg.solver,
     )
     rows = []
     for fname, f in TARGETS.items():
@@ -258,6 +265,7 @@ def _limit_task(rng: np.random.Generator, *, teacher_lam: float, cfg: Config) ->
         student_ridges=n * lams,
         eval_weights=quad.weights,
         methods=("krr", "sm", "rat"),
+        solver=cfg.solver,
     )
     f = TARGETS["rate_tight"]
     risks = {m: p.risk(f(X), f(quad.points), cfg.noise_sd) for m, p in paths.items()}
@@ -279,7 +287,8 @@ def run(
 ) -> pd.DataFrame:
     """Tidy table: one row per experiment x shift x f* x method x n x design."""
     common = {"n_jobs": n_jobs, "backend": backend, "cache_dir": cache_dir, "progress": progress}
-    task = _structured_rate_task if cfg.solver == "structured" else _rate_task
+    probed = cfg.solver == "structured" and cfg.probes is not None
+    task = _structured_rate_task if probed else _rate_task
     rate = run_grid(
         partial(task, cfg=cfg),
         {"shift": (1.0, cfg.ratio_bound), "n": cfg.ns},
