@@ -101,9 +101,10 @@ class BorderedRisk:
     """Predictions and exact variance sums of one ``min(x, x')`` smoother over its ridges.
 
     The bordered matrix is affine in the ridges, ``H = H_0 + a_T H_T + a_S H_S + i h P``: it
-    is assembled once at three pairs of ridges (in LAPACK's banded storage; the differences are
-    exact, every entry being a constant or a ridge times one) and each ridge then costs one
-    banded complex LU, ``O(n)``.
+    is assembled once (``H_0`` in LAPACK's banded storage, the few entries of ``H_T`` and
+    ``H_S`` as positions and values: differences of assemblies at other ridges, exact since
+    every entry is a constant or a ridge times one) and each ridge then costs one banded
+    complex LU, ``O(n)`` time and memory.
 
     Parameters
     ----------
@@ -117,21 +118,24 @@ class BorderedRisk:
     """
 
     def __init__(self, method: str, X, Xt, X_eval, weights):
-        ab = []
-        for a_T, a_S in ((0.0, 0.0), (1.0, 0.0), (0.0, 1.0)):
+        def system(a_T: float, a_S: float):
             if method in ("teacher", "krr"):
-                M, s, input_rows, spline, _ = krr_system(X, a_T if method == "teacher" else a_S)
-            else:
-                M, s, input_rows, spline, _ = pair_system(X, Xt, a_T, a_S, method)
-            if not ab:
-                self.eval_map, omega = _evaluation(_Spline(*spline), np.asarray(X_eval), weights)
-                (rows, cols, _), self._primal, self._inputs = _bordered(M, s, omega, input_rows)
-                self.kl = self.ku = int(np.max(np.abs(rows - cols)))
-            (rows, cols, vals), _, _ = _bordered(M, s, omega, input_rows)
-            band = np.zeros((2 * self.kl + self.ku + 1, 2 * M.size))
-            np.add.at(band, (self.kl + self.ku + rows - cols, cols), vals)
-            ab.append(band)
-        self._ab = (ab[0], ab[1] - ab[0], ab[2] - ab[0])
+                return krr_system(X, a_T if method == "teacher" else a_S)
+            return pair_system(X, Xt, a_T, a_S, method)
+
+        M, s, input_rows, spline, _ = system(0.0, 0.0)
+        self.eval_map, omega = _evaluation(_Spline(*spline), np.asarray(X_eval), weights)
+        (rows, cols, vals), self._primal, self._inputs = _bordered(M, s, omega, input_rows)
+        self.kl = self.ku = int(np.max(np.abs(rows - cols)))
+        self._base = np.zeros((2 * self.kl + self.ku + 1, 2 * M.size))
+        flat = np.ravel_multi_index((self.kl + self.ku + rows - cols, cols), self._base.shape)
+        np.add.at(self._base.reshape(-1), flat, vals)
+        # the ridges' parts: the entries that change, as flat positions (each once) and values
+        self._parts = []
+        for a_T, a_S in ((1.0, 0.0), (0.0, 1.0)):
+            (_, _, changed), _, _ = _bordered(system(a_T, a_S)[0], s, omega, input_rows)
+            moved = changed != vals
+            self._parts.append((flat[moved], changed[moved] - vals[moved]))
 
     def terms(self, teacher_ridge: float, student_ridge: float, Y: NDArray):
         """``(A Y at X_eval, sum_j w_j ||A_j.||^2)`` at the ridges ``a_T``, ``a_S``.
@@ -148,8 +152,9 @@ class BorderedRisk:
         variance_sum : float
             Times ``sigma^2``, the variance term of the exact risk.
         """
-        ab0, abT, abS = self._ab
-        ab = (ab0 + teacher_ridge * abT + student_ridge * abS).astype(np.complex128)
+        ab = self._base.astype(np.complex128)
+        for (flat, values), ridge in zip(self._parts, (teacher_ridge, student_ridge), strict=True):
+            ab.flat[flat] += ridge * values
         ab[self.kl + self.ku, self._inputs] += 1j * STEP
         rhs = np.zeros((ab.shape[1], Y.shape[1]), dtype=np.complex128)
         rhs[self._inputs] = Y

@@ -8,7 +8,11 @@ builds, from as few eigendecompositions as the design allows, one path of smooth
 - equal teacher and student kernels with ``X_target = X``: one eigendecomposition of ``K(X, X)``
   serves every method and every ridge;
 - equal kernels under shift: three (``K(X, X)``, ``K(Xt, Xt)`` and the symmetric ``G K_st``);
-- different kernels: RaT falls back to one linear solve per student ridge.
+- different kernels: RaT falls back to one linear solve per student ridge;
+- the kernel ``min(x, x')`` on one-dimensional inputs (``solver="structured"``, or ``"auto"``
+  beyond :data:`~kdtheory.structured.DENSE_MAX_POINTS` points): no eigendecomposition and no
+  ``n x n`` matrix, one banded factorization per method and ridge gives the exact bias and
+  variance in linear time (:class:`~kdtheory.structured.StructuredPath`).
 
 Ridges are in scikit-learn's ``alpha`` convention (``a_T = n lam_T``, ``a_S = m lam_S``).
 """
@@ -85,7 +89,7 @@ def distillation_paths(
         on one-dimensional inputs, :class:`~kdtheory.structured.StructuredPath` objects that
         form no ``n x n`` matrix (the same risks up to rounding, exact variances included, in
         ``O(n)`` time and memory per ridge). ``"auto"``: structured when the kernels allow it and
-        ``max(n, m, N)`` exceeds :data:`~kdtheory.structured.DENSE_MAX_POINTS`, else dense.
+        ``max(n, m)`` exceeds :data:`~kdtheory.structured.DENSE_MAX_POINTS`, else dense.
     n_probes : int, optional
         Structured path only: estimate the variance from this many Rademacher probes
         (Hutchinson, unbiased; ``risk`` then also returns ``variance_se``) instead of exactly.
@@ -116,7 +120,7 @@ def distillation_paths(
     source_ridges = student_ridges if source_ridges is None else np.atleast_1d(source_ridges)
     w = eval_weights
     kernels = (kernel,) if teacher_kernel is None else (kernel, teacher_kernel)
-    n_points = max(len(X), len(Xt), len(Xe))
+    n_points = max(len(X), len(Xt))
     if resolve_path_solver(solver, kernels, X.shape[1], n_points) == "structured":
         a_T = float(teacher_ridge)
         spec = {

@@ -353,9 +353,11 @@ def structured_risk(
 
 
 #: ``solver="auto"`` in :func:`kdtheory.exact.distillation_paths` keeps the dense path while
-#: ``max(n, m, N)`` is at most this (its ``n x n`` matrices fit in memory and its eigen-
-#: decompositions are faster than ``O(n)`` structured solves per column)
-DENSE_MAX_POINTS = 10_000
+#: ``max(n, m)`` is at most this: there its eigendecompositions serve a path of ridges about as
+#: fast as one structured factorization per ridge (``benchmarks/bench_exact_paths.py``, 32
+#: ridges and 2,000 evaluation points: 0.5 s against 0.7 s at ``n = 400`` without shift,
+#: 5.4 s against 1.1 s at ``n = 1600``)
+DENSE_MAX_POINTS = 500
 
 
 class StructuredPath:
@@ -466,8 +468,9 @@ def kernels_allow_structure(kernels, n_features: int) -> bool:
 def resolve_path_solver(solver: str, kernels, n_features: int, n_points: int) -> str:
     """The path :func:`kdtheory.exact.distillation_paths` takes: ``"dense"`` or ``"structured"``.
 
-    ``"auto"`` takes the structured path when the kernels allow it and ``n_points`` exceeds
-    :data:`DENSE_MAX_POINTS`; ``"structured"`` on other kernels raises a ValueError naming them.
+    ``"auto"`` takes the structured path when the kernels allow it and ``n_points`` (the larger
+    of the source and target samples) exceeds :data:`DENSE_MAX_POINTS`; ``"structured"`` on
+    other kernels raises a ValueError naming them.
     """
     return _choose(
         solver,

@@ -2,9 +2,10 @@
 
 The reference is the dense smoother matrix ``A`` (N x n) of each method, built from its
 definition with ``n x n`` solves: ``sum_j w_j ||A_j.||^2`` and ``A f``. Both computations are
-backward stable, so they differ by at most a modest multiple of ``eps`` times the condition
-number of the systems solved; the bound below is ``100 (n + m) eps kappa`` with ``kappa`` the
-product of the condition numbers of the dense systems (the teacher's and the student's).
+backward stable, so to first order each solve adds a relative error of at most a modest multiple
+of ``eps`` times its condition number; the bound below is ``100 (n + m) eps kappa`` with
+``kappa`` the sum of the condition numbers of the dense systems (the teacher's and the
+student's). Ridges reach ``10^-7`` per point, where ``kappa`` is about ``10^8``.
 """
 
 from __future__ import annotations
@@ -33,9 +34,9 @@ def _dense(method, X, Xt, Xe, a_T, a_S):
     G = Kts @ np.linalg.inv(R)
     if method == "sm":
         S = Ktt + a_S * np.eye(len(Xt))
-        return K(Xe, Xt) @ np.linalg.solve(S, G), np.linalg.cond(R) * np.linalg.cond(S)
+        return K(Xe, Xt) @ np.linalg.solve(S, G), np.linalg.cond(R) + np.linalg.cond(S)
     C = a_S * np.eye(len(Xt)) + G @ K(X, Xt)
-    return K(Xe, Xt) @ np.linalg.solve(C, G), np.linalg.cond(R) * np.linalg.cond(C)
+    return K(Xe, Xt) @ np.linalg.solve(C, G), np.linalg.cond(R) + np.linalg.cond(C)
 
 
 @st.composite
@@ -51,8 +52,8 @@ def designs(draw):
     Xe = np.concatenate([rng.uniform(-0.2, 1.3, size=(25, 1)), X[:3], Xt[-2:]])
     w = rng.dirichlet(np.ones(len(Xe)))
     per_point = len(X) + len(Xt)
-    a_T = per_point * 10 ** draw(st.floats(-6, 2))
-    a_S = per_point * 10 ** draw(st.floats(-9, 2))
+    a_T = per_point * 10 ** draw(st.floats(-5, 2))
+    a_S = per_point * 10 ** draw(st.floats(-7, 2))
     return X, Xt, Xe, w, a_T, a_S
 
 
