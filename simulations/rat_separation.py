@@ -13,10 +13,11 @@ ridges are chosen by oracle on the exact risk over a log grid (RaT also with the
 The ``full`` preset takes the structured path with exact variances (one banded factorization
 of a bordered matrix per method and ridge, :mod:`kdtheory._minrisk`): the dense path's numbers
 in linear time. The ``large`` preset continues the rate experiment to ``n = 10^6`` on the
-structured path: the bias exactly, the variance by Hutchinson's estimate from ``probes``
-Rademacher probes (independent per design, so its error is part of the spread over designs that
-the fitted slopes' confidence intervals see), student ridges by oracle over a window around the
-schedule.
+structured path: the bias exactly, the variance exactly up to ``n = 10^5`` and beyond by
+Hutchinson's estimate from ``probes`` Rademacher probes (independent per design, so its error is
+part of the spread over designs that the fitted slopes' confidence intervals see; the table's
+``variance_se`` is 0 where the variance is exact), student ridges by oracle over a window around
+the schedule.
 
 Also: the periodic Sobolev kernel on equispaced grids (circulant Gram matrices), where the SM
 floor ``sum_k (lam_T / (mu_k + lam_T))^2 theta_k^2`` of :func:`kdtheory.theory.sm_floor` is exact
@@ -48,7 +49,7 @@ from kdtheory.plotting import (
 )
 from kdtheory.rates import fit_rate
 from kdtheory.shift import two_piece_shift
-from kdtheory.structured import structured_apply
+from kdtheory.structured import StructuredPath, structured_apply
 from kdtheory.theory import minimax_exponent, population_teacher_bias, rat_ridge_schedule, sm_floor
 from simulations._targets import PeriodicTarget, SobolevTarget
 
@@ -86,6 +87,9 @@ class Config:
     #: same numbers as the dense path (the full preset)
     probes: int | None = 8
     window: int = 5
+    #: with probes: exact variances up to this n (where the bordered factorizations are cheap:
+    #: about 12 s per design at 10^5), Hutchinson's estimate beyond (``variance_se`` > 0)
+    exact_max_n: int = 100_000
 
 
 PRESETS = {
@@ -178,16 +182,17 @@ def _rate_task(rng: np.random.Generator, *, n: int, shift: float, cfg: Config) -
 def _structured_rate_task(
     rng: np.random.Generator, *, n: int, shift: float, cfg: Config
 ) -> list[dict]:
-    """One design on the structured path: every method's risk at each ridge of its window,
-    both f* and the probes solved together (one factorization per method and ridge)."""
+    """One design on the structured path: every method's risk at each ridge of its window, one
+    factorization per method and ridge: exact variances up to ``cfg.exact_max_n``, beyond it
+    a banded solve of both f* and the probes together (Hutchinson's variance)."""
     design = two_piece_shift(shift)
     X = design.source.sample(rng, n)
     Xt = X if shift == 1.0 else design.target.sample(rng, n)
     quad = design.target_quadrature(cfg.n_eval)
-    Xe, w = quad.points[:, 0], quad.weights
     F = np.column_stack([f(X) for f in TARGETS.values()])
     F_eval = [f(quad.points) for f in TARGETS.values()]
-    Z = rng.choice([-1.0, 1.0], size=(n, cfg.probes))
+    exact = n <= cfg.exact_max_n
+    Z = None if exact else rng.choice([-1.0, 1.0], size=(n, cfg.probes))
     window = np.logspace(-1, 1, cfg.window)
     schedule = float(rat_ridge_schedule(n, 1.0, cfg.teacher_lam))
     grids = {
@@ -198,22 +203,18 @@ def _structured_rate_task(
     }
     rows = []
     for method, lams in grids.items():
+        ridges = [0.0] if method == "teacher" else n * np.asarray(lams)
+        bias, var, se = _window_risks(method, X, Xt, quad, F, F_eval, ridges, Z, cfg)
         best: dict[str, dict] = {}
-        for lam in lams:
-            a_S = 0.0 if method == "teacher" else float(lam) * n
-            P = structured_apply(
-                method, X[:, 0], Xt[:, 0], n * cfg.teacher_lam, a_S, np.hstack([F, Z]), Xe
-            )
-            var = cfg.noise_sd**2 * (w @ P[:, len(TARGETS) :] ** 2)
+        for i, lam in enumerate(lams):
             for j, fname in enumerate(TARGETS):
-                bias = float(w @ (P[:, j] - F_eval[j]) ** 2)
                 row = {
                     "fstar": fname,
                     "teacher_lam": cfg.teacher_lam,
-                    "risk": bias + float(var.mean()),
-                    "bias": bias,
-                    "variance": float(var.mean()),
-                    "variance_se": float(var.std(ddof=1) / np.sqrt(var.size)),
+                    "risk": bias[j, i] + var[i],
+                    "bias": bias[j, i],
+                    "variance": var[i],
+                    "variance_se": se[i],
                     "student_lam": float(lam),
                 }
                 if method == "rat" and np.isclose(lam, schedule):
@@ -222,6 +223,25 @@ def _structured_rate_task(
                     best[fname] = row
         rows += [{**row, "method": method} for row in best.values()]
     return rows
+
+
+def _window_risks(method, X, Xt, quad, F, F_eval, ridges, Z, cfg: Config):
+    """Bias ``(f*, ridge)``, variance and its standard error ``(ridge,)`` of one method: exact
+    (:class:`~kdtheory.structured.StructuredPath`) when ``Z`` is None, else from the probes."""
+    a_T, w = len(X) * cfg.teacher_lam, quad.weights
+    x, xt, xe = X[:, 0], Xt[:, 0], quad.points[:, 0]
+    if Z is None:
+        path = StructuredPath(method, x, xt, xe, a_T, ridges, w)
+        risks = [path.risk(F[:, j], f_eval, cfg.noise_sd) for j, f_eval in enumerate(F_eval)]
+        return np.array([r["bias"] for r in risks]), risks[0]["variance"], risks[0]["variance_se"]
+    bias, var, se = [], [], []
+    for a_S in ridges:
+        P = structured_apply(method, x, xt, a_T, a_S, np.hstack([F, Z]), xe)
+        v = cfg.noise_sd**2 * (w @ P[:, len(F_eval) :] ** 2)
+        bias.append([w @ (P[:, j] - f_eval) ** 2 for j, f_eval in enumerate(F_eval)])
+        var.append(v.mean())
+        se.append(v.std(ddof=1) / np.sqrt(v.size))
+    return np.array(bias).T, np.array(var), np.array(se)
 
 
 def _circulant_task(rng: np.random.Generator, *, n: int, cfg: Config) -> list[dict]:
@@ -426,6 +446,12 @@ def claims(df: pd.DataFrame, analysis: dict | None = None) -> list[Claim]:
     return out
 
 
+def _tex(n) -> str:
+    """``n`` for a mathtext title: ``10^k`` for powers of ten."""
+    k = np.log10(float(n))
+    return f"10^{{{k:.0f}}}" if k == round(k) else f"{int(n)}"
+
+
 def plot(df: pd.DataFrame, analysis: dict, claim_list: list[Claim] | None = None):
     """Six panels: rates (no shift / shift x rate-tight / smooth), circulant floor, lam_T -> 0."""
     extra = "circulant_summary" in analysis  # the large preset has the rate panels only
@@ -446,10 +472,15 @@ def plot(df: pd.DataFrame, analysis: dict, claim_list: list[Claim] | None = None
                 reference_slope=minimax_exponent(1.0),
             )
     if not extra:
+        probed = set(df.n[df.variance_se > 0]) if "variance_se" in df else set()
+        exact = sorted(set(df.n) - probed)
+        variance = "exact variance" if not probed else "Hutchinson variance"
+        if probed and exact:
+            variance = f"exact variance to $n={_tex(exact[-1])}$, Hutchinson's beyond"
         finish_figure(
             fig,
             claim_list,
-            "RaT vs SM to $n=10^6$, linear-time structured path, Hutchinson variance, "
+            f"RaT vs SM to $n={_tex(df.n.max())}$, linear-time structured path, {variance}, "
             f"$\\lambda_T={analysis['teacher_lam']:g}$ (RAT-1, RAT-2)",
             legend=True,
         )
