@@ -18,13 +18,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import subprocess
 import sys
 
-import numpy as np
-import scipy
+from _fresh import environment_line, run_fresh
 
 CASE = r"""
 import json, resource, sys, time
@@ -45,13 +41,7 @@ print(json.dumps({"seconds": seconds, "peak_mib": (peak - base) / 1024, "risks":
 
 
 def run_case(solver: str, n: int, shift: float) -> dict:
-    out = subprocess.run(
-        [sys.executable, "-c", CASE, solver, str(n), str(shift)],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return run_fresh(CASE, solver, n, shift)
 
 
 def main(argv=None) -> int:
@@ -61,10 +51,7 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default=None, help="also write the table as JSON")
     args = parser.parse_args(argv)
     ns = [n for n in (100, 400, 1600, 6400, 25_600, 100_000) if n <= args.max_n]
-    print(
-        f"python {platform.python_version()}  numpy {np.__version__}  scipy {scipy.__version__}  "
-        f"cpus {os.cpu_count()}  load avg " + " ".join(f"{v:.2f}" for v in os.getloadavg())
-    )
+    print(environment_line())
     print(
         "| shift | n | dense | structured | dense / structured | dense peak | "
         "structured peak | max relative difference of the risks |"

@@ -26,14 +26,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
-import subprocess
 import sys
 
-import numpy as np
-import scipy
 import sklearn
+from _fresh import environment_line, run_fresh
 
 CASE = r"""
 import json, resource, sys, time
@@ -84,13 +80,7 @@ print(json.dumps({"what": what, "n": n, "seed": seed, "centers": M, "fit_s": t1 
 
 
 def run_case(what: str, n: int, seed: int = 0, max_centers: int = 10**9) -> dict:
-    out = subprocess.run(
-        [sys.executable, "-c", CASE, what, str(n), str(seed), str(max_centers)],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return run_fresh(CASE, what, n, seed, max_centers)
 
 
 def _line(r: dict, note: str = "") -> str:
@@ -118,11 +108,7 @@ def main(argv=None) -> int:
     parser.add_argument("--out", default=None, help="also write every row as JSON")
     args = parser.parse_args(argv)
     everything = not (args.accuracy or args.scale or args.teacher)
-    print(
-        f"python {platform.python_version()}  numpy {np.__version__}  scipy {scipy.__version__}  "
-        f"scikit-learn {sklearn.__version__}  cpus {os.cpu_count()}  load avg "
-        + " ".join(f"{v:.2f}" for v in os.getloadavg())
-    )
+    print(environment_line(f"scikit-learn {sklearn.__version__}"))
     rows = []
     if args.accuracy or everything:
         print("(a) Nystrom RaT against the exact fixed point, n = 10^4\n" + HEADER)

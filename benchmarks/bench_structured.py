@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
+
+from _fresh import environment_line, run_fresh
 
 CASE = r"""
 import json, resource, sys, time
@@ -48,13 +49,7 @@ print(json.dumps({"fit_s": t1 - t0, "predict_s": t2 - t1, "peak_mib": (peak - ba
 
 
 def run_case(method: str, solver: str, n: int) -> dict:
-    out = subprocess.run(
-        [sys.executable, "-c", CASE, method, solver, str(n)],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return run_fresh(CASE, method, solver, n)
 
 
 def main(argv=None) -> int:
@@ -65,6 +60,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     ns = [n for n in (1000, 2000, 4000, 10**4, 10**5, 10**6) if n <= args.max_n]
     rows = []
+    print(environment_line())
     print(
         f"{'method':<6} {'n':>8} {'solver':<11} {'fit s':>8} {'predict s':>10} "
         f"{'peak MiB':>9} {'dense/structured time':>22} {'max rel diff':>13}"
