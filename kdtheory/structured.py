@@ -440,8 +440,8 @@ class StructuredPath:
         }
 
     def _exact_risk(self, f_in, f_eval, noise_sd: float) -> dict[str, np.ndarray]:
-        w = self.X_eval.size if self.weights is None else self.weights
-        w = np.full(w, 1.0 / w) if np.ndim(w) == 0 else np.asarray(w, dtype=np.float64)
+        N = self.X_eval.size
+        w = np.full(N, 1.0 / N) if self.weights is None else np.asarray(self.weights, float)
         f_in = np.asarray(f_in, dtype=np.float64).reshape(-1, 1)
         if self._variance_sums is None:  # one complex factorization per ridge: both parts
             system = BorderedRisk(self.method, self.X, self.X_target, self.X_eval, w)

@@ -87,8 +87,8 @@ class Config:
     #: same numbers as the dense path (the full preset)
     probes: int | None = 8
     window: int = 5
-    #: with probes: exact variances up to this n (where the bordered factorizations are cheap:
-    #: about 12 s per design at 10^5), Hutchinson's estimate beyond (``variance_se`` > 0)
+    #: with probes: exact variances up to this n, Hutchinson's estimate beyond (``variance_se``
+    #: > 0); the exact path's memory is linear in n but large (9 GiB for RaT at n = m = 10^6)
     exact_max_n: int = 100_000
 
 

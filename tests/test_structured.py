@@ -131,12 +131,14 @@ def test_interpolation_of_singular_designs_is_kernel_ridges_least_squares(seed, 
     st.booleans(),
     st.floats(-0.2, 0.2),
     st.floats(0.8, 1.5),
+    st.booleans(),
 )
-def test_structured_exact_risk_equals_the_dense_path(problem, method, no_shift, lo, hi):
+def test_structured_exact_risk_equals_the_dense_path(problem, method, no_shift, lo, hi, uniform):
     """kdtheory.exact with solver="structured": bias and exact variance of every method over a
     path of ridges equal the dense smoothers' (RTOL, the module's bound from floating point),
     with and without shift (the same points for teacher and student), evaluation points on
-    both sides of the data, and on a second call (the variances kept from the first)."""
+    both sides of the data, quadrature weights given or uniform (the default), and on a second
+    call (the variances kept from the first)."""
     from kdtheory.exact import PATH_INPUTS, distillation_paths
     from kdtheory.structured import StructuredPath
 
@@ -144,7 +146,7 @@ def test_structured_exact_risk_equals_the_dense_path(problem, method, no_shift, 
     if no_shift:
         Xt = X
     X_eval = np.linspace(lo, hi, 37)[:, None]
-    weights = np.random.default_rng(0).dirichlet(np.ones(37))
+    weights = None if uniform else np.random.default_rng(0).dirichlet(np.ones(37))
     f = lambda x: np.sin(5 * x[:, 0])  # noqa: E731
     common = dict(
         kernel=SobolevMin(),
