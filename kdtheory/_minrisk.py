@@ -137,6 +137,13 @@ class BorderedRisk:
             moved = changed != vals
             self._parts.append((flat[moved], changed[moved] - vals[moved]))
 
+    def band(self, teacher_ridge: float, student_ridge: float) -> NDArray:
+        """``H(0)`` at the ridges ``a_T``, ``a_S``, in LAPACK's banded storage (real)."""
+        ab = self._base.copy()
+        for (flat, values), ridge in zip(self._parts, (teacher_ridge, student_ridge), strict=True):
+            ab.flat[flat] += ridge * values
+        return ab
+
     def terms(self, teacher_ridge: float, student_ridge: float, Y: NDArray):
         """``(A Y at X_eval, sum_j w_j ||A_j.||^2)`` at the ridges ``a_T``, ``a_S``.
 
@@ -152,9 +159,7 @@ class BorderedRisk:
         variance_sum : float
             Times ``sigma^2``, the variance term of the exact risk.
         """
-        ab = self._base.astype(np.complex128)
-        for (flat, values), ridge in zip(self._parts, (teacher_ridge, student_ridge), strict=True):
-            ab.flat[flat] += ridge * values
+        ab = self.band(teacher_ridge, student_ridge).astype(np.complex128)
         ab[self.kl + self.ku, self._inputs] += 1j * STEP
         rhs = np.zeros((ab.shape[1], Y.shape[1]), dtype=np.complex128)
         rhs[self._inputs] = Y

@@ -147,8 +147,18 @@ def inverse_filter(values: ArrayLike, ridge: ArrayLike, rcond: float | None = No
     return np.divide(1.0, denom, out=np.zeros_like(denom), where=ok)
 
 
+class _PathRisks:
+    """:meth:`risks`, shared by the paths: the risks of several regression functions."""
+
+    def risks(self, F_in: ArrayLike, F_eval: ArrayLike, noise_sd: float) -> list[dict]:
+        """:meth:`risk` for each column of ``F_in`` (``f*`` at the inputs, shape ``(n, k)``)
+        and ``F_eval`` (at the evaluation points, ``(N, k)``): a list of ``k`` dicts."""
+        F_in, F_eval = np.asarray(F_in, dtype=float), np.asarray(F_eval, dtype=float)
+        return [self.risk(F_in[:, j], F_eval[:, j], noise_sd) for j in range(F_in.shape[1])]
+
+
 @dataclass(frozen=True)
-class SpectralPath:
+class SpectralPath(_PathRisks):
     """A path of linear smoothers ``A_l = B diag(filters[:, l]) P`` sharing one factorization.
 
     Parameters
@@ -217,7 +227,7 @@ class SpectralPath:
 
 
 @dataclass(frozen=True)
-class DensePath:
+class DensePath(_PathRisks):
     """A path of linear smoothers given one matrix at a time, ``A_l = matrix(l)`` (N x n).
 
     The fallback of :class:`SpectralPath` when no shared factorization diagonalizes the path
@@ -233,11 +243,24 @@ class DensePath:
         return np.column_stack([self.matrix(i) @ z for i in range(self.n_values)])
 
     def risk(self, f_in: ArrayLike, f_eval: ArrayLike, noise_sd: float) -> dict[str, NDArray]:
-        rows = [
-            linear_smoother_risk(self.matrix(i), f_in, f_eval, noise_sd, self.weights)
-            for i in range(self.n_values)
+        return self.risks(np.reshape(f_in, (-1, 1)), np.reshape(f_eval, (-1, 1)), noise_sd)[0]
+
+    def risks(self, F_in: ArrayLike, F_eval: ArrayLike, noise_sd: float) -> list[dict]:
+        """:meth:`risk` for each column of ``F_in`` and ``F_eval``, one matrix per path value."""
+        F_in, F_eval = np.asarray(F_in, dtype=float), np.asarray(F_eval, dtype=float)
+        rows = []
+        for i in range(self.n_values):
+            A = self.matrix(i)
+            rows.append(
+                [
+                    linear_smoother_risk(A, F_in[:, j], F_eval[:, j], noise_sd, self.weights)
+                    for j in range(F_in.shape[1])
+                ]
+            )
+        keys = ("bias", "variance", "risk")
+        return [
+            {key: np.array([r[j][key] for r in rows]) for key in keys} for j in range(F_in.shape[1])
         ]
-        return {key: np.array([r[key] for r in rows]) for key in ("bias", "variance", "risk")}
 
 
 def linear_smoother_risk(

@@ -201,18 +201,17 @@ class NystromKernelRidge(RegressorMixin, BaseEstimator):
             if self.solver == "auto"
             else self.solver
         )
-        lam = float(self.alpha) / n
         K_MM = self._gram(C, C)
         T = _upper_cholesky(K_MM)
         block = lambda Z: self._gram(Z, C)  # noqa: E731
+        tri = scipy.linalg.solve_triangular
         if self.solver_ == "direct":
             gram, _, moment = _chunk_moments(X, self.chunk_size, block, y=y)
-            tri = scipy.linalg.solve_triangular
             gamma = _ridge_solve(_whiten(T, gram, T), float(self.alpha), tri(T, moment, trans="T"))
             self.centers_, self.dual_coef_, self.n_iter_ = C, tri(T, gamma), 1
             return self
+        lam = float(self.alpha) / n
         A = scipy.linalg.cholesky(T @ T.T / M + lam * np.eye(M), lower=False)
-        tri = scipy.linalg.solve_triangular
         scale = 1.0 / np.sqrt(n)
 
         def precondition(v):  # B v = T^{-1} A^{-1} v / sqrt(n)
@@ -292,6 +291,7 @@ def _fitted(estimator, centers: np.ndarray, coef: np.ndarray):
     fitted.centers_ = centers
     fitted.dual_coef_ = coef
     fitted.n_iter_ = 1
+    fitted.solver_ = "direct"  # solved from the one-pass moments
     fitted.n_features_in_ = centers.shape[1]
     return fitted
 
@@ -353,7 +353,8 @@ def nystrom_sm(teacher, student, X, y, X_target):
     Returns
     -------
     teacher_, student_ : NystromKernelRidge
-        Fitted (``centers_``, ``dual_coef_``; ``n_iter_ = 1``: one pass).
+        Fitted (``centers_``, ``dual_coef_``; ``n_iter_ = 1`` and ``solver_ = "direct"``: one
+        pass).
     """
     mo = _pair_moments(teacher, student, X, y, X_target, rat=False)
     tri = scipy.linalg.solve_triangular

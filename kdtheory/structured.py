@@ -19,6 +19,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from kdtheory._minkernel import min_kernel_predict, min_kernel_ridge, min_rat_fixed_point, min_sm
 from kdtheory._minrisk import BorderedRisk, min_risk_terms
 from kdtheory.kernels import SobolevMin
+from kdtheory.linalg import _PathRisks
 
 __all__ = [
     "StructuredKernelRidge",
@@ -360,7 +361,7 @@ def structured_risk(
 DENSE_MAX_POINTS = 500
 
 
-class StructuredPath:
+class StructuredPath(_PathRisks):
     """A path of structured linear smoothers (kernel ``min(x, x')``), one per ridge, with the
     interface of :class:`kdtheory.linalg.SpectralPath` (``predict``, ``risk``).
 
@@ -368,9 +369,9 @@ class StructuredPath:
     size ``n x n`` is formed; each ridge costs one ``O(n)`` banded factorization per block of
     responses (:func:`structured_apply`). :meth:`risk` is exact (bias and variance from one
     banded factorization of a bordered matrix per ridge, :mod:`kdtheory._minrisk`: ``O(n)``
-    time and memory; the variances are kept for later calls) unless ``n_probes`` is set, in
-    which case the variance is Hutchinson's unbiased estimate and ``variance_se`` its standard
-    error (:func:`structured_risk`).
+    time and memory; :meth:`risks` serves several ``f*`` from the same factorizations) unless
+    ``n_probes`` is set, in which case the variance is Hutchinson's unbiased estimate and
+    ``variance_se`` its standard error (:func:`structured_risk`).
 
     Parameters
     ----------
@@ -401,7 +402,6 @@ class StructuredPath:
         self.weights = weights
         self.n_probes = n_probes
         self.rng = rng
-        self._variance_sums: np.ndarray | None = None
 
     def _args(self, ridge: float) -> tuple:
         return (self.method, self.X, self.X_target, self.teacher_ridge, float(ridge))
@@ -417,7 +417,7 @@ class StructuredPath:
         """Expected risk for every ridge: arrays ``bias``, ``variance``, ``risk`` and
         ``variance_se`` (0 when exact), each of shape ``(L,)``."""
         if self.n_probes is None:
-            return self._exact_risk(f_in, f_eval, noise_sd)
+            return self.risks(np.reshape(f_in, (-1, 1)), np.reshape(f_eval, (-1, 1)), noise_sd)[0]
         rows = [
             structured_risk(
                 self.method,
@@ -439,25 +439,30 @@ class StructuredPath:
             k: np.array([r[k] for r in rows]) for k in ("bias", "variance", "risk", "variance_se")
         }
 
-    def _exact_risk(self, f_in, f_eval, noise_sd: float) -> dict[str, np.ndarray]:
+    def risks(self, F_in, F_eval, noise_sd: float) -> list[dict[str, np.ndarray]]:
+        """:meth:`risk` for each column of ``F_in`` (``(n, k)``) and ``F_eval`` (``(N, k)``);
+        exact: one factorization per ridge serves every column."""
+        if self.n_probes is not None:
+            return _PathRisks.risks(self, F_in, F_eval, noise_sd)
         N = self.X_eval.size
         w = np.full(N, 1.0 / N) if self.weights is None else np.asarray(self.weights, float)
-        f_in = np.asarray(f_in, dtype=np.float64).reshape(-1, 1)
-        if self._variance_sums is None:  # one complex factorization per ridge: both parts
-            system = BorderedRisk(self.method, self.X, self.X_target, self.X_eval, w)
-            terms = [system.terms(self.teacher_ridge, float(a), f_in) for a in self.ridges]
-            self._variance_sums = np.array([v for _, v in terms])
-            mean = np.column_stack([p[:, 0] for p, _ in terms])
-        else:  # the variances are known: real banded solves for the predictions
-            mean = self.predict(f_in[:, 0])
-        bias = w @ (mean - np.asarray(f_eval, dtype=np.float64)[:, None]) ** 2
-        variance = float(noise_sd) ** 2 * self._variance_sums
-        return {
-            "bias": bias,
-            "variance": variance,
-            "risk": bias + variance,
-            "variance_se": np.zeros_like(variance),
-        }
+        F_in, F_eval = np.asarray(F_in, dtype=np.float64), np.asarray(F_eval, dtype=np.float64)
+        system = BorderedRisk(self.method, self.X, self.X_target, self.X_eval, w)
+        terms = [system.terms(self.teacher_ridge, float(a), F_in) for a in self.ridges]
+        variance = float(noise_sd) ** 2 * np.array([v for _, v in terms])
+        out = []
+        for j in range(F_in.shape[1]):
+            mean = np.column_stack([p[:, j] for p, _ in terms])
+            bias = w @ (mean - F_eval[:, j : j + 1]) ** 2
+            out.append(
+                {
+                    "bias": bias,
+                    "variance": variance,
+                    "risk": bias + variance,
+                    "variance_se": np.zeros_like(variance),
+                }
+            )
+        return out
 
 
 def kernels_allow_structure(kernels, n_features: int) -> bool:

@@ -85,7 +85,7 @@ def _window_risks(method, X, Xt, quad, F, F_eval, ridges, Z, cfg):
     x, xt, xe = X[:, 0], Xt[:, 0], quad.points[:, 0]
     if Z is None:
         path = StructuredPath(method, x, xt, xe, a_T, ridges, w)
-        risks = [path.risk(F[:, j], f_eval, cfg.noise_sd) for j, f_eval in enumerate(F_eval)]
+        risks = path.risks(F, np.column_stack(F_eval), cfg.noise_sd)
         return np.array([r["bias"] for r in risks]), risks[0]["variance"], risks[0]["variance_se"]
     bias, var, se = [], [], []
     for a_S in ridges:

@@ -161,12 +161,17 @@ def _rate_task(rng: np.random.Generator, *, n: int, shift: float, cfg: Config) -
         eval_weights=quad.weights,
         solver=cfg.solver,
     )
+    F_in = {
+        "source": np.column_stack([f(X) for f in TARGETS.values()]),
+        "target": np.column_stack([f(Xt) for f in TARGETS.values()]),
+    }
+    F_eval = np.column_stack([f(quad.points) for f in TARGETS.values()])
+    # every f* from the same factorizations of each path
+    risks = {m: p.risks(F_in[PATH_INPUTS[m]], F_eval, cfg.noise_sd) for m, p in paths.items()}
     rows = []
-    for fname, f in TARGETS.items():
-        f_in = {"source": f(X), "target": f(Xt)}
-        f_eval = f(quad.points)
-        for method, path in paths.items():
-            r = path.risk(f_in[PATH_INPUTS[method]], f_eval, cfg.noise_sd)
+    for j, fname in enumerate(TARGETS):
+        for method in paths:
+            r = risks[method][j]
             base = {"fstar": fname, "teacher_lam": cfg.teacher_lam}
             if method == "teacher":
                 rows.append({**base, "method": method, **_at(r, 0, np.nan)})

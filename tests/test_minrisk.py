@@ -71,19 +71,27 @@ def test_variance_and_predictions_equal_the_dense_smoothers(design, method):
 
 
 def test_one_assembly_serves_every_ridge():
-    """BorderedRisk at several ridges equals a fresh assembly at each (the affine split of the
-    bordered matrix in the ridges is exact)."""
+    """The bordered matrix that BorderedRisk forms at a pair of ridges (its assembly at ridge 0
+    plus the ridges' entries) equals the one assembled afresh at those ridges, entry for entry:
+    the split is exact (every entry is a constant or a ridge times one)."""
+    from kdtheory._minkernel import krr_system, pair_system
+    from kdtheory._minrisk import _bordered, _evaluation, _Spline
+
     rng = np.random.default_rng(5)
     X, Xt, Xe = rng.uniform(size=60), rng.uniform(size=45) ** 2, np.linspace(0, 1, 50)
     w = np.full(50, 0.02)
-    Y = np.sin(3 * X)[:, None]
     for method in ("teacher", "krr", "sm", "rat"):
         system = BorderedRisk(method, X, Xt, Xe, w)
         for a_T, a_S in ((10.0, 1e-4), (0.5, 3.0)):
-            pred, var = system.terms(a_T, a_S, Y)
-            pred1, var1 = min_risk_terms(method, X, Xt, Xe, w, a_T, a_S, Y)
-            assert var == var1
-            np.testing.assert_array_equal(pred, pred1)
+            if method in ("teacher", "krr"):
+                M, s, rows_in, spline, _ = krr_system(X, a_T if method == "teacher" else a_S)
+            else:
+                M, s, rows_in, spline, _ = pair_system(X, Xt, a_T, a_S, method)
+            _, omega = _evaluation(_Spline(*spline), Xe, w)
+            (rows, cols, vals), _, _ = _bordered(M, s, omega, rows_in)
+            fresh = np.zeros_like(system.band(a_T, a_S))
+            np.add.at(fresh, (system.kl + system.ku + rows - cols, cols), vals)
+            np.testing.assert_array_equal(system.band(a_T, a_S), fresh)
 
 
 def test_the_complex_step_leaves_no_trace_of_its_size(monkeypatch):

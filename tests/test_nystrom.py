@@ -120,6 +120,7 @@ def test_low_rank_rat_with_every_point_a_center_is_the_kernel_fixed_point(
     teacher, student = _pair(n, m, a_T, a_S, kernel)
     low = ResidualAsTeacher(teacher, student).fit(X, y, X_target=Xt)
     assert (low.solver_, low.method_) == ("nystrom", "closed_form")
+    assert (low.teacher_.solver_, low.student_.solver_) == ("direct", "direct")
     G = kernel(Xt, X) @ np.linalg.inv(kernel(X, X) + a_T * np.eye(n))
     C = G @ kernel(X, Xt)
     alpha = np.linalg.solve(a_S * np.eye(m) + C, G @ y)

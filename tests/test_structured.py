@@ -137,8 +137,8 @@ def test_structured_exact_risk_equals_the_dense_path(problem, method, no_shift, 
     """kdtheory.exact with solver="structured": bias and exact variance of every method over a
     path of ridges equal the dense smoothers' (RTOL, the module's bound from floating point),
     with and without shift (the same points for teacher and student), evaluation points on
-    both sides of the data, quadrature weights given or uniform (the default), and on a second
-    call (the variances kept from the first)."""
+    both sides of the data, quadrature weights given or uniform (the default), and for two
+    ``f*`` at once (:meth:`risks`, one factorization per ridge)."""
     from kdtheory.exact import PATH_INPUTS, distillation_paths
     from kdtheory.structured import StructuredPath
 
@@ -159,12 +159,21 @@ def test_structured_exact_risk_equals_the_dense_path(problem, method, no_shift, 
     dense = distillation_paths(X, Xt, X_eval, solver="dense", **common)[method]
     fast = distillation_paths(X, Xt, X_eval, solver="structured", **common)[method]
     assert isinstance(fast, StructuredPath)
-    for g in (f, lambda x: np.cos(2 * x[:, 0]) - x[:, 0]):
-        f_in = g(X) if PATH_INPUTS[method] == "source" else g(Xt)
-        want, got = dense.risk(f_in, g(X_eval), 0.7), fast.risk(f_in, g(X_eval), 0.7)
+    targets = (f, lambda x: np.cos(2 * x[:, 0]) - x[:, 0])
+    points = X if PATH_INPUTS[method] == "source" else Xt
+    F_in = np.column_stack([g(points) for g in targets])
+    F_eval = np.column_stack([g(X_eval) for g in targets])
+    batch = fast.risks(F_in, F_eval, 0.7)  # both f* from one factorization per ridge
+    for j in range(len(targets)):
+        want, got = (
+            dense.risk(F_in[:, j], F_eval[:, j], 0.7),
+            fast.risk(F_in[:, j], F_eval[:, j], 0.7),
+        )
         for key in ("bias", "variance", "risk"):
             np.testing.assert_allclose(got[key], want[key], rtol=RTOL, atol=1e-300, err_msg=key)
+            np.testing.assert_allclose(batch[j][key], want[key], rtol=RTOL, atol=1e-300)
         np.testing.assert_array_equal(got["variance_se"], 0.0)
+    f_in = F_in[:, 1]
     np.testing.assert_allclose(
         fast.predict(f_in), dense.predict(f_in), rtol=0, atol=RTOL * np.abs(f_in).max()
     )
