@@ -29,9 +29,11 @@ NAG-6 statistic. For each image, the teacher's top class ``c = argmax t`` and
 ``+-logit(1 - 1e-7)``). Per seed, split (train images, test images) and student stage: the OLS
 slope of ``y`` on ``x`` (:func:`kdtheory.rates.fit_slope`); reported: the mean over seeds with a
 95% t-interval over seeds (the seed is the independent unit; the images of one seed share its
-teacher). Evaluated after every stage of ``kd`` (and of ``label``, as a control that never saw the
-teacher), i.e. against the student's training time ``t``; the main time is ``t = T`` (the
-student has trained as long as the teacher). Verdicts: the slope's interval lies above 1 at
+teacher). Evaluated for every student method after each of its stages, i.e. against the
+student's training time ``t`` (the verdicts use ``kd``; ``label``, a control that never saw the
+teacher, is reported beside it); the main time is ``t = T``, the stage end nearest the teacher's
+epochs, a tie going to the earlier (the student has trained as long as the teacher;
+:func:`simulations._deviations_stats.main_epochs`). Verdicts: the slope's interval lies above 1 at
 ``t = T`` on train and on test; and, from ``t = T`` on, ``|slope - 1|`` strictly decreases and
 the last interval lies closer to 1 than the one at ``t = T`` (the linear toy's test,
 :func:`simulations.confidence_exaggeration.shrinks_toward_one`).
@@ -59,17 +61,24 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.special import logsumexp
 
 from kdtheory.claims import Claim
 from kdtheory.plotting import (
     format_ci,
     summarize,
 )
-from kdtheory.rates import fit_slope
-from simulations._neural import config_tag, imagenette_images, network_and_training, run_trainings
+from simulations._deviations_stats import (  # noqa: F401 (re-exported for tests and docs)
+    LOGIT_CLIP,
+    P_CLIP,
+    class_logits,
+    evaluate_stage,
+    main_epochs,
+    recovered_fraction,
+    slope_fit,
+    top_class_logits,
+)
+from simulations._neural import imagenette_images, network_and_training, run_trainings
 from simulations.confidence_exaggeration import shrinks_toward_one
-from simulations.late_distillation import ratio_of_means
 
 NAME = "imagenette_deviations"
 CLAIM_IDS = ("NAG-6", "NAG-7")
@@ -82,9 +91,6 @@ STUDENTS = ("label", "kd", "switch_mid", "kd_full", "switch_full")
 #: teacher worth distilling), and the early-stopped teacher's
 FULL = {"teacher_full": "teacher", "kd_full": "kd", "switch_full": "switch_mid"}
 SPLITS = ("train", "test")
-#: CLAIMS.md NAG-6: probabilities clipped to [P_CLIP, 1 - P_CLIP] before the logit
-P_CLIP = 1e-7
-LOGIT_CLIP = float(np.log1p(-P_CLIP) - np.log(P_CLIP))
 #: "most of the gain" (NAG-7), as in the linear toy
 RECOVERED_MIN = 0.5
 _STAGE_PROGRESS = {"on": False}
@@ -193,61 +199,6 @@ PRESETS = {
 }
 
 
-# --------------------------------------------------------------------------- statistics
-def class_logits(logits, classes) -> np.ndarray:
-    """``logit(p[c])`` of ``p = softmax(z)`` for class ``c`` of each row, ``p`` clipped (NAG-6).
-
-    Computed as ``z_c - logsumexp(z_{-c})`` (no cancellation); clipping ``p`` to
-    ``[1e-7, 1 - 1e-7]`` is clipping this logit to ``+-logit(1 - 1e-7) ~ 16.1``.
-    """
-    z = np.asarray(logits, dtype=np.float64)
-    classes = np.asarray(classes)
-    rows = np.arange(len(z))
-    others = z.copy()
-    others[rows, classes] = -np.inf
-    return np.clip(z[rows, classes] - logsumexp(others, axis=1), -LOGIT_CLIP, LOGIT_CLIP)
-
-
-def top_class_logits(teacher_logits, student_logits) -> tuple[np.ndarray, np.ndarray]:
-    """``x = logit(p_T[c])`` and ``y = logit(p_S[c])``, ``c`` the teacher's top class (NAG-6).
-
-    Raises
-    ------
-    ValueError
-        Shapes that differ or are not ``(n, K)`` with ``n >= 1``, ``K >= 2``.
-    """
-    t, s = np.asarray(teacher_logits), np.asarray(student_logits)
-    if t.shape != s.shape or t.ndim != 2 or t.shape[0] < 1 or t.shape[1] < 2:
-        raise ValueError(
-            "teacher and student logits must have one shape (n, K), n >= 1, K >= 2; got "
-            f"{t.shape} and {s.shape}"
-        )
-    top = np.argmax(t, axis=1)
-    return class_logits(t, top), class_logits(s, top)
-
-
-def slope_fit(x, y) -> dict:
-    """OLS slope of ``y`` on ``x`` with its 95% interval (independent points): NAG-6's line."""
-    fit = fit_slope(x, y, summary=False)
-    return {
-        "slope": fit.slope,
-        "lo": fit.ci[0],
-        "hi": fit.ci[1],
-        "intercept": fit.intercept,
-        "n_points": fit.n_obs,
-    }
-
-
-def recovered_fraction(err_label, err_kd, err_switch) -> tuple[float, tuple[float, float]]:
-    """``(R_label - R_switch) / (R_label - R_kd)`` over paired seeds, with its 95% CI (NAG-7).
-
-    The ratio of the mean gains, delta-method t-interval (the linear toy's definition,
-    :func:`simulations.late_distillation.ratio_of_means`).
-    """
-    label = np.asarray(err_label, dtype=float)
-    return ratio_of_means(label - np.asarray(err_switch), label - np.asarray(err_kd))
-
-
 # --------------------------------------------------------------------------- training
 def _images(resolution: int, data_root, max_train, max_test):
     """Train and val images (fixed random subsets, seed 1, when the preset caps them)."""
@@ -289,37 +240,11 @@ def stage_plan(method: str, n_stages: int) -> list[tuple[str, str]]:
     raise ValueError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
 
 
-def _evaluate(network, teacher_logits, sets, scatter) -> tuple[dict, list[dict]]:
-    """Accuracies on each set, and the NAG-6 line (and scatter points) on each split."""
-    from kdtheory.neural.train import predict_logits
-
-    acc, slopes = {}, []
-    for split, (images, labels) in sets.items():
-        z = predict_logits(network, images)
-        acc[f"{split}_acc"] = float(np.mean(np.argmax(z, axis=1) == labels))
-        x, y = top_class_logits(teacher_logits[split], z)
-        row = {"kind": "slope", "split": split, **slope_fit(x, y)}
-        slopes.append(row)
-        if scatter:
-            idx = scatter[split]
-            slopes += [
-                {"kind": "point", "split": split, "teacher_logit": a, "student_logit": b}
-                for a, b in zip(x[idx], y[idx], strict=True)
-            ]
-    return acc, slopes
-
-
 def _task(rng, *, seed: int, method: str, cfg: Config, workdir: str) -> list[dict]:
     """Train one run of one seed, stage by stage, evaluating after each; rng unused (keys)."""
     import jax
 
-    from kdtheory.neural.distill import (
-        MethodResult,
-        _chain,
-        _Runner,
-        method_hparams,
-        training_data,
-    )
+    from kdtheory.neural.distill import MethodResult, _chain, _Runner, method_hparams, training_data
     from kdtheory.neural.train import init_network, predict_logits
 
     if method not in METHODS:
@@ -330,21 +255,16 @@ def _task(rng, *, seed: int, method: str, cfg: Config, workdir: str) -> list[dic
     runner = _Runner(
         proto, (xtr, ytr), (xtr, ytr), key, Path(workdir) / f"seed{seed}", _STAGE_PROGRESS["on"]
     )
-    teacher = runner.teacher()
     if method in FULL:  # NAG-7's teacher: the same network and key, the students' budget
-        teacher = runner.stage(
-            "teacher_full",
-            init_network(proto.teacher_network, runner.keys["teacher"]),
-            training_data(xtr, labels=ytr, n_classes=10),
-            cfg.nag7_teacher_epochs,
-            method_hparams("ce"),
-        )
+        teacher = runner.teacher("teacher_full", cfg.nag7_teacher_epochs)
+    else:
+        teacher = runner.teacher()
     pick = np.random.default_rng([cfg.seed, 7])
     n_ev = len(xtr) if cfg.n_eval_train is None else min(cfg.n_eval_train, len(xtr))
     ev = np.sort(pick.choice(len(xtr), n_ev, replace=False))
     sets = {"train": (xtr[ev], ytr[ev]), "test": (xte, yte)}
-    teacher_logits = {sp: predict_logits(teacher.network, im) for sp, (im, _) in sets.items()}
-    base: dict = {}
+    train_logits = predict_logits(teacher.network, xtr)  # one pass: KD targets and NAG-6's x
+    teacher_logits = {"train": train_logits[ev], "test": predict_logits(teacher.network, xte)}
     if method in ("teacher", "teacher_full"):
         acc = {
             f"{sp}_acc": float(np.mean(np.argmax(teacher_logits[sp], 1) == lab))
@@ -352,7 +272,6 @@ def _task(rng, *, seed: int, method: str, cfg: Config, workdir: str) -> list[dic
         }
         return [
             {
-                **base,
                 "kind": "eval",
                 "stage": 0,
                 "epochs": teacher.epochs,
@@ -366,19 +285,22 @@ def _task(rng, *, seed: int, method: str, cfg: Config, workdir: str) -> list[dic
         for sp, (im, _) in sets.items()
     }
     data = {
-        "ce": training_data(xtr, labels=ytr, n_classes=10),
-        "kd": training_data(xtr, n_classes=10, teacher_logits=predict_logits(teacher.network, xtr)),
+        "ce": training_data(xtr, labels=ytr, n_classes=runner.n_classes),
+        "kd": training_data(xtr, n_classes=runner.n_classes, teacher_logits=train_logits),
     }
     result = MethodResult(init_network(proto.student, runner.keys["student"]))
-    main_stage = max(1, round(cfg.teacher_epochs / cfg.stage_epochs))
+    ends = [k * cfg.stage_epochs for k in range(1, cfg.n_student_stages + 1)]
+    main_stage = ends.index(main_epochs(ends, cfg.teacher_epochs)) + 1  # as in analyze
     rows = []
     for stage, (term, name) in enumerate(stage_plan(method, cfg.n_student_stages), 1):
         hp = method_hparams(term, cfg.temperature)
         step = runner.stage(name, result.network, data[term], cfg.stage_epochs, hp)
         result = _chain(result, step)
         points = method == "kd" and stage in (main_stage, cfg.n_student_stages)
-        acc, lines = _evaluate(result.network, teacher_logits, sets, scatter if points else None)
-        at = {**base, "stage": stage, "epochs": result.epochs, "images": result.images}
+        acc, lines = evaluate_stage(
+            result.network, teacher_logits, sets, scatter if points else None
+        )
+        at = {"stage": stage, "epochs": result.epochs, "images": result.images}
         rows.append({**at, "kind": "eval", "term": term, **acc})
         rows += [{**at, **line} for line in lines]
     return rows
@@ -405,9 +327,6 @@ def run(cfg: Config, *, n_jobs=1, backend="loky", cache_dir=None, progress=True)
         progress=progress,
         stage_progress=_STAGE_PROGRESS,
     )
-
-
-_tag = config_tag
 
 
 # --------------------------------------------------------------------------- analysis
@@ -437,11 +356,9 @@ def analyze(df: pd.DataFrame) -> dict:
             "recovered": {"mean": rec, "lo": rec_ci[0], "hi": rec_ci[1]},
         }
     budget = ev.groupby("method")[["epochs", "images"]].max().reindex(list(METHODS))
-    stages = sorted(slopes.epochs.unique())
-    main = min(stages, key=lambda e: (abs(e - teacher_epochs), e))
     return {
         "slopes": slopes,
-        "main_epochs": int(main),
+        "main_epochs": main_epochs(slopes.epochs.unique(), teacher_epochs),
         "teacher_epochs": teacher_epochs,
         "error": summarize(last.assign(err=1.0 - last.test_acc), ["method"], "err").set_index(
             "method"

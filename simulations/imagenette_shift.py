@@ -130,10 +130,6 @@ PRESETS = {
 }
 
 
-def _data(cfg: Config):
-    return imagenette_images(cfg.resolution, cfg.data_root, cfg.max_images, cfg.max_images)
-
-
 def protocol(cfg: Config):
     """The shared training protocol of a preset (:class:`kdtheory.neural.distill.Protocol`)."""
     from kdtheory.neural.distill import Protocol

@@ -238,14 +238,16 @@ class _Runner:
         n = len(data["images"])
         return MethodResult(trained, epochs, _images_processed(n, cfg, epochs), [name])
 
-    def teacher(self) -> MethodResult:
+    def teacher(self, name: str = "teacher", epochs: int | None = None) -> MethodResult:
+        """The teacher network from its key, trained on the source labels as stage ``name``
+        for ``epochs`` (default: the protocol's ``teacher_epochs``)."""
         net = init_network(self.p.teacher_network, self.keys["teacher"])
         images, labels = self.source
         return self.stage(
-            "teacher",
+            name,
             net,
             training_data(images, labels=labels, n_classes=self.n_classes),
-            self.p.teacher_epochs,
+            self.p.teacher_epochs if epochs is None else epochs,
             method_hparams("ce"),
         )
 

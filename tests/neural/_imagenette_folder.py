@@ -1,7 +1,9 @@
-"""A small generated folder in the Imagenette layout, for the studies' end-to-end tests."""
+"""A small generated folder in the Imagenette layout, and a study's smoke run on it, for the
+studies' end-to-end tests."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -25,3 +27,10 @@ def write_imagenette(root: Path, counts: dict[str, int], draw) -> Path:
                     root / split / wnid / f"{i}.JPEG", quality=95
                 )
     return root
+
+
+def run_smoke(study, folder: Path, cache: Path):
+    """``study``'s smoke preset on the images under ``folder``, cached under ``cache``:
+    ``(config, cache, table)``."""
+    cfg = dataclasses.replace(study.PRESETS["smoke"], data_root=str(folder))
+    return cfg, cache, study.run(cfg, cache_dir=cache, progress=False)

@@ -15,7 +15,7 @@ pytest.importorskip("orbax.checkpoint")
 Image = pytest.importorskip("PIL.Image")
 
 import matplotlib.pyplot as plt  # noqa: E402
-from _imagenette_folder import write_imagenette  # noqa: E402
+from _imagenette_folder import run_smoke, write_imagenette  # noqa: E402
 
 from kdtheory.cli import main  # noqa: E402
 from simulations import imagenette_shift as sim  # noqa: E402
@@ -33,10 +33,7 @@ def folder(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def smoke(folder, tmp_path_factory):
-    cfg = dataclasses.replace(sim.PRESETS["smoke"], data_root=str(folder))
-    cache = tmp_path_factory.mktemp("cache")
-    df = sim.run(cfg, cache_dir=cache, progress=False)
-    return cfg, cache, df
+    return run_smoke(sim, folder, tmp_path_factory.mktemp("cache"))
 
 
 def test_smoke_table(smoke):
