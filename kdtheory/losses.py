@@ -235,7 +235,8 @@ def power_divergence(p, q, lam, axis: int = -1):
     duality swap for ``lam < -1/2``: neither ``1 / lam`` nor ``1 / (lam + 1)`` is evaluated
     near its pole (a Taylor form replaces ``expm1(x) / lam`` for ``|x| < 1e-4``, see
     :func:`_w_expm1`). ``0 log 0 = 0``; ``q_k = 0 < p_k`` gives ``+inf`` for ``lam >= 0`` (as
-    scipy), a finite term for ``-1 < lam < 0``.
+    scipy) and a finite term for every ``lam < 0``; by duality ``p_k = 0 < q_k`` gives ``+inf``
+    for ``lam <= -1`` and a finite term for ``lam > -1``.
 
     One formula for numpy and JAX: with a JAX array among ``p, q, lam`` the computation is
     ``jax.numpy`` (differentiable, jittable, in the arrays' precision), otherwise numpy in
@@ -267,12 +268,17 @@ def power_divergence(p, q, lam, axis: int = -1):
         return _pd_sum(xp, p, xp.log(p), q, xp.log(q), lam, axis)
 
 
-def _kd_inputs(student_logits, teacher_proba, lam, temperature, order):
-    """Checked inputs of the KD power-divergence loss: ``xp, T, mu, log w, log q``."""
-    if order not in KD_ORDERS:
-        raise ValueError(f"order must be one of {KD_ORDERS}, got {order!r}.")
-    xp = _namespace(student_logits, teacher_proba, lam, temperature)
-    lam = _check_scalar(lam, "lam")
+def _tempered(student_logits, teacher_proba, temperature, *more):
+    """Checked and tempered inputs of every KD loss: ``xp, T, p, log w, log q``.
+
+    ``xp`` is the namespace of the arrays, ``temperature`` and ``more`` (the other
+    hyperparameters; see :func:`_namespace`), ``w = softmax(log p / T)`` and
+    ``q = softmax(z / T)``. Checks: ``T`` a finite number > 0 (its value when readable), equal
+    shapes, and, when the values can be read (not under ``jax.jit``), teacher rows on the simplex:
+    non-negative and summing to 1 within :func:`proba_sum_tolerance`. One check for
+    :func:`tempered_kd_loss` and :func:`power_divergence_kd_loss`, which agree at ``lam = 0``.
+    """
+    xp = _namespace(student_logits, teacher_proba, temperature, *more)
     T = _check_scalar(temperature, "temperature", positive=True)
     if np.shape(teacher_proba) != np.shape(student_logits):
         raise ValueError(
@@ -284,7 +290,16 @@ def _kd_inputs(student_logits, teacher_proba, lam, temperature, order):
     p, z = _floats(xp, teacher_proba), _floats(xp, student_logits)
     with _quiet(xp):
         log_w = _log_softmax(xp, xp.log(p) / T)
-    return xp, T, lam, log_w, _log_softmax(xp, z / T)
+    return xp, T, p, log_w, _log_softmax(xp, z / T)
+
+
+def _kd_inputs(student_logits, teacher_proba, lam, temperature, order):
+    """Checked inputs of the KD power-divergence loss: ``xp, T, lam, log w, log q``."""
+    if order not in KD_ORDERS:
+        raise ValueError(f"order must be one of {KD_ORDERS}, got {order!r}.")
+    lam = _check_scalar(lam, "lam")
+    xp, T, _, log_w, log_q = _tempered(student_logits, teacher_proba, temperature, lam)
+    return xp, T, lam, log_w, log_q
 
 
 def power_divergence_kd_loss(
@@ -397,19 +412,12 @@ def _one_hot(y: ArrayLike, shape: tuple[int, ...]) -> NDArray:
     )
 
 
-def _tempered(student_logits, teacher_proba, temperature):
-    """``T``, ``w = softmax(log p / T)`` with its log, and ``log q = log_softmax(z / T)``."""
-    T = _check_temperature(temperature)
-    p = _nonnegative(teacher_proba, "teacher_proba")
-    z = _as_float(student_logits)
-    if p.shape != z.shape:
-        raise ValueError(
-            f"teacher_proba and student_logits must have the same shape, got {p.shape} and "
-            f"{z.shape}."
-        )
-    with np.errstate(divide="ignore"):
-        log_w = log_softmax(np.log(p) / T, axis=-1)
-    log_q = log_softmax(z / T, axis=-1)
+def _tempered_numpy(student_logits, teacher_proba, temperature):
+    """:func:`_tempered` in numpy float64 (for the numpy-only losses below): ``T``, ``p``,
+    ``w``, ``log w`` and ``log q``."""
+    _, T, p, log_w, log_q = _tempered(
+        _as_float(student_logits), _as_float(teacher_proba), _check_temperature(temperature)
+    )
     return T, p, np.exp(log_w), log_w, log_q
 
 
@@ -428,8 +436,11 @@ def tempered_kd_loss(
 
     ``w = softmax(log p_hat / T)`` (``= softmax(t / T)`` for teacher logits ``t``) and
     ``q = softmax(z / T)``; computed from log-softmaxes, classes with ``p_hat = 0`` contribute 0.
+    The teacher is checked as by :func:`power_divergence_kd_loss` (which equals this loss at
+    ``lam = 0``): rows non-negative and summing to 1 within :func:`proba_sum_tolerance`, else
+    ``ValueError``.
     """
-    T, _, w, log_w, log_q = _tempered(student_logits, teacher_proba, temperature)
+    T, _, w, log_w, log_q = _tempered_numpy(student_logits, teacher_proba, temperature)
     diff = np.where(w > 0, log_w - log_q, 0.0)
     return T**2 * np.sum(w * diff, axis=-1)
 
@@ -455,13 +466,13 @@ def kd_orthogonal_correction(
     ----------
     student_logits : array of shape (..., k)
     teacher_proba : array of shape (..., k)
-        Rows on the simplex.
+        Rows on the simplex (checked as in :func:`tempered_kd_loss`).
     y_onehot : array of shape (..., k), or integer labels of shape (...)
     temperature : float > 0
     eps : float, default=1e-2
         Floor on ``p_hat`` in ``r`` (the public code's default).
     """
-    T, p, w, _, log_q = _tempered(student_logits, teacher_proba, temperature)
+    T, p, w, _, log_q = _tempered_numpy(student_logits, teacher_proba, temperature)
     y = _one_hot(y_onehot, p.shape)
     r_w = (y / np.maximum(p, eps) - 1.0) * w
     with np.errstate(invalid="ignore"):  # 0 * (-inf) for a -inf logit, masked out

@@ -1,7 +1,8 @@
 """Power-divergence distillation losses, numpy and JAX (CLAIMS.md 4, claim PD-1).
 
 ``power_divergence``, ``power_divergence_kd_loss`` and ``power_divergence_kd_gradient`` of
-:mod:`kdtheory.losses`: the limits ``lam -> 0`` (KL) and ``lam -> -1`` (reverse KL), duality,
+:mod:`kdtheory.losses`: the value at and near ``lam = 0`` (KL) and ``lam = -1`` (reverse KL;
+continuity at both is tests/test_losses.py::test_power_divergence_limits), duality,
 non-negativity and zero iff equal, agreement with scipy and with a high-precision reference,
 the closed-form gradient against ``jax.grad``, the JAX and numpy values, and the errors on bad
 input.
@@ -12,10 +13,22 @@ Tolerances. Each is a floating-point bound, never a fitted number:
   ``c (k + 2) eps sum_j |part_j|`` over the parts the terms add (Higham's ``(k - 1) eps`` for
   the summation plus a few ulps per part; ``c = 8`` to ``32``);
 - a log-ratio ``L = log a - log b`` errs by ``delta_L``; a term ``a E(L)``, ``E = expm1(mu L) /
-  mu``, then moves by ``a exp(mu L) delta_L`` (its derivative in ``L``). For float32 inputs
-  ``delta_L <= 8 eps32 (1 + m + log k)``: rounding the inputs (``z / T`` and ``log p / T`` by
-  ``eps32 m``, ``m`` their largest magnitude) and the log-softmax (log-sum-exp of values up to
-  ``m``).
+  mu``, then moves by ``a exp(mu L) delta_L`` (its derivative in ``L``). Per sample, with
+  ``x = z / T`` and ``y = log p / T`` over the entries ``p > 0`` (a zero teacher entry is never
+  rounded: its term is masked), ``delta_L <= 8 eps (1 + m + log k)``,
+  ``m = max|x| + max|y| + range(x) + range(y)`` (``range = max - min``; :func:`_delta_log`).
+  With the unit roundoff ``u = eps / 2``: the inputs are rounded relative to their own size
+  (``fl(z) / fl(T)``: ``3 u |x_k|``, likewise ``y``), the log-softmax ``s - log sum exp s``,
+  ``s = x - max x``, adds twice the error of ``s`` (``6 u max|x| + u range(x)``), ``k u`` for
+  the sum and ``2 u log k`` for its log, and rounds its output relative to the *output*,
+  ``|log q_k| <= range(x) + log k``; ``l = log w - log q`` adds ``u |l| <= u (range(x) +
+  range(y) + 2 log k)``. In all ``delta_L <= eps (6 (max|x| + max|y|) + 2 (range(x) +
+  range(y)) + k + 3 + 4 log k)``, below the bound for ``k <= 15`` (these tests: ``k <= 6``).
+  The outputs are what a bound by ``max|x| + max|y|`` alone misses: ``|log q_k|`` reaches
+  about ``2 max|x|`` (``z = (0, 0, 5, -4)``, ``T = 1/2``: ``max|x| = 10``, ``log q_4 = -18``);
+- ``jax.grad`` rounds the parts of the loss's derivative, not those of the closed form; JAX
+  differentiates ``expm1(x)`` as ``expm1(x) + 1``, with an absolute error ``eps (|expm1(x)| +
+  1)`` (:func:`_grad_tolerance`).
 """
 
 from __future__ import annotations
@@ -28,13 +41,13 @@ import sys
 import numpy as np
 import pytest
 import scipy.stats
-from hypothesis import given, settings
+from _strategies import simplex, simplex_pair
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from scipy.special import log_softmax
 
 from kdtheory.losses import (
     KD_ORDERS,
-    kl_divergence,
     power_divergence,
     power_divergence_kd_gradient,
     power_divergence_kd_loss,
@@ -48,19 +61,6 @@ PROPS = settings(max_examples=40, deadline=None)
 
 
 # ------------------------------------------------------------------------------ strategies
-@st.composite
-def simplex(draw, k, floor=1e-4):
-    """A probability vector with entries >= floor / k (so every log is finite)."""
-    raw = np.array(draw(st.lists(st.floats(floor, 1.0), min_size=k, max_size=k)))
-    return raw / raw.sum()
-
-
-@st.composite
-def simplex_pair(draw, ks=(2, 3, 4, 5, 6)):
-    k = draw(st.sampled_from(ks))
-    return draw(simplex(k)), draw(simplex(k))
-
-
 def lambdas():
     """Powers over [-3, 3], with the neighbourhoods of the poles 0 and -1 and of the Taylor
     switch (``|lam L| = 1e-4``) drawn on purpose."""
@@ -112,7 +112,22 @@ def _parts(a, b, lam):
 
 
 def _tempered(z, p, T):
-    return np.exp(log_softmax(np.log(p) / T, axis=-1)), np.exp(log_softmax(z / T, axis=-1))
+    with np.errstate(divide="ignore"):  # log 0 = -inf: w = 0 there
+        return np.exp(log_softmax(np.log(p) / T, axis=-1)), np.exp(log_softmax(z / T, axis=-1))
+
+
+def _delta_log(z, p, T, eps):
+    """``8 eps (1 + m + log k)`` per sample (shape ``(n, 1)``), the bound of the module docstring
+    on the error of ``log q``, ``log w`` and ``l = log(w / q)``: ``m = max|x| + max|y| +
+    range(x) + range(y)``, ``x = z / T``, ``y = log p / T`` over the entries ``p > 0``."""
+    x = np.atleast_2d(z) / T
+    with np.errstate(divide="ignore"):
+        y = np.where(np.atleast_2d(p) > 0, np.log(np.atleast_2d(p)) / T, np.nan)
+    m = (
+        np.max(np.abs(x), axis=-1) + np.nanmax(np.abs(y), axis=-1)
+        + np.ptp(x, axis=-1) + np.nanmax(y, axis=-1) - np.nanmin(y, axis=-1)
+    )  # fmt: skip
+    return (8 * eps * (1 + m + np.log(x.shape[-1])))[:, None]
 
 
 def _kd_tolerance(z, p, lam, T, order, eps):
@@ -120,13 +135,13 @@ def _kd_tolerance(z, p, lam, T, order, eps):
     w, q = _tempered(z, p, T)
     a, b = (w, q) if order == "teacher_student" else (q, w)
     k = z.shape[-1]
-    m = (np.max(np.abs(z)) + np.max(np.abs(np.log(p)))) / T
-    delta_L = 8 * eps * (1 + m + np.log(k))
+    delta_L = _delta_log(z, p, T, eps)[:, 0]
     out = []
     for i in range(z.shape[0]):
         _, growth, parts = _parts(a[i], b[i], lam)
         out.append(
-            T**2 * (2 * delta_L * np.sum(growth + a[i] + b[i]) + 16 * (k + 2) * eps * np.sum(parts))
+            T**2
+            * (2 * delta_L[i] * np.sum(growth + a[i] + b[i]) + 16 * (k + 2) * eps * np.sum(parts))
         )
     return np.array(out)
 
@@ -169,28 +184,12 @@ def test_pd1_matches_high_precision_reference_including_the_limits(pq, lam):
 
 
 @PROPS
-@given(simplex_pair(), st.sampled_from([1e-8, -1e-8, 1e-12, -1e-12]))
-def test_pd1_continuity_at_zero_and_minus_one(pq, eps_lam):
-    """PD-1: ``D_lam -> KL(p || q)`` as ``lam -> 0`` and ``-> KL(q || p)`` as ``lam -> -1``,
-    with ``|D_lam - KL| <= 2 |lam| (M2 / 2 + KL)`` (first order of the expansion, see
-    tests/test_losses.py::test_power_divergence_limits), plus rounding."""
-    p, q = pq
-    L = np.log(p / q)
-    rounding = 16 * (p.size + 2) * EPS * (1.0 + np.sum((p + q) * np.abs(L)))
-    for lam, kl, weight in (
-        (eps_lam, kl_divergence(p, q), p),
-        (-1 - eps_lam, kl_divergence(q, p), q),
-    ):
-        first = abs(eps_lam) * (np.sum(weight * L**2) / 2 + kl)
-        assert power_divergence(p, q, lam) == pytest.approx(kl, abs=2 * first + rounding)
-
-
-@PROPS
 @given(kd_case())
 def test_pd1_kd_loss_identities(case):
     """PD-1 for the distillation loss: ``T^2 x`` half scipy's statistic in the tempered
-    probabilities, the orders related by duality, and at ``lam = 0`` (first order) Hinton's
-    ``tempered_kd_loss``."""
+    probabilities, both orders (``lam``, and ``-1 - lam`` in the other order, which the code
+    evaluates after its duality swap) against the decimal reference ``D_lam(a || b)``, evaluated
+    without a swap, and at ``lam = 0`` (first order) Hinton's ``tempered_kd_loss``."""
     z, p, lam, T, order = case
     w, q = _tempered(z, p, T)
     ours = power_divergence_kd_loss(z, p, lam, temperature=T, order=order)
@@ -208,7 +207,9 @@ def test_pd1_kd_loss_identities(case):
         assert_within(ours, T**2 * np.array(theirs), scipy_tol)
     other = "student_teacher" if order == "teacher_student" else "teacher_student"
     dual = power_divergence_kd_loss(z, p, -1.0 - lam, temperature=T, order=other)
-    assert_within(ours, dual, tol)
+    reference = T**2 * np.array([_reference(a[i], b[i], lam) for i in range(2)])
+    assert_within(ours, reference, tol)
+    assert_within(dual, reference, tol)
     kd = tempered_kd_loss(z, p, T)
     at0 = power_divergence_kd_loss(z, p, 0.0, temperature=T)
     assert_within(at0, kd, _kd_tolerance(z, p, 0.0, T, "teacher_student", EPS))
@@ -236,17 +237,18 @@ def test_pd1_kd_loss_nonnegative_and_zero_iff_equal(case):
 
 def test_pd1_zero_entries_and_infinities():
     """``0 log 0 = 0``; ``q_k = 0 < p_k`` is ``+inf`` for ``lam >= 0`` (as scipy), finite for
-    ``-1 < lam < 0``; a teacher probability of 0 gives a finite loss and gradient when the
-    loss is finite (teacher first, ``lam > -1``)."""
+    every ``lam < 0``; ``p_k = 0 < q_k`` is ``+inf`` for ``lam <= -1``; a teacher probability
+    of 0 gives a finite loss and gradient when the loss is finite (teacher first, ``lam > -1``)."""
     p, q = np.array([0.5, 0.5, 0.0]), np.array([0.25, 0.25, 0.5])
     assert power_divergence(p, q, 2 / 3) == pytest.approx(
         scipy.stats.power_divergence(p, q, lambda_=2 / 3).statistic / 2, rel=1e-14
     )
     assert np.isinf(power_divergence(q, p, 0.0)) and np.isinf(power_divergence(q, p, 2 / 3))
-    # -1 < lam < 0: sum q ((q/p)^lam - 1) / (lam (lam + 1)), the p = 0 entry's power is 0
-    lam = -0.3
-    direct = (2 * 0.25 * ((0.5) ** lam - 1) + 0.5 * (0 - 1)) / (lam * (lam + 1))
-    assert power_divergence(q, p, lam) == pytest.approx(direct, rel=1e-14)
+    # lam < 0: sum q ((q/p)^lam - 1) / (lam (lam + 1)), the p = 0 entry's power is 0
+    for lam in (-0.3, -1.5, -3.0):
+        direct = (2 * 0.25 * ((0.5) ** lam - 1) + 0.5 * (0 - 1)) / (lam * (lam + 1))
+        assert power_divergence(q, p, lam) == pytest.approx(direct, rel=1e-14)
+    assert np.isinf(power_divergence(p, q, -1.0)) and np.isinf(power_divergence(p, q, -2.0))
     z = np.array([0.3, -1.0, 2.0])
     for lam in (-0.5, 0.0, 2 / 3, 1.0):
         assert np.isfinite(power_divergence_kd_loss(z, p, lam))
@@ -255,25 +257,52 @@ def test_pd1_zero_entries_and_infinities():
 
 # -------------------------------------------------------------------------- the gradient
 def _grad_tolerance(z, p, lam, T, order, eps):
-    """Bound on the gradient's error in precision ``eps``, per component.
+    """Bound on the gradient's error in precision ``eps``, per component: the difference of
+    two evaluations, each the closed form or ``jax.grad`` of the loss.
 
     The closed form is ``-T (u_j - q_j sum_k u_k)`` with ``u_k = q_k E(l_k)``,
     ``E = expm1(nu l) / nu``, ``l = log(w / q)``. An error ``delta`` in ``l`` and ``log q``
     (module docstring) moves ``u_k`` by ``delta A_k``, ``A_k = q_k (exp(nu l_k) + |E_k|)``
     (its derivatives); evaluating and summing adds ``8 (k + 2) eps B_k``, ``B_k = q_k (|E_k| +
-    1)``. ``jax.grad`` of the loss adds the same parts in another order, hence the factor 2.
+    1)``. Two evaluations: twice each.
+
+    ``jax.grad`` of the loss ``T^2 sum_k [a_k E_mu(L_k) - (a_k - b_k)] / (mu + 1)`` (after the
+    duality swap, ``L = log a - log b``; :func:`_parts`) sees the same input errors (the
+    ``delta A`` part) but rounds other parts: ``-T (g_j - q_j sum_k g_k) / T^2``, ``g_k`` the
+    cotangent of ``log q_k``, adds ``a_k exp(mu L_k)`` (through ``L``), ``b_k`` when ``q = b``
+    (through ``b = exp(log b)``), ``a_k |E_mu(L_k)|`` and ``a_k`` when ``q = a``. JAX
+    differentiates ``expm1`` as ``expm1(x) + 1``, so the first is rounded relative to
+    ``a_k (|expm1(mu L_k)| + 1)``, not to ``a_k exp(mu L_k)``: for ``mu L_k = -9`` the
+    difference is a factor 1e4, and it is what ``B`` (with ``exp(nu l)`` small against 1 there
+    as well, but ``q_k`` in place of ``a_k``) misses when ``q = b``, ``a_k = w_k >> q_k``. With
+    ``G_k`` these parts over ``mu + 1``, ``jax.grad`` adds ``8 eps T G_j`` (a few roundings of
+    each part: ``expm1``, ``+ 1``, the products, the sum of the two paths to ``log q_j``, the
+    subtraction) and ``8 (k + 2) eps T q_j sum_k G_k`` (the sum over ``k``), once.
     """
     w, q = _tempered(z, p, T)
     nu = (lam if order == "teacher_student" else -1.0 - lam) + 1.0
-    ell = np.log(w) - np.log(q)
+    with np.errstate(divide="ignore"):  # w = 0: l = -inf, E = -1 / nu for nu > 0
+        ell = np.log(w) - np.log(q)
     E = ell if nu == 0 else np.expm1(nu * ell) / nu
     k = z.shape[-1]
-    m = (np.max(np.abs(z)) + np.max(np.abs(np.log(p)))) / T
-    delta = 8 * eps * (1 + m + np.log(k))
+    delta = _delta_log(z, p, T, eps)
     A, B = q * (np.exp(nu * ell) + np.abs(E)), q * (np.abs(E) + 1)
     spread = delta * (A + q * A.sum(-1, keepdims=True))
     rounding = 8 * (k + 2) * eps * (B + q * B.sum(-1, keepdims=True))
-    return 2 * T * (spread + rounding)
+    # jax.grad's parts, after the swap of _pd_sum
+    swap = lam < -0.5
+    mu = -1.0 - lam if swap else lam
+    a, b = (w, q) if (order == "teacher_student") != swap else (q, w)
+    q_is_a = a is q
+    with np.errstate(divide="ignore", invalid="ignore"):  # a = 0: masked, its terms are 0
+        L = np.log(a) - np.log(b)
+        em1 = np.expm1(mu * L)
+        E_mu = L if mu == 0 else em1 / mu
+        G = np.where(a > 0, a * (np.abs(em1) + 1), 0.0)
+        G = G + (np.where(a > 0, a * np.abs(E_mu), 0.0) + a if q_is_a else b)
+    G = G / (mu + 1)
+    rounding_grad = 8 * eps * G + 8 * (k + 2) * eps * q * G.sum(-1, keepdims=True)
+    return T * (2 * spread + 2 * rounding + rounding_grad)
 
 
 @PROPS
@@ -329,6 +358,10 @@ def _jitted_pd(jax):
 
 @settings(max_examples=30, deadline=None)
 @given(case=kd_case(JAX_K))
+@example(  # |log q| = 18 > max|z / T| + max|log p / T| = 12.8: needs the ranges in the bound
+    case=(np.array([[0.0] * 4, [0.0, 0.0, 5.0, -4.0]]), np.full((2, 4), 0.25), -0.5, 0.5,
+          "teacher_student")
+)  # fmt: skip
 def test_pd1_jax_float32_matches_numpy_float64(jax, case):
     """PD-1: the JAX value (float32, jitted, ``lam`` and ``T`` traced) equals the numpy float64
     value within the float32 bound of the module docstring; ``jax.grad`` of it equals the
@@ -349,7 +382,8 @@ def test_pd1_jax_float32_matches_numpy_float64(jax, case):
 @given(case=kd_case(JAX_K))
 def test_pd1_jax_grad_float64_equals_closed_form(jax, case):
     """PD-1: in float64 (``jax.enable_x64``), ``jax.grad`` of the loss equals the closed-form
-    gradient ``-(T / (lam + 1)) (w_j r_j - q_j sum_k w_k r_k)`` to float64 rounding."""
+    gradient ``-(T / (mu + 1)) (w_j r_j - q_j sum_k w_k r_k)``, ``r = (w / q)^mu``, ``mu = lam``
+    teacher first and ``-1 - lam`` student first, to float64 rounding."""
     jnp = jax.numpy
     z, p, lam, T, order = case
     enable_x64 = getattr(jax, "enable_x64", None)  # jax >= 0.6; before: jax.experimental
@@ -409,9 +443,7 @@ def test_pd1_jax_zero_entries(jax):
         g = np.asarray(grad(jnp.asarray(z), jnp.asarray(P2), -0.5, 1.0, order=order))
         assert np.all(np.isfinite(g))
         closed = power_divergence_kd_gradient(z, P2, -0.5, order=order)
-        assert_within(
-            g, closed, _grad_tolerance(z, np.maximum(P2, 1e-300), -0.5, 1.0, order, EPS32)
-        )
+        assert_within(g, closed, _grad_tolerance(z, P2, -0.5, 1.0, order, EPS32))
 
 
 # ------------------------------------------------------------------------------- bad input
@@ -455,8 +487,8 @@ def test_pd1_kd_bad_input_names_the_argument(fn, kwargs, message):
 
 
 def test_pd1_sum_tolerance_accepts_float32_softmax_and_rejects_mistakes():
-    """A float32 softmax of 1000 classes passes; a defect just above the stated tolerance,
-    unnormalized scores, and unequal totals (counts) fail."""
+    """A float32 softmax of 1000 classes passes; a defect just above the stated tolerance (also
+    in ``tempered_kd_loss``), unnormalized scores, and unequal totals (counts) fail."""
     rng = np.random.default_rng(0)
     z = rng.standard_normal((64, 1000)).astype(np.float32)
     p32 = np.exp(z - z.max(axis=1, keepdims=True))
@@ -468,6 +500,10 @@ def test_pd1_sum_tolerance_accepts_float32_softmax_and_rejects_mistakes():
     power_divergence_kd_loss(np.zeros(3), ok, 0.5)
     with pytest.raises(ValueError, match="must sum to 1"):
         power_divergence_kd_loss(np.zeros(3), np.array([0.5, 0.25, 0.25 + 2 * tol]), 0.5)
+    # Hinton's loss, power_divergence_kd_loss at lam = 0, checks the teacher the same way
+    tempered_kd_loss(np.zeros(3), ok, 2.0)
+    with pytest.raises(ValueError, match="^teacher_proba must sum to 1"):
+        tempered_kd_loss(np.zeros(3), np.array([0.5, 0.25, 0.25 + 2 * tol]), 2.0)
     with pytest.raises(ValueError, match="^p and q must have equal sums along axis -1"):
         power_divergence(np.array([1.0, 2.0]), np.array([1.0, 1.0]), 0.5)
     power_divergence(np.array([3.0, 1.0]), np.array([2.0, 2.0]), 0.5)  # counts, same total
