@@ -19,8 +19,8 @@ serves every student method, seed and setting of a network and batch shape.
       Adam) on the teacher's penultimate features ``h_T`` of the training images by
       self-reconstruction ``sum ||P(h_T) - h_T||^2 / sum ||h_T||^2`` plus prediction through the
       teacher's frozen head ``CE(head_T(P(h_T)), y)`` with the true labels.
-    * The residual ``h_S - beta P(h_T)`` lives in the student's feature space, so teacher and
-      student must have the same feature width ``d_S = d_T`` (they do in this study).
+    * The residual ``h_S - beta P(h_T)`` lives in the student's feature space, so the residual
+      methods need the same teacher and student feature width ``d_S = d_T`` (as in this study).
     * ``beta = sqrt(d_S / d_A) * mean_b ||h_S,b|| / mean_b ||P(h_T)_b||`` over the batch (a
       ratio of mean norms), without gradient.
     * Mask: images whose teacher top-1 (of the logits the student is given, corrupted or not)
@@ -33,8 +33,11 @@ serves every student method, seed and setting of a network and batch shape.
 Teacher corruption (PD-2 on images, :func:`corrupt_teacher_logits`): on a seeded fraction of the
 training images (exactly ``round(fraction n)``) the teacher's logits are replaced by
 ``margin e_c`` with ``c`` drawn uniformly among the classes other than the true label (``margin
-= 10``: probability 0.9999 on ``c`` at ``T = 1``, 0.57 at ``T = 4``). The teacher's features
-are not corrupted; KD, PD and the mask read the corrupted logits.
+= 10``: with 10 classes, probability ``e^10 / (e^10 + 9) = 0.9996`` on ``c`` at ``T = 1``,
+``e^2.5 / (e^2.5 + 9) = 0.575`` at ``T = 4``). The teacher's features are not corrupted; KD, PD
+and the mask read the corrupted logits, so a student that reads none of them (``ce``,
+``res_no_mask``: :func:`teacher_outputs_read`) is the same network in both settings and is
+trained once per seed.
 """
 
 from __future__ import annotations
@@ -47,13 +50,12 @@ from pathlib import Path
 
 import numpy as np
 
-from kdtheory.losses import power_divergence_kd_loss
+from kdtheory.losses import _pd_sum
 from kdtheory.neural import require
 from kdtheory.neural.distill import (
     MethodResult,
     Protocol,
     _check_protocol_data,
-    _images_processed,
     _Runner,
     cross_entropy_loss,
     evaluate,
@@ -73,6 +75,7 @@ __all__ = [
     "imperfect_hparams",
     "pd_method",
     "parse_method",
+    "teacher_outputs_read",
     "corrupt_teacher_logits",
     "init_projector",
     "project",
@@ -101,18 +104,23 @@ _PD = re.compile(r"^pd_(ts|st)\((-?\d+(?:/\d+)?)\)$")
 
 
 def power_divergence_term(logits, batch, hparams):
-    """Mean ``T^2 D_lam`` (PD-2): ``(1 - o) D_lam(w || q) + o D_lam(q || w)``, ``o = pd_order``.
+    """Mean ``T^2 D_lam`` (PD-2): ``D_lam(w || q)`` (``pd_order = 0``) or ``D_lam(q || w)`` (1).
 
-    ``w = softmax(t / T)`` from ``batch["teacher_logits"]``, ``q = softmax(z / T)``;
+    ``log w = log_softmax(t / T)`` straight from ``batch["teacher_logits"]`` and
+    ``log q = log_softmax(z / T)``, so both stay finite for any finite logits (a round trip
+    through probabilities at ``T = 1`` underflows to 0 beyond a logit gap of about 100, which made
+    the student-first term infinite). One divergence is evaluated: by duality
+    ``D_lam(q || w) = D_{-1-lam}(w || q)``, teacher first with ``lam_eff = -1 - lam`` when
+    ``pd_order = 1`` (:func:`kdtheory.losses.power_divergence_kd_loss`'s formula, whose
+    ``_pd_sum`` feeds harmless inputs to the branches it does not use).
     ``hparams``: ``pd_lam``, ``pd_order`` (0 or 1), ``temperature``.
     """
-    p = jax.nn.softmax(batch["teacher_logits"], axis=-1)
     lam, order, temperature = hparams["pd_lam"], hparams["pd_order"], hparams["temperature"]
-    first = power_divergence_kd_loss(logits, p, lam, temperature=temperature)
-    second = power_divergence_kd_loss(
-        logits, p, lam, temperature=temperature, order="student_teacher"
-    )
-    return jnp.mean((1.0 - order) * first + order * second)
+    lam_eff = jnp.where(order > 0.5, -1.0 - lam, lam)
+    log_w = jax.nn.log_softmax(batch["teacher_logits"] / temperature, axis=-1)
+    log_q = jax.nn.log_softmax(logits / temperature, axis=-1)
+    d = _pd_sum(jnp, jnp.exp(log_w), log_w, jnp.exp(log_q), log_q, lam_eff, -1)
+    return temperature**2 * jnp.mean(d)
 
 
 def residual_beta(features, projected, d_ratio, adaptive):
@@ -145,11 +153,19 @@ def residual_term(logits, batch, hparams, *, features, head):
 
 
 def imperfect_loss(logits, batch, hparams, *, features, head):
-    """``w_ce CE + w_kd KD + w_pd PD + w_res L_res``: every student's loss (PD-2, RES-1)."""
+    """``w_ce CE + w_kd KD + w_pd PD + w_res L_res``: every student's loss (PD-2, RES-1).
+
+    The PD term of a method without it (``w_pd = 0``) is evaluated on a uniform teacher at
+    ``lam = 0`` (finite value and gradient for any finite student logits), so that ``0 * term``
+    cannot turn into NaN whatever the teacher's logits; the other terms are log-softmax based.
+    """
+    pd_on = hparams["w_pd"] > 0
+    pd_batch = {**batch, "teacher_logits": jnp.where(pd_on, batch["teacher_logits"], 0.0)}
+    pd_hparams = {**hparams, "pd_lam": jnp.where(pd_on, hparams["pd_lam"], 0.0)}
     return (
         hparams["w_ce"] * cross_entropy_loss(logits, batch, hparams)
         + hparams["w_kd"] * soft_matching_loss(logits, batch, hparams)
-        + hparams["w_pd"] * power_divergence_term(logits, batch, hparams)
+        + hparams["w_pd"] * power_divergence_term(logits, pd_batch, pd_hparams)
         + hparams["w_res"] * residual_term(logits, batch, hparams, features=features, head=head)
     )
 
@@ -200,6 +216,22 @@ def imperfect_hparams(
     return hp
 
 
+def teacher_outputs_read(method: str) -> frozenset[str]:
+    """The teacher's outputs a student method reads: a subset of ``{"logits", "features"}``.
+
+    From its weights in :func:`imperfect_hparams`: the logits for KD, PD and the residual
+    mask, the features (through the projector) for every residual method. Only the logits
+    depend on the setting, so a method without ``"logits"`` trains one network per seed.
+    """
+    hp = imperfect_hparams(method)
+    reads = set()
+    if hp["w_kd"] > 0 or hp["w_pd"] > 0 or (hp["w_res"] > 0 and hp["res_mask"] > 0):
+        reads.add("logits")
+    if hp["w_res"] > 0:
+        reads.add("features")
+    return frozenset(reads)
+
+
 def corrupt_teacher_logits(logits, labels, fraction: float, rng, *, margin: float = 10.0):
     """Replace the teacher's logits on ``round(fraction n)`` images by confident wrong ones.
 
@@ -231,11 +263,8 @@ def corrupt_teacher_logits(logits, labels, fraction: float, rng, *, margin: floa
     return out, corrupted
 
 
-def init_projector(key, d_t: int, d_a: int) -> dict:
-    """An affine encoder ``R^{d_T} -> R^{d_A}`` and decoder back, LeCun-normal (RES-1).
-
-    Raises ``ValueError`` naming ``d_A`` when ``d_A`` exceeds the feature width ``d_T``.
-    """
+def _check_d_a(d_a, d_t: int) -> None:
+    """``ValueError`` naming ``d_A`` unless it is an int in ``[1, d_T]``."""
     if not isinstance(d_a, int) or d_a < 1:
         raise ValueError(f"`d_A` must be an int >= 1, got {d_a!r}")
     if d_a > d_t:
@@ -243,6 +272,14 @@ def init_projector(key, d_t: int, d_a: int) -> dict:
             f"`d_A` = {d_a} is larger than the teacher's feature width {d_t}: the projector "
             "must compress; choose d_A <= the feature width"
         )
+
+
+def init_projector(key, d_t: int, d_a: int) -> dict:
+    """An affine encoder ``R^{d_T} -> R^{d_A}`` and decoder back, LeCun-normal (RES-1).
+
+    Raises ``ValueError`` naming ``d_A`` when ``d_A`` exceeds the feature width ``d_T``.
+    """
+    _check_d_a(d_a, d_t)
     k_e, k_d = jax.random.split(key)
     return {
         "enc_w": jax.random.normal(k_e, (d_t, d_a)) / np.sqrt(d_t),
@@ -348,15 +385,21 @@ class _ImperfectRunner(_Runner):
             )
         return np.asarray(project(params, jnp.asarray(features)), np.float32)
 
-    def student(self, method: str, setting: str, teacher: Network, out: dict) -> MethodResult:
-        """Train a student; ``out``: :meth:`teacher_outputs` (``ce`` reads none of them)."""
+    def student(
+        self, method: str, setting: str, teacher: Network, out: dict | None
+    ) -> MethodResult:
+        """Train a student; ``out``: :meth:`teacher_outputs`, or None when the method reads
+        none of them. What the method does not read (:func:`teacher_outputs_read`) is zeros, and
+        a method that does not read the logits has one stage for both settings."""
         base, _ = parse_method(method)
+        reads = teacher_outputs_read(method)
         images, labels = self.source
         n, d = len(images), self.p.student.feature_dim
         projected = np.zeros((n, d), np.float32)
-        if base == "ce":
-            out = {"logits": np.zeros((n, self.n_classes), np.float32), "wrong": np.zeros(n)}
-        if base in ("res", "res_no_beta", "res_no_mask", "res_no_pretrain", "kd_res"):
+        if "logits" not in reads:
+            zeros = {"logits": np.zeros((n, self.n_classes), np.float32), "wrong": np.zeros(n)}
+            out = {**(out or {}), **zeros}
+        if "features" in reads:
             projected = self.projected(teacher, out["features"], base != "res_no_pretrain")
         data = {
             "images": np.asarray(images),
@@ -371,7 +414,7 @@ class _ImperfectRunner(_Runner):
             res_lambda=self.p.res_lambda,
             d_ratio=d / self.p.d_a,
         )
-        name = "ce" if base == "ce" else f"{setting}-{method}"
+        name = f"{setting}-{method}" if "logits" in reads else method
         stage = re.sub(r"[^A-Za-z0-9_.-]", "_", name)
         net = init_network(self.p.student, self.keys["student"])
         return self.stage(
@@ -384,12 +427,8 @@ def _check(protocol: ImperfectProtocol, train_set, method: str, setting: str) ->
     if setting not in SETTINGS:
         raise ValueError(f"unknown setting {setting!r}; choose from {', '.join(SETTINGS)}")
     d_s, d_t = protocol.student.feature_dim, protocol.teacher_network.feature_dim
-    if protocol.d_a > d_t:
-        raise ValueError(
-            f"`d_A` = {protocol.d_a} is larger than the teacher's feature width {d_t}: the "
-            "projector must compress; choose d_A <= the feature width"
-        )
-    if d_s != d_t:
+    _check_d_a(protocol.d_a, d_t)
+    if method != "teacher" and "features" in teacher_outputs_read(method) and d_s != d_t:
         raise ValueError(f"residual learning needs d_S = d_T, got {d_s} and {d_t}")
     _check_protocol_data(protocol, train_set, train_set)
 
@@ -418,7 +457,8 @@ def run_imperfect(
         order derive from it. Every student method of a seed starts from the same network and
         sees the same data order (the stages share the order key ``"student"``).
     workdir : str or Path
-        Checkpoints of every stage; the teacher and ``ce`` are trained once per seed.
+        Checkpoints of every stage; the teacher and the methods that do not read the
+        teacher's logits (``ce``, ``res_no_mask``) are trained once per seed.
     setting : {"clean", "corrupt"}
     progress : bool
 
@@ -426,18 +466,23 @@ def run_imperfect(
     -------
     (result, teacher, info) : MethodResult, MethodResult, dict
         ``info``: the fraction of images with corrupted teacher outputs and with a wrong
-        teacher top-1 (the residual mask), as the student saw them.
+        teacher top-1 (the residual mask), as the student saw them; NaN for a method that
+        reads no teacher output (``ce``: the teacher is not run over the images).
 
     Raises
     ------
     ValueError
         Unknown method (the message lists the known names) or setting, ``d_A`` larger than the
-        feature width, different teacher and student feature widths, bad labels or images.
+        feature width, different teacher and student feature widths for a residual method, bad
+        labels or images.
     """
     _check(protocol, train_set, method, setting)
     key = jax.random.key(key) if isinstance(key, int) else key
     runner = _ImperfectRunner(protocol, train_set, train_set, key, workdir, progress)
     teacher = runner.teacher()
+    if method != "teacher" and not teacher_outputs_read(method):  # ce: no teacher pass
+        info = {"corrupted_fraction": float("nan"), "mask_fraction": float("nan")}
+        return runner.student(method, setting, teacher.network, None), teacher, info
     out = runner.teacher_outputs(teacher.network, setting)
     info = {
         "corrupted_fraction": float(out["corrupted"].mean()),
@@ -446,8 +491,3 @@ def run_imperfect(
     if method == "teacher":
         return teacher, teacher, info
     return runner.student(method, setting, teacher.network, out), teacher, info
-
-
-def budget(n: int, protocol: ImperfectProtocol, epochs: int) -> int:
-    """Images processed by ``epochs`` epochs over ``n`` images (whole batches)."""
-    return _images_processed(n, protocol.train, epochs)
