@@ -193,7 +193,7 @@ def test_pd_term_equals_the_former_two_order_mixture_where_it_was_finite():
         assert np.isfinite(old)
         assert float(imp.power_divergence_term(z, b, hp)) == pytest.approx(old, rel=1e-5), method
         np.testing.assert_allclose(
-            new_grad(z, b, hp), old_grad(z, b, hp), rtol=1e-4, atol=1e-6, err_msg=method
+            new_grad(z, b, hp), old_grad(z, b, hp), rtol=1e-4, atol=1e-7, err_msg=method
         )
 
 
