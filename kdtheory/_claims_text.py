@@ -317,3 +317,73 @@ SETTINGS: dict[int, list[tuple[str, str]]] = {
 
 #: sections with a setting but no claims of their own, appended after SECTIONS (number, title)
 EXTRA_SECTIONS: list[tuple[int, str]] = [(6, "Imagenette under covariate shift (ours)")]
+
+#: what each claim presupposes, checked on every run before its verdict (CLAIMS.md's
+#: "Premise" line); a run that does not meet it gives "inconclusive"
+PREMISES: dict[str, str] = {
+    "RAT-1": "the teacher is biased: its ridge is fixed and the sequence-model floor "
+    "`sum_k (lam_T / (mu_k + lam_T))^2 theta_k^2` is positive; on the run, the teacher's target "
+    "risk exceeds the target oracle's at the largest `n` (paired 95% CI over designs above 0).",
+    "RAT-2": "`f*` in the Sobolev-1 ball and a likelihood ratio bounded by `B` (by construction "
+    "of the designs); the student ridge chosen by an oracle on the exact target risk, or by the "
+    "theory's schedule (a checked variant that uses no target labels).",
+    "RAT-3": "at least one admissible step per design (`rho(M) < 1`).",
+    "RAT-4": "a well-specified teacher (the teacher's kernel is the student's, by construction).",
+    "RAT-5": "a teacher blind to part of `f*`: the unseen energy is positive for every teacher.",
+    "RAT-6": "a teacher worth distilling and a shift that matters: the teacher beats the student "
+    "trained on the source labels on target accuracy (paired 95% CI above 0), and the shift "
+    "hurts the teacher (its source minus target accuracy at least 0.03, 95% CI above it).",
+    "NAG-1": "none beyond the setting (exact arithmetic in float64).",
+    "NAG-2": "distinct eigenvalues and finite `t, T > 0` (by construction).",
+    "NAG-3": "distinct eigenvalues and finite `t, T > 0` (by construction).",
+    "NAG-4": "an interpolating teacher needs `X X^T` invertible (by construction).",
+    "NAG-5": "eigenvalues small against `1 / t` and `1 / T` at the bottom of the spectrum "
+    "(measured as the bound `b`).",
+    "NAG-6": "an early-stopped teacher (it has not interpolated its training labels); the "
+    "effect is read against a control trained on the labels, within classes as well as pooled.",
+    "NAG-7": "distillation from the start beats the labels at equal budget (the gain "
+    "`R_label - R_kd`, paired 95% CI above 0): there is a gain to recover.",
+    "NAG-8": "classes with a similarity structure and atypical points (by construction).",
+    "SEMI-1": "none beyond `0 < p0 < 1` and `|eps|` small against `p0`.",
+    "SEMI-2": "a well-specified student (by construction).",
+    "SEMI-3": "a teacher that overfits: its in-sample probabilities leak the labels "
+    "(paired 95% CI of the leak above 0).",
+    "SEMI-4": "a teacher that underfits: the depth-1 teacher's AUC below the scratch "
+    "student's (paired 95% CI below 0).",
+    "SEMI-5": "none beyond the setting of SEMI-2.",
+    "SEMI-6": "the published data set (MAGIC, 19,020 rows) and protocol.",
+    "PD-1": "none (identities).",
+    "PD-2": "a corruption that hurts: KL loses accuracy when the teacher is corrupted "
+    "(paired 95% CI above 0); on Imagenette also that KD beats labels with the clean teacher.",
+    "RES-1": "a good teacher that errs: it beats the student trained on the labels, and its "
+    "error mask covers 10% to 50% of the training images; a real compression, "
+    "`d_A < d_S < d_T`.",
+}
+
+#: one line per claim for the README's claims table
+SUMMARIES: dict[str, str] = {
+    "RAT-1": "soft matching's target risk stays at a floor in n (equivalence), the floor the "
+    "sequence model predicts",
+    "RAT-2": "RaT's target risk decays at least at the minimax rate, with and without shift",
+    "RAT-3": "Picard iterates converge linearly at rate rho(M) to the closed form",
+    "RAT-4": "as lam_T -> 0, SM and RaT coincide with kernel ridge on the labels",
+    "RAT-5": "a teacher blind to part of f*: RaT's floor is the unseen part, SM's is larger",
+    "RAT-6": "networks on Imagenette under covariate shift: RaT beats SM at equal budget",
+    "NAG-1": "simulated gradient descent = the closed-form progress fractions",
+    "NAG-2": "distillation exaggerates the bias toward the top eigendirections",
+    "NAG-3": "exaggeration at matched progress",
+    "NAG-4": "degenerate cases and self-distillation generations",
+    "NAG-5": "quadratic distillation filter, linear label filter at the bottom of the spectrum",
+    "NAG-6": "students exaggerate the teacher's confidence (slope above 1), less with training",
+    "NAG-7": "switching to distillation half-way recovers most of its gain",
+    "NAG-8": "teacher targets denoise the full-batch gradient (exploratory)",
+    "SEMI-1": "distillation target's bias first order in the teacher error, corrected second",
+    "SEMI-2": "the same orders at the estimator level",
+    "SEMI-3": "cross-fitting beats an in-sample (overfitting) teacher, more for deeper ones",
+    "SEMI-4": "loss correction repairs an underfitting teacher",
+    "SEMI-5": "student error against teacher error has the shapes of the bounds",
+    "SEMI-6": "MAGIC reproduction of the published figures",
+    "PD-1": "power-divergence identities",
+    "PD-2": "a down-weighting power divergence is more robust to a corrupted teacher than KL",
+    "RES-1": "residual learning beats labels and KD; each ablation loses part of the gain",
+}

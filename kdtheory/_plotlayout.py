@@ -18,6 +18,7 @@ from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.transforms import offset_copy  # noqa: E402
 
 from kdtheory._plotstyle import OKABE_ITO, claim_value_text, verdict  # noqa: E402
+from kdtheory.claims import REPORTED_NOTE  # noqa: E402
 
 LEGEND_FONTSIZE = 8.0
 
@@ -25,40 +26,54 @@ LEGEND_FONTSIZE = 8.0
 # --------------------------------------------------------------------------- claims table
 TABLE_FONTSIZE = 8.0
 _ROW_IN = 1.5 * TABLE_FONTSIZE / 72
-_VERDICT_COLOR = {True: "#1a1a1a", False: OKABE_ITO["vermillion"]}
+_VERDICT_COLOR = {
+    "holds": "#1a1a1a",
+    "fails": OKABE_ITO["vermillion"],
+    "inconclusive": "#5a5a5a",
+}
 
 
-def claim_rows(claims: Sequence, max_rows: int = 8) -> list[tuple[str, str, str, str, bool]]:
-    """Rows ``(claim, verdict, value [95% CI], check, holds)`` of the table under a figure.
+def _premise_rows(group: Sequence) -> list[tuple[str, str, str, str, str]]:
+    """One row per distinct premise of a claim's checks: met or not, its value, its statement."""
+    from kdtheory.formatting import format_estimate
 
-    One row per check when there are at most ``max_rows``; otherwise one row per claim id
-    (``k of m checks hold`` and the checks' statements) followed by its failing checks. A claim
-    id holds when its asserted checks hold (a failing reported check is listed under it); an id
-    whose checks are all reported gets a reported verdict.
+    seen: dict[tuple, tuple] = {}
+    for c in group:
+        for p in c.premise:
+            word = "premise met" if p.met else "premise not met"
+            row = ("", word, format_estimate(p.value, p.ci), p.statement, "holds" if p.met else "")
+            seen.setdefault((p.statement, p.met, p.value), row)
+    return [(*r[:4], r[4] or "inconclusive") for r in seen.values()]
+
+
+def claim_rows(claims: Sequence, max_rows: int = 8) -> list[tuple[str, str, str, str, str]]:
+    """Rows ``(claim, verdict, value [95% CI], check, verdict word)`` of the table under a figure.
+
+    One row per check when there are at most ``max_rows`` checks; otherwise one row per claim id
+    (its verdict on the run, :func:`kdtheory.claims.combined_verdict`, the counts, and the
+    checks' statements) followed by its checks that do not hold. Each claim's premises follow
+    its rows (met or not met, with the number that decided it).
     """
+    from kdtheory.claims import combined_verdict, verdict_summary
+
     claims = list(claims)
-    if len(claims) <= max_rows:
-        return [(c.id, verdict(c), claim_value_text(c), c.statement, bool(c.holds)) for c in claims]
     rows = []
     for cid in dict.fromkeys(c.id for c in claims):
         group = [c for c in claims if c.id == cid]
-        held = sum(bool(c.holds) for c in group)
-        asserted = [c for c in group if getattr(c, "asserted", True)]
-        # the id holds when its asserted checks hold; only reported checks: reported verdict
-        ok = all(c.holds for c in asserted) if asserted else held == len(group)
-        word = ("holds" if ok else "fails") + ("" if asserted else " (reported)")
-        rows.append(
-            (
-                cid,
-                word,
-                f"{held} of {len(group)} checks hold",
-                "; ".join(dict.fromkeys(c.statement for c in group)),
-                ok,
-            )
-        )
-        for c in group:
-            if not c.holds:
-                rows.append(("", verdict(c), claim_value_text(c), c.statement, False))
+        if len(claims) <= max_rows:
+            rows += [(c.id, verdict(c), claim_value_text(c), c.statement, c.verdict) for c in group]
+        else:
+            word = combined_verdict(group)
+            counts = verdict_summary(group).split(" (", 1)[1].rstrip(")")
+            reported = "" if any(c.asserted for c in group) else ", reported"
+            statements = "; ".join(dict.fromkeys(c.statement for c in group))
+            rows.append((cid, word + reported, counts, statements, word))
+            rows += [
+                ("", verdict(c), claim_value_text(c), c.statement, c.verdict)
+                for c in group
+                if c.verdict != "holds"
+            ]
+        rows += _premise_rows(group)
     return rows
 
 
@@ -70,8 +85,9 @@ def _fit(text: str, width_chars: int) -> str:
 
 
 def table_height(n_rows: int) -> float:
-    """Height in inches of a claims table with ``n_rows`` rows (caption, header, rules)."""
-    return 0.17 + (n_rows + 0.8) * _ROW_IN if n_rows else 0.0
+    """Height in inches of a claims table with ``n_rows`` rows (header, rules, the note on what
+    the verdicts mean)."""
+    return 0.17 + (n_rows + 2.8) * _ROW_IN if n_rows else 0.0
 
 
 def draw_claims_table(fig, rows, *, top_in: float, left_in: float = 0.2) -> list:
@@ -110,15 +126,29 @@ def draw_claims_table(fig, rows, *, top_in: float, left_in: float = 0.2) -> list
     char_in = probe.get_window_extent(renderer).width / fig.dpi / len(probe.get_text())
     probe.remove()
     n_chars = int((width_in - check_x - left_in) / char_in)
-    for i, row in enumerate([(*header, True), *rows]):
+    for i, row in enumerate([(*header, "holds"), *rows]):
         bold = i == 0
         cells = (*row[:3], _fit(row[3], n_chars))
         for j, (cx, text) in enumerate(zip([*col_x, check_x], cells, strict=True)):
             color = _VERDICT_COLOR[row[4]] if (j == 1 and not bold) else "#1a1a1a"
-            weight = "bold" if bold or (j == 1 and not row[4]) or (j == 0 and text) else "normal"
+            emphasis = j == 1 and row[4] != "holds"
+            weight = "bold" if bold or emphasis or (j == 0 and text) else "normal"
             artists.append(
                 fig.text(x(cx), y(i), text, fontsize=fs, color=color, weight=weight, va="baseline")
             )
+    note_chars = int((width_in - 2 * left_in) / (0.9 * char_in))
+    for k, line in enumerate(textwrap.wrap(REPORTED_NOTE, note_chars)[:2]):
+        artists.append(
+            fig.text(
+                x(left_in),
+                y(len(rows) + 1 + k) - 0.15 * _ROW_IN / height_in,
+                line,
+                fontsize=fs - 1,
+                color="#3a3a3a",
+                style="italic",
+                va="baseline",
+            )
+        )
     for yy in (top_in - 0.04, top_in - 0.06 - 1.15 * _ROW_IN):
         line = Line2D(
             [x(left_in), x(width_in - left_in)],

@@ -16,6 +16,8 @@ matplotlib.use("Agg")
 import matplotlib.ticker as mticker  # noqa: E402
 import numpy as np  # noqa: E402
 
+from kdtheory.formatting import ci_decimals, format_ci, format_value  # noqa: E402, F401
+
 #: The Okabe-Ito palette (Okabe & Ito 2008), distinguishable under the common colour-vision
 #: deficiencies. Yellow is kept out of the method styles: it is too light on white.
 OKABE_ITO: dict[str, str] = {
@@ -164,78 +166,16 @@ def ordered_colors(k: int) -> list[str]:
 
 
 # --------------------------------------------------------------------------- numbers and words
-def ci_decimals(lo: float, hi: float) -> int | None:
-    """Decimals that an interval ``[lo, hi]`` supports: the place of the first significant digit
-    of its half-width, one more when that digit is 1 (so the half-width is 2 to 19 units of the
-    last digit shown). ``None`` for an empty or non-finite interval. Negative for wide
-    intervals (``-2``: round to hundreds)."""
-    half = (hi - lo) / 2.0
-    if not (math.isfinite(half) and half > 0):
-        return None
-    half *= 1 + 1e-9  # 0.19999999999999996 is the half-width 0.2
-    e = math.floor(math.log10(half))
-    lead = half / 10.0**e
-    if lead >= 10.0:  # floating-point edge of log10
-        e, lead = e + 1, lead / 10.0
-    return -e + (1 if lead < 2.0 else 0)
-
-
-def _fixed(x: float, decimals: int) -> str:
-    r = round(x, decimals) + 0.0  # + 0.0: no "-0.00"
-    return f"{r:.{max(decimals, 0)}f}"
-
-
-def format_ci(value: float, lo: float, hi: float) -> str:
-    """``value [lo, hi]`` with the digits the interval supports (:func:`ci_decimals`).
-
-    Examples
-    --------
-    >>> format_ci(1.184, 1.146, 1.223)
-    '1.18 [1.15, 1.22]'
-    >>> format_ci(-0.7153, -0.7241, -0.7065)
-    '-0.715 [-0.724, -0.707]'
-    >>> format_ci(2.3e-05, 1.9e-05, 2.7e-05)
-    '2.3e-05 [1.9e-05, 2.7e-05]'
-    """
-    d = ci_decimals(lo, hi)
-    if d is None or not math.isfinite(value):
-        return f"{format_value(value)} [{format_value(lo)}, {format_value(hi)}]"
-    mag = max(abs(value), abs(lo), abs(hi))
-    if mag >= 1e5 or mag < 1e-3:  # scientific: mantissas share the exponent of the largest
-        exp = math.floor(math.log10(mag))
-        dm = d + exp  # decimals of the mantissa
-        if dm >= 0:
-
-            def sci(x: float) -> str:
-                return f"{_fixed(x / 10.0**exp, dm)}e{exp:+03d}"
-
-            return f"{sci(value)} [{sci(lo)}, {sci(hi)}]"
-    d = min(d, 12)
-    return f"{_fixed(value, d)} [{_fixed(lo, d)}, {_fixed(hi, d)}]"
-
-
-def format_value(value: float | None) -> str:
-    """A number without an interval: three significant digits (``-`` when missing)."""
-    if value is None:
-        return "-"
-    if not math.isfinite(value):
-        return str(value)
-    return f"{value:.3g}"
-
-
 def verdict(claim) -> str:
-    """``holds`` / ``fails``, with ``(reported)`` for a check that is not asserted."""
-    word = "holds" if claim.holds else "fails"
-    return word if getattr(claim, "asserted", True) else f"{word} (reported)"
+    """A check's verdict for a figure's table (:func:`kdtheory.claims.verdict_text`)."""
+    from kdtheory.claims import verdict_text
+
+    return verdict_text(claim)
 
 
 def claim_value_text(claim) -> str:
-    """The claim's value with its 95% CI in the digits it supports, or three digits."""
-    if claim.value is None:
-        return "-"
-    if claim.ci is not None:
-        return format_ci(claim.value, claim.ci[0], claim.ci[1])
-    return format_value(claim.value)
+    """The claim's value with its 95% CI in the digits it supports, a bound, or three digits."""
+    return claim.value_text()
 
 
 # --------------------------------------------------------------------------- log-axis ticks

@@ -1,106 +1,393 @@
 """Verdicts on CLAIMS.md's claims: what a simulation's ``claims(df)`` returns.
 
-A :class:`Claim` records one claim id (``"RAT-1"``, ``"NAG-2"``, ...), the statement checked,
-whether it holds, and the fitted number behind the verdict (typically a log-log slope from
-:func:`kdtheory.rates.fit_rate` with its 95% confidence interval). Claims serialize to plain JSON
-and render as the markdown claims table of the README and ``paper_figures/README.md``.
+A :class:`Claim` records one check of a claim id (``"RAT-1"``, ``"NAG-2"``, ...) on one run: the
+statement checked with its rule, the number behind it (a fitted slope, a paired difference, an
+error) with its 95% confidence interval, the claim's premises as checked on the run
+(:class:`Premise`), and its verdict, one of "holds", "fails" and "inconclusive"
+(:data:`VERDICTS`). :mod:`kdtheory.verdicts` holds the statistical rules. Claims serialize to
+plain JSON (the records ``paper_figures/*.json``) and render as the markdown tables of
+``paper_figures/README.md`` and ``CLAIMS.md``, every number through :mod:`kdtheory.formatting`.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Claim", "claims_table_markdown", "claims_document", "CLAIM_IDS"]
+from kdtheory.formatting import format_estimate, stored_value
+
+__all__ = [
+    "VERDICTS",
+    "Premise",
+    "Claim",
+    "combined_verdict",
+    "verdict_summary",
+    "verdict_text",
+    "claims_table_markdown",
+    "claims_document",
+    "CLAIM_IDS",
+    "REPORTED_NOTE",
+]
+
+#: the three verdicts a check or a claim can have
+VERDICTS = ("holds", "fails", "inconclusive")
+
+#: what "reported" and "inconclusive" mean, in one line (under every verdict table)
+REPORTED_NOTE = (
+    "inconclusive: a premise is not met, or the 95% CI straddles the threshold; reported: not "
+    "asserted by the test suite, shown and counted whatever it shows"
+)
+
+
+def _stored(value: float | None, ci) -> float | None:
+    return None if value is None else stored_value(float(value), ci)
+
+
+def _stored_ci(ci) -> list[float] | None:
+    if ci is None:
+        return None
+    lo, hi = float(ci[0]), float(ci[1])
+    return [stored_value(lo, (lo, hi)), stored_value(hi, (lo, hi))]
+
+
+def _ci(ci) -> tuple[float, float] | None:
+    return None if ci is None else (float(ci[0]), float(ci[1]))
 
 
 @dataclass(frozen=True)
-class Claim:
-    """The verdict on one claim of CLAIMS.md.
+class Premise:
+    """A condition a claim presupposes, checked on the run before its verdict.
+
+    A claim about distillation from a good teacher says nothing on a run whose teacher is
+    worse than a student trained on the labels: such a run's verdict is "inconclusive".
 
     Attributes
+    ----------
+    statement : str
+        The condition with its rule (e.g. ``"teacher beats the source-label student: paired
+        95% CI of the accuracy difference above 0"``).
+    met : bool
+        Whether the run meets it.
+    value : float, optional
+        The number that decided it.
+    ci : tuple of float, optional
+        95% confidence interval of ``value``.
+    """
+
+    statement: str
+    met: bool
+    value: float | None = None
+    ci: tuple[float, float] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{statement, value, ci, met}`` as plain Python, numbers at the precision their
+        interval supports (:func:`kdtheory.formatting.stored_value`)."""
+        return {
+            "statement": str(self.statement),
+            "value": _stored(self.value, self.ci),
+            "ci": _stored_ci(self.ci),
+            "met": bool(self.met),
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Premise:
+        """Inverse of :meth:`to_dict`."""
+        value = d.get("value")
+        return cls(
+            statement=str(d["statement"]),
+            met=bool(d["met"]),
+            value=None if value is None else float(value),
+            ci=_ci(d.get("ci")),
+        )
+
+    def text(self) -> str:
+        """``statement: value [CI] (met)`` in the house format."""
+        number = format_estimate(self.value, self.ci)
+        return f"{self.statement}: {number} ({'met' if self.met else 'not met'})"
+
+
+@dataclass(frozen=True, init=False)
+class Claim:
+    """One check of a claim of CLAIMS.md on one run, and its verdict.
+
+    The verdict is one of :data:`VERDICTS`: "inconclusive" when a premise is not met or the
+    check could not decide (``outcome`` is None: an interval that straddles its threshold),
+    otherwise "holds" or "fails" as the check's outcome says. :mod:`kdtheory.verdicts` holds
+    the statistical rules that give ``outcome``.
+
+    Parameters
     ----------
     id : str
         Claim id as in CLAIMS.md, e.g. ``"RAT-1"``.
     statement : str
-        What was checked, in words (e.g. ``"SM risk does not decay with n"``).
-    holds : bool
-        Whether the claim holds on this run.
+        What was checked, with its rule (statistic, interval, threshold or margin).
+    outcome : bool or None
+        The check's result before its premises: True (the statement holds on this run), False
+        (it fails), None (undecided). ``holds=`` is accepted as another name for it.
     value : float, optional
-        The number that decided it (e.g. a fitted slope).
+        The number that decided it (a fitted slope, a paired difference, an error).
     ci : tuple of float, optional
         95% confidence interval of ``value``.
     detail : str, default ""
-        Anything else worth reporting (the prediction compared with, the fit's label, ...).
+        Anything else worth reporting.
     asserted : bool, default True
-        Whether the test suite asserts that the check holds. ``False`` marks a check that is
-        reported whatever it shows: an exploratory formalization, or a setting in which the
-        simulation contradicts the claim. Such a check stays in the figure and the tables, and
-        a failure is shown there as a failure.
+        Whether the test suite asserts that the check holds (on the preset it runs). ``False``
+        marks a *reported* check: shown whatever it shows, never hidden, and counted in the
+        claim's verdict like any other.
+    premise : iterable of Premise, default ()
+        The conditions the claim presupposes, checked on this run.
+    relation : {"=", "<", ">"}, default "="
+        ``"<"`` (``">"``): ``value`` is an upper (lower) bound, e.g. an error at rounding level
+        recorded as ``< 1e-10`` instead of digits that differ between machines.
+    p_fail : float, optional
+        p-value of the test that the check fails, before Holm's adjustment
+        (:func:`kdtheory.verdicts.holm`).
+    family : int, default 1
+        Number of checks in its multiplicity family (set by :func:`kdtheory.verdicts.holm`).
+    holds : bool, optional
+        Another name for ``outcome`` (keyword only).
+    verdict : {"holds", "fails", "inconclusive"}, optional
+        The verdict instead of ``outcome`` (keyword only; "holds" and "fails" need every
+        premise met).
+
+    Attributes
+    ----------
+    verdict : str
+        "holds", "fails" or "inconclusive".
+    holds : bool
+        ``verdict == "holds"``.
+    premise_met : bool
+        Whether every premise is met.
+
+    Examples
+    --------
+    >>> Claim("RAT-1", "SM slope within [-0.1, 0.1]", True, 0.01, (-0.02, 0.04)).verdict
+    'holds'
+    >>> unmet = Premise("teacher beats labels", False, -0.1, (-0.2, -0.05))
+    >>> Claim("RAT-6", "RaT beats SM", True, 0.03, (0.01, 0.05), premise=[unmet]).verdict
+    'inconclusive'
     """
 
     id: str
     statement: str
-    holds: bool
-    value: float | None = None
-    ci: tuple[float, float] | None = None
-    detail: str = ""
-    asserted: bool = True
+    outcome: bool | None
+    value: float | None
+    ci: tuple[float, float] | None
+    detail: str
+    asserted: bool
+    premise: tuple[Premise, ...]
+    relation: str
+    p_fail: float | None
+    family: int
+
+    def __init__(
+        self,
+        id: str,
+        statement: str,
+        outcome: bool | None = None,
+        value: float | None = None,
+        ci: tuple[float, float] | None = None,
+        detail: str = "",
+        asserted: bool = True,
+        premise: Iterable[Premise] = (),
+        relation: str = "=",
+        p_fail: float | None = None,
+        family: int = 1,
+        *,
+        holds: bool | None = None,
+        verdict: str | None = None,
+    ) -> None:
+        premise = tuple(premise)
+        if not all(isinstance(p, Premise) for p in premise):
+            raise TypeError("`premise` must hold Premise objects")
+        met = all(p.met for p in premise)
+        if holds is not None:
+            if outcome is not None and bool(outcome) != bool(holds):
+                raise ValueError("give the check's result once: `outcome` or `holds`")
+            outcome = holds
+        if verdict is not None:
+            if verdict not in VERDICTS:
+                raise ValueError(f"verdict must be one of {VERDICTS}, got {verdict!r}")
+            if verdict != "inconclusive" and not met:
+                raise ValueError(f"a check with an unmet premise cannot be {verdict!r}")
+            if verdict != "inconclusive" or met:
+                outcome = {"holds": True, "fails": False}.get(verdict)
+        if relation not in ("=", "<", ">"):
+            raise ValueError(f"relation must be '=', '<' or '>', got {relation!r}")
+        fields = {
+            "id": str(id),
+            "statement": str(statement),
+            "outcome": None if outcome is None else bool(outcome),
+            "value": None if value is None else float(value),
+            "ci": _ci(ci),
+            "detail": str(detail),
+            "asserted": bool(asserted),
+            "premise": premise,
+            "relation": relation,
+            "p_fail": None if p_fail is None else float(p_fail),
+            "family": int(family),
+        }
+        for name, value_ in fields.items():
+            object.__setattr__(self, name, value_)
+
+    @property
+    def premise_met(self) -> bool:
+        """Whether every premise is met (True when there is none)."""
+        return all(p.met for p in self.premise)
+
+    @property
+    def verdict(self) -> str:
+        """"holds", "fails" or "inconclusive" (a premise not met, or the check undecided)."""
+        if not self.premise_met or self.outcome is None:
+            return "inconclusive"
+        return "holds" if self.outcome else "fails"
+
+    @property
+    def holds(self) -> bool:
+        """Whether the verdict is "holds"."""
+        return self.verdict == "holds"
+
+    def value_text(self) -> str:
+        """The value in the house format: ``value [CI]``, a bound ``< 1e-10``, or ``-``."""
+        return format_estimate(self.value, self.ci, self.relation)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain-Python dictionary for ``json.dumps`` (floats, bools, a 2-list for ``ci``).
+        """Plain-Python dictionary for ``json.dumps``.
 
         Returns
         -------
         dict
-            Keys ``id, statement, holds, value, ci, detail, asserted``; numpy scalars become
-            Python ones.
+            Keys ``id, statement, verdict, holds, outcome, value, ci, relation, premise,
+            detail, asserted, p_fail, family``. Numbers at the precision they are determined
+            to (:func:`kdtheory.formatting.stored_value`: two digits beyond what the interval
+            supports, or six significant digits; a p-value to three), so that a record does
+            not change with the last bits of a computation.
         """
         return {
-            "id": str(self.id),
-            "statement": str(self.statement),
-            "holds": bool(self.holds),
-            "value": None if self.value is None else float(self.value),
-            "ci": None if self.ci is None else [float(self.ci[0]), float(self.ci[1])],
-            "detail": str(self.detail),
-            "asserted": bool(self.asserted),
+            "id": self.id,
+            "statement": self.statement,
+            "verdict": self.verdict,
+            "holds": self.holds,
+            "outcome": self.outcome,
+            "value": _stored(self.value, self.ci),
+            "ci": _stored_ci(self.ci),
+            "relation": self.relation,
+            "premise": [p.to_dict() for p in self.premise],
+            "detail": self.detail,
+            "asserted": self.asserted,
+            "p_fail": None if self.p_fail is None else float(f"{self.p_fail:.3g}"),
+            "family": self.family,
         }
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Claim:
-        """Inverse of :meth:`to_dict`.
+        """Inverse of :meth:`to_dict`; also reads records written before verdicts had three
+        values (``holds`` only).
 
         Parameters
         ----------
         d : Mapping
-            A dictionary as produced by :meth:`to_dict` (``value``, ``ci``, ``detail`` and
-            ``asserted`` may be missing).
+            A dictionary as produced by :meth:`to_dict`.
 
         Returns
         -------
         Claim
         """
         value = d.get("value")
-        ci = d.get("ci")
+        if "outcome" in d:
+            outcome = d["outcome"]
+        elif d.get("verdict") in VERDICTS:
+            outcome = {"holds": True, "fails": False}.get(d["verdict"])
+        else:
+            outcome = bool(d["holds"])
         return cls(
             id=str(d["id"]),
             statement=str(d["statement"]),
-            holds=bool(d["holds"]),
+            outcome=outcome,
             value=None if value is None else float(value),
-            ci=None if ci is None else (float(ci[0]), float(ci[1])),
+            ci=_ci(d.get("ci")),
             detail=str(d.get("detail", "")),
             asserted=bool(d.get("asserted", True)),
+            premise=tuple(Premise.from_dict(p) for p in d.get("premise", [])),
+            relation=str(d.get("relation", "=")),
+            p_fail=d.get("p_fail"),
+            family=int(d.get("family", 1)),
         )
 
 
-def _fmt(x: float | None) -> str:
-    if x is None:
-        return "-"
-    if math.isfinite(x) and x != 0 and (abs(x) >= 1e4 or abs(x) < 1e-3):
-        return f"{x:.3g}"
-    return f"{x:.3f}"
+def combined_verdict(claims: Iterable[Claim]) -> str:
+    """The verdict of a claim on one run, from its checks.
+
+    "fails" when any check fails (after Holm's adjustment, :func:`kdtheory.verdicts.holm`);
+    "holds" when there is a check whose premises are met and every such check holds;
+    "inconclusive" otherwise (a check undecided, or no premise met). A check whose premise is
+    not met is outside the claim's scope and counts for neither.
+
+    Parameters
+    ----------
+    claims : iterable of Claim
+        The checks of one claim id on one run.
+
+    Returns
+    -------
+    str
+        One of :data:`VERDICTS`.
+
+    Examples
+    --------
+    >>> ok, undecided = Claim("X-1", "a", True), Claim("X-1", "b", None)
+    >>> combined_verdict([ok]), combined_verdict([ok, undecided])
+    ('holds', 'inconclusive')
+    """
+    verdicts = [c.verdict for c in claims if c.premise_met]
+    if "fails" in verdicts:
+        return "fails"
+    if verdicts and all(v == "holds" for v in verdicts):
+        return "holds"
+    return "inconclusive"
+
+
+def verdict_summary(claims: Iterable[Claim]) -> str:
+    """A claim's verdict on one run with its counts.
+
+    Examples
+    --------
+    >>> verdict_summary([Claim("X-1", "a", True), Claim("X-1", "b", True)])
+    'holds (2 of 2 checks hold)'
+    >>> verdict_summary([Claim("X-1", "a", True), Claim("X-1", "b", False)])
+    'fails (1 of 2 checks fail)'
+    """
+    claims = list(claims)
+    verdict = combined_verdict(claims)
+    n = len(claims)
+    counts = {v: sum(c.verdict == v for c in claims) for v in VERDICTS}
+    unmet = sum(not c.premise_met for c in claims)
+    undecided = counts["inconclusive"] - unmet
+    parts = []
+    if counts["fails"]:
+        parts.append(f"{counts['fails']} of {n} checks fail")
+    if counts["holds"]:
+        parts.append(f"{counts['holds']} of {n} checks hold")
+    if undecided:
+        parts.append(f"{undecided} undecided")
+    if unmet:
+        parts.append(f"premise not met in {unmet}")
+    if verdict == "fails":
+        parts = [p for p in parts if "hold" not in p]
+    return f"{verdict} ({', '.join(parts)})"
+
+
+def verdict_text(claim: Claim, *, markdown: bool = False) -> str:
+    """A check's verdict for a table: ``holds``, ``fails`` (bold in markdown) or
+    ``inconclusive (premise)`` / ``inconclusive (undecided)``, with ``, reported`` for a check
+    the test suite does not assert."""
+    word = claim.verdict
+    if word == "inconclusive":
+        word += " (premise)" if not claim.premise_met else " (undecided)"
+    elif word == "fails" and markdown:
+        word = "**fails**"
+    return word if claim.asserted else f"{word}, reported"
 
 
 def _cell(text: str) -> str:
@@ -108,62 +395,47 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+def _premise_lines(claims: Iterable[Claim]) -> list[str]:
+    seen: dict[str, None] = {}
+    for c in claims:
+        for p in c.premise:
+            seen.setdefault(p.text(), None)
+    return [f"- premise: {_cell(text)}" for text in seen]
+
+
 def claims_table_markdown(claims: Iterable[Claim]) -> str:
-    """Render claims as a markdown table: ``id | statement | value | 95% CI | holds``.
+    """Render checks as a markdown table ``id | check | value [95% CI] | verdict``, followed by
+    the premises checked on the run.
 
     Parameters
     ----------
     claims : iterable of Claim
-        The verdicts, in the order to show them.
+        The checks, in the order to show them.
 
     Returns
     -------
     str
-        The table (header, separator, one line per claim), ending with a newline. ``holds`` is
-        shown as ``yes`` or ``**no**`` (``(reported)`` is appended for a check that is not
-        asserted); a missing value or interval as ``-``.
+        The table (header, separator, one line per check) and one line per distinct premise,
+        ending with a newline. Numbers through :func:`kdtheory.formatting.format_estimate`.
 
     Examples
     --------
-    >>> claim = Claim("RAT-1", "SM does not decay", True, 0.01, (-0.02, 0.04))
+    >>> claim = Claim("RAT-1", "SM slope within [-0.1, 0.1]", True, 0.01, (-0.02, 0.04))
     >>> print(claims_table_markdown([claim]))
-    | id | statement | value | 95% CI | holds |
-    |---|---|---|---|---|
-    | RAT-1 | SM does not decay | 0.010 | [-0.020, 0.040] | yes |
+    | id | check | value [95% CI] | verdict |
+    |---|---|---|---|
+    | RAT-1 | SM slope within [-0.1, 0.1] | 0.01 [-0.02, 0.04] | holds |
     <BLANKLINE>
     """
-    lines = ["| id | statement | value | 95% CI | holds |", "|---|---|---|---|---|"]
+    claims = list(claims)
+    lines = ["| id | check | value [95% CI] | verdict |", "|---|---|---|---|"]
     for claim in claims:
-        ci = "-" if claim.ci is None else f"[{_fmt(claim.ci[0])}, {_fmt(claim.ci[1])}]"
-        holds = ("yes" if claim.holds else "**no**") + ("" if claim.asserted else " (reported)")
         lines.append(
-            f"| {_cell(claim.id)} | {_cell(claim.statement)} | {_fmt(claim.value)} | {ci} "
-            f"| {holds} |"
+            f"| {_cell(claim.id)} | {_cell(claim.statement)} | {claim.value_text()} "
+            f"| {verdict_text(claim, markdown=True)} |"
         )
-    return "\n".join(lines) + "\n"
-
-
-CLAIMS_HEADER = """# Claims
-
-What kdtheory checks, claim by claim. Each section names a paper and says what the paper states
-(**paper**); each claim says whether its statement here is the paper's or **ours**, our
-formalization of the paper's claim with its assumptions made explicit (never a quotation).
-The verdicts are generated from the records in `paper_figures/*.json` by `kdtheory claims` (run
-by `make figures`): a check that fails is listed as failing, and a check marked *reported* is
-shown whatever it shows, not asserted by the test suite.
-
-How a claim is checked:
-
-- **identity or inequality**: a property test (Hypothesis) over random instances, in exact or
-  log-space arithmetic, with tolerances that follow from floating point;
-- **rate or ordering**: a Monte Carlo simulation under `simulations/`, summarized by a fitted
-  log-log slope with its 95% confidence interval (statsmodels OLS on the designs, or WLS on the
-  per-`n` means), plotted in `paper_figures/` and checked by a test on a small preset;
-- **linear smoothers**: SM, RaT and kernel ridge are linear in the responses,
-  `f_hat(X_eval) = A y`, so their expected risk over the noise is exact,
-  `||A f*(X) - f*(X_eval)||^2 / N + sigma^2 ||A||_F^2 / N`, and the Monte Carlo runs over
-  designs only.
-"""
+    premises = _premise_lines(claims)
+    return "\n".join(lines + ([""] + premises if premises else [])) + "\n"
 
 
 def _claim_ids() -> list[str]:
@@ -176,18 +448,6 @@ def _claim_ids() -> list[str]:
 CLAIM_IDS: tuple[str, ...] = tuple(_claim_ids())
 
 
-def _verdict(claims: list[Claim]) -> str:
-    """``"holds (4 of 4 checks)"``, ``"fails (2 of 12 checks fail)"``, ``"(reported)"`` appended
-    when no check of the claim is asserted."""
-    failing = sum(not c.holds for c in claims)
-    text = (
-        f"holds ({len(claims)} of {len(claims)} checks)"
-        if not failing
-        else f"**fails** ({failing} of {len(claims)} checks fail)"
-    )
-    return text + ("" if any(c.asserted for c in claims) else " (reported)")
-
-
 def claims_document(records: Iterable[Mapping[str, Any]], tests: Mapping[str, list[str]]) -> str:
     """The claims document (``CLAIMS.md``): every claim in words, with its current verdicts.
 
@@ -197,23 +457,23 @@ def claims_document(records: Iterable[Mapping[str, Any]], tests: Mapping[str, li
         The JSON records written by ``kdtheory run`` (``paper_figures/*.json``): ``name``,
         ``preset`` and ``claims`` (dictionaries as :meth:`Claim.to_dict` writes them).
     tests : Mapping of str to list of str
-        For each claim id, the test files that cite it (property tests and the small-preset
-        checks of the simulations).
+        For each claim id, the test files whose tests check it (marked
+        ``@pytest.mark.claim(ID)``).
 
     Returns
     -------
     str
-        Markdown: a summary table (claim, provenance, verdict per simulation run), then one
-        section per paper with its claims, each with its statement, where it is checked, and its
-        checks as a table. A claim no record mentions is shown as checked by tests only, or as
-        not yet checked.
+        Markdown: the header, a summary table (claim, provenance, premise, verdict per run),
+        how a verdict is decided, then one section per paper with its claims, each with its
+        statement, its premise, the tests that check it, and its checks per run as a table.
 
     Raises
     ------
     ValueError
         If a record holds a claim id the document does not state.
     """
-    from kdtheory._claims_text import EXTRA_SECTIONS, SECTIONS, SETTINGS
+    from kdtheory._claims_text import EXTRA_SECTIONS, PREMISES, SECTIONS, SETTINGS
+    from kdtheory._methodology import CLAIMS_HEADER, METHODOLOGY
 
     by_id: dict[str, list[tuple[str, list[Claim]]]] = {cid: [] for cid in CLAIM_IDS}
     for record in sorted(records, key=lambda r: (r["name"], r["preset"])):
@@ -227,14 +487,15 @@ def claims_document(records: Iterable[Mapping[str, Any]], tests: Mapping[str, li
     def status(cid: str) -> str:
         runs = by_id[cid]
         if runs:
-            return "; ".join(f"{run}: {_verdict(cs)}" for run, cs in runs)
+            return "; ".join(f"{run}: {verdict_summary(cs)}" for run, cs in runs)
         return "property tests" if tests.get(cid) else "not yet checked"
 
-    lines = [CLAIMS_HEADER, "", "## Summary", ""]
-    lines += ["| claim | statement is | verdict |", "|---|---|---|"]
+    lines = [CLAIMS_HEADER, "## Summary", ""]
+    lines += ["| claim | statement is | verdict per run |", "|---|---|---|"]
     for _, _, claims in SECTIONS:
         for cid, provenance, _ in claims:
             lines.append(f"| [{cid}](#{cid.lower()}) | {_cell(provenance)} | {status(cid)} |")
+    lines += ["", METHODOLOGY.rstrip()]
     for number, (title, paper, claims) in enumerate(SECTIONS, start=1):
         lines += ["", f"## {number}. {title}", "", f"**paper**: {paper}"]
         settings = SETTINGS.get(number, [])
@@ -243,12 +504,14 @@ def claims_document(records: Iterable[Mapping[str, Any]], tests: Mapping[str, li
         lines += ["", f"### {number}.{len(settings) + 1} Claims"]
         for cid, provenance, statement in claims:
             lines += ["", f"#### {cid}", "", f"*Statement: {provenance}.* {statement}", ""]
+            lines += [f"*Premise:* {PREMISES[cid]}", ""]
             files = ", ".join(f"`{f}`" for f in tests.get(cid, []))
-            lines.append(f"Tests: {files or 'none yet'}.")
+            lines.append(f"Tests that check it: {files or 'none'}.")
             if not by_id[cid]:
                 lines.append("" if tests.get(cid) else "\nNot yet checked by a simulation.")
             for run, cs in by_id[cid]:
-                lines += ["", f"Simulation {run}: {_verdict(cs)}.", "", claims_table_markdown(cs)]
+                lines += ["", f"Simulation {run}: {verdict_summary(cs)}.", ""]
+                lines.append(claims_table_markdown(cs))
     for number, title in EXTRA_SECTIONS:
         lines += ["", f"## {number}. {title}"]
         for sub, (heading, text) in enumerate(SETTINGS.get(number, []), start=1):

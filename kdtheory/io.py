@@ -14,7 +14,8 @@ import json
 import os
 import pickle
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +26,12 @@ __all__ = [
     "save_text_atomic",
     "save_outputs",
     "table_csv_text",
+    "Floor",
+    "TABLE_DIGITS",
     "write_figures_index",
     "write_claims_document",
+    "write_readme",
+    "claim_tests",
     "DATA_ENV_VAR",
     "TABULAR_DATASETS",
     "data_root",
@@ -36,10 +41,17 @@ __all__ = [
 #: CSV tables larger than this many characters are written gzip-compressed (``.csv.gz``)
 CSV_GZIP_BYTES = 2_000_000
 
-#: Significant digits of the floats in the saved tables and records: enough for every statistic
-#: the package reports, few enough that the last-bit differences between BLAS builds and CPUs do
-#: not change a tracked file.
+#: Significant digits of the floats in the saved records' configurations (exact constants).
 SIGNIFICANT_DIGITS = 10
+
+#: Significant digits of a float column of a saved table unless its simulation's ``PRECISION``
+#: says otherwise. The exact computations behind the tables agree to about 1e-13 (relative)
+#: between BLAS builds, thread counts and CPUs (measured: another OpenBLAS kernel and one
+#: thread); eight digits leave a margin of five, so that a rerun on another machine rewrites
+#: the same text except for a value within 1e-13 of a rounding boundary (about one value in
+#: ten million). Columns determined to fewer digits (ill-conditioned solves, iterates at
+#: rounding level) declare their own precision.
+TABLE_DIGITS = 8
 
 #: Suffix of the temporary files written before the atomic rename; they start with a dot too,
 #: so that globbing a folder for finished files (``*.pkl``) never sees them.
@@ -122,9 +134,55 @@ def _write_atomic(path: str | os.PathLike[str], mode: str, write) -> Path:
     return path
 
 
-def table_csv_text(table) -> str:
-    """The CSV text a table is saved as: floats to :data:`SIGNIFICANT_DIGITS` digits, no index."""
-    return table.to_csv(index=False, float_format=f"%.{SIGNIFICANT_DIGITS}g")
+@dataclass(frozen=True)
+class Floor:
+    """A column recorded as a bound below ``value``: a smaller value (a rounding-level error,
+    which differs between machines in every digit) is stored as ``value`` itself, read "at most
+    ``value``"; larger values with ``digits`` significant digits."""
+
+    value: float
+    digits: int = 3
+
+
+def _round_column(values, spec):
+    import numpy as np
+
+    x = np.asarray(values, dtype=float)
+    if isinstance(spec, Floor):
+        x = np.where(np.isfinite(x) & (np.abs(x) < spec.value), np.sign(x) * spec.value, x)
+        x = np.where(x == 0, spec.value, x)  # an exact zero is below the floor too
+        digits = spec.digits
+    else:
+        digits = int(spec)
+    return [float(f"{v:.{digits}g}") if np.isfinite(v) else v for v in x]
+
+
+def table_csv_text(table, precision: Mapping[str, Any] | None = None) -> str:
+    """The CSV text a table is saved as: each float at the precision it is determined to.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        The tidy table of a run.
+    precision : Mapping, optional
+        Per column: significant digits (int), a :class:`Floor` (a bound for rounding-level
+        values), or None (the column is not stored: run-to-run noise such as an optimizer's
+        iteration count). Other float columns get :data:`TABLE_DIGITS` digits.
+
+    Returns
+    -------
+    str
+        CSV without the index. Rounding twice gives the same text, so a table read back from
+        its CSV is saved again unchanged.
+    """
+    precision = dict(precision or {})
+    out = table.drop(columns=[c for c, spec in precision.items() if spec is None and c in table])
+    out = out.copy()
+    for column in out.columns:
+        spec = precision.get(column, TABLE_DIGITS)
+        if out[column].dtype.kind == "f":
+            out[column] = _round_column(out[column], spec)
+    return out.to_csv(index=False, float_format=f"%.{max(TABLE_DIGITS, 10)}g")
 
 
 def _rounded(obj):
@@ -138,23 +196,26 @@ def _rounded(obj):
     return obj
 
 
-def save_outputs(out_dir, stem: str, table, figure, claims: Sequence, meta: dict) -> list[Path]:
+def save_outputs(
+    out_dir, stem: str, table, figure, claims: Sequence, meta: dict, precision=None
+) -> list[Path]:
     """Write one simulation's outputs: ``stem.png``, ``stem.pdf``, ``stem.csv``, ``stem.json``.
 
     ``stem.json`` holds ``meta`` (name, preset, config, command) and the claims, and is what
     :func:`write_figures_index` reads to index the figure. A table whose CSV text exceeds
     :data:`CSV_GZIP_BYTES` is written gzip-compressed as ``stem.csv.gz`` instead (reproducible
     bytes: no timestamp in the header); ``pandas.read_csv`` reads either. Every file is a
-    function of the table, the claims and ``meta`` only (no time stamp, no host, floats to
-    :data:`SIGNIFICANT_DIGITS` digits), so the outputs can be tracked and a rerun on another
-    machine leaves them unchanged.
+    function of the table, the claims and ``meta`` only (no time stamp, no host; the table's
+    floats at their ``precision``, :func:`table_csv_text`; the claims' numbers at the precision
+    their intervals support, :meth:`kdtheory.claims.Claim.to_dict`), so the outputs can be
+    tracked and a rerun on another machine leaves them unchanged.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / f"{stem}.png", out / f"{stem}.pdf"]
     figure.savefig(paths[0], dpi=130)
     figure.savefig(paths[1], metadata={"CreationDate": None})  # same figure, same bytes
-    text = table_csv_text(table)
+    text = table_csv_text(table, precision)
     csv_path, stale = out / f"{stem}.csv", out / f"{stem}.csv.gz"
     if len(text) > CSV_GZIP_BYTES:
         csv_path, stale = stale, csv_path
@@ -170,7 +231,7 @@ def save_outputs(out_dir, stem: str, table, figure, claims: Sequence, meta: dict
 
 def write_figures_index(out_dir, header: str = "") -> Path:
     """Regenerate ``README.md`` in ``out_dir`` from every ``*.json`` record written there."""
-    from kdtheory.claims import Claim, claims_table_markdown
+    from kdtheory.claims import Claim, claims_table_markdown, verdict_summary
 
     out = Path(out_dir)
     parts = [header.rstrip() + "\n"] if header else []
@@ -179,7 +240,10 @@ def write_figures_index(out_dir, header: str = "") -> Path:
         stem = record_path.stem
         table = record.get("table", f"{stem}.csv")
         claims = [Claim.from_dict(c) for c in record.get("claims", [])]
-        held = sum(c.holds for c in claims)
+        verdicts = "; ".join(
+            f"{cid} {verdict_summary([c for c in claims if c.id == cid])}"
+            for cid in dict.fromkeys(c.id for c in claims)
+        )
         parts.append(
             f"## {stem}\n\n{record.get('title', '')}\n\n"
             f"![{stem}]({stem}.png)\n\n"
@@ -187,23 +251,72 @@ def write_figures_index(out_dir, header: str = "") -> Path:
             f"[`{table}`]({table}). Preset `{record.get('preset')}`; "
             f"regenerate with `{record.get('command', '')}`, redraw from the table with "
             f"`kdtheory redraw {record.get('name', stem)} --preset {record.get('preset')}`.\n\n"
-            f"Claims {', '.join(record.get('claim_ids', []))}: {held} of {len(claims)} checks "
-            f"hold.\n\n{claims_table_markdown(claims)}\n"
+            f"Verdicts: {verdicts or 'none'}.\n\n{claims_table_markdown(claims)}\n"
         )
     return save_text_atomic(out / "README.md", "\n".join(parts))
+
+
+def _load_records(records_dir) -> list[dict]:
+    return [
+        json.loads(p.read_text(encoding="utf-8")) for p in sorted(Path(records_dir).glob("*.json"))
+    ]
+
+
+def claim_tests(tests_dir="tests") -> dict[str, list[str]]:
+    """For each claim id, the test files with a test marked as checking it.
+
+    A test checks a claim when it carries the marker ``@pytest.mark.claim("ID", ...)`` (or its
+    module sets ``pytestmark = pytest.mark.claim(...)``); a file that only mentions an id (a
+    dummy id in a test of the tables) does not count.
+
+    Parameters
+    ----------
+    tests_dir : str or os.PathLike, default "tests"
+        Folder searched recursively (``*.py``).
+
+    Returns
+    -------
+    dict of str to list of str
+        Paths as ``tests/...``, sorted.
+    """
+    import re
+
+    from kdtheory.claims import CLAIM_IDS
+
+    marker = re.compile(r"mark\.claim\(([^)]*)\)")
+    ident = re.compile(r"[\"']([A-Z]+-\d+)[\"']")
+    tests: dict[str, list[str]] = {}
+    root = Path(tests_dir)
+    for path in sorted(root.rglob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        ids = {cid for args in marker.findall(text) for cid in ident.findall(args)}
+        unknown = ids - set(CLAIM_IDS)
+        if unknown:
+            raise ValueError(f"{path}: marks unknown claim ids {sorted(unknown)}")
+        for cid in sorted(ids):
+            tests.setdefault(cid, []).append(f"tests/{path.relative_to(root).as_posix()}")
+    return tests
+
+
+def _write_if_changed(out, text: str, write: bool) -> tuple[Path, bool]:
+    out = Path(out)
+    changed = not out.exists() or out.read_text(encoding="utf-8") != text
+    if write and changed:
+        save_text_atomic(out, text)
+    return out, changed
 
 
 def write_claims_document(
     records_dir="paper_figures", tests_dir="tests", out="CLAIMS.md", *, write: bool = True
 ) -> tuple[Path, bool]:
-    """Regenerate the claims document from the records and the tests that cite each claim.
+    """Regenerate the claims document from the records and the tests that check each claim.
 
     Parameters
     ----------
     records_dir : str or os.PathLike, default "paper_figures"
         Folder of the JSON records (``*.json``) written by ``kdtheory run``.
     tests_dir : str or os.PathLike, default "tests"
-        Folder searched (recursively, ``*.py``) for the claim ids each test file cites.
+        Folder searched for the tests marked as checking each claim (:func:`claim_tests`).
     out : str or os.PathLike, default "CLAIMS.md"
         The document.
     write : bool, default True
@@ -216,25 +329,67 @@ def write_claims_document(
     changed : bool
         Whether the document differed from what was on disk.
     """
-    import re
+    from kdtheory.claims import claims_document
 
-    from kdtheory.claims import CLAIM_IDS, claims_document
+    text = claims_document(_load_records(records_dir), claim_tests(tests_dir))
+    return _write_if_changed(out, text, write)
 
-    records = [
-        json.loads(p.read_text(encoding="utf-8")) for p in sorted(Path(records_dir).glob("*.json"))
-    ]
-    pattern = re.compile(r"\b(" + "|".join(re.escape(c) for c in CLAIM_IDS) + r")\b")
-    tests: dict[str, list[str]] = {}
-    root = Path(tests_dir)
-    for path in sorted(root.rglob("*.py")):
-        for cid in sorted(set(pattern.findall(path.read_text(encoding="utf-8")))):
-            tests.setdefault(cid, []).append(f"tests/{path.relative_to(root).as_posix()}")
-    text = claims_document(records, tests)
+
+def write_readme(
+    records_dir="paper_figures",
+    template="docs/readme_template.md",
+    out="README.md",
+    *,
+    write: bool = True,
+) -> tuple[Path, bool, list[str]]:
+    """Render the README from its template with the numbers of the records.
+
+    Every number the README quotes from a record is a placeholder of the template
+    (``{{rat_separation-full:RAT-2:no shift, rate_tight}}``, see :mod:`kdtheory._quotes`),
+    so the README cannot disagree with the records: a README edited by hand, or records that
+    changed, make the rendered text differ from the file.
+
+    Parameters
+    ----------
+    records_dir : str or os.PathLike, default "paper_figures"
+        Folder of the JSON records.
+    template : str or os.PathLike, default "docs/readme_template.md"
+        The template.
+    out : str or os.PathLike, default "README.md"
+        The README.
+    write : bool, default True
+        Write the README; with ``False`` only compare.
+
+    Returns
+    -------
+    path : pathlib.Path
+        ``out``.
+    changed : bool
+        Whether the README differed from the rendering.
+    differences : list of str
+        The first lines that differ, as ``"README.md:LINE: has '...', the records give '...'"``.
+    """
+    import difflib
+
+    from kdtheory._claims_text import SUMMARIES
+    from kdtheory._quotes import render
+
+    records = {
+        p.stem: json.loads(p.read_text(encoding="utf-8"))
+        for p in sorted(Path(records_dir).glob("*.json"))
+    }
+    text = render(Path(template).read_text(encoding="utf-8"), records, SUMMARIES)
     out = Path(out)
-    changed = not out.exists() or out.read_text(encoding="utf-8") != text
-    if write and changed:
-        save_text_atomic(out, text)
-    return out, changed
+    old = out.read_text(encoding="utf-8").splitlines() if out.exists() else []
+    differences = []
+    matcher = difflib.SequenceMatcher(None, old, text.splitlines(), autojunk=False)
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag != "equal" and len(differences) < 5:
+            has = " / ".join(old[i1:i2]) or "(nothing)"
+            want = " / ".join(text.splitlines()[j1:j2]) or "(nothing)"
+            differences.append(f"{out}:{i1 + 1}: has {has!r}, the records give {want!r}")
+    path, changed = _write_if_changed(out, text, write)
+    return path, changed, differences
 
 
 # ----------------------------------------------------------------------------------------------

@@ -47,6 +47,12 @@ class RateFit:
         contains the date and time of the fit).
     level : float
         Confidence level of ``ci`` and ``intercept_ci``.
+    se : float
+        Standard error of the slope (cluster-robust with ``groups``).
+    df : float
+        Degrees of freedom of the t distribution behind ``ci`` (``n_obs - 2``; with clusters,
+        their number less 1), so that a check can test the slope against a threshold at any
+        level (:func:`kdtheory.verdicts.estimate_from_fit`).
     """
 
     slope: float
@@ -56,6 +62,8 @@ class RateFit:
     n_obs: int
     summary: str = field(default="", compare=False, repr=False)
     level: float = 0.95
+    se: float = float("nan")
+    df: float = float("inf")
 
     def ci_contains(self, value: float) -> bool:
         """Whether the slope's confidence interval contains ``value`` (endpoints included).
@@ -175,6 +183,8 @@ def _fit_linear(
         result = model.fit(cov_type="cluster", cov_kwds={"groups": groups}, use_t=True)
     intercept, slope = (float(v) for v in result.params)
     ci = np.asarray(result.conf_int(alpha=1.0 - level), dtype=float)
+    # the t distribution statsmodels used: residual df, or clusters - 1 with cov_type="cluster"
+    df = float(result.df_resid) if groups is None else float(len(np.unique(groups)) - 1)
     summary = ""
     if with_summary:  # formatting the table costs more than the fit itself
         with warnings.catch_warnings():
@@ -190,6 +200,8 @@ def _fit_linear(
         n_obs=int(result.nobs),
         summary=summary,
         level=float(level),
+        se=float(result.bse[1]),
+        df=df,
     )
 
 
