@@ -66,7 +66,7 @@ def _round(x: float, decimals: int, direction: str = "nearest") -> float:
     number already on the grid up to floating point (``0.3 * 10``) stays where it is."""
     scale = 10.0**decimals
     y = x * scale
-    tol = 1e-9 * max(1.0, abs(y))
+    tol = 8 * 2.220446049250313e-16 * abs(y) + 1e-12  # the rounding error of x * scale
     if direction == "down":
         r = math.floor(y + tol)
     elif direction == "up":
