@@ -100,7 +100,7 @@ def draw(df: pd.DataFrame, analysis: dict, claim_list: list[Claim] | None = None
         ax,
         "student training time t / T (epochs / teacher's epochs)",
         "slope (mean, 95% CI over seeds)",
-        "NAG-6: slope > 1 = the student exaggerates\nthe teacher's confidence",
+        "NAG-6: the KD student's slope (> 1: exaggeration)\nagainst the label-trained control's",
         ncol=2,
     )
     ax = axes[1, 0]
@@ -173,7 +173,7 @@ def draw(df: pd.DataFrame, analysis: dict, claim_list: list[Claim] | None = None
         )
         who = "early-stopped teacher" if which == "early" else "full teacher"
         gains.append(f"{who} {format_ci(g['mean'], g['lo'], g['hi'])}")
-        if not g.lo > 0:  # a fraction of a gain that is not there
+        if not g["lo"] > 0:  # a fraction of a gain that is not there
             ax.annotate(
                 "no gain to\nrecover", (i, r["mean"]), xytext=(8, -22), textcoords="offset points",
                 fontsize=8, color=REFERENCE_COLOR,

@@ -17,7 +17,7 @@ import numpy as np
 from scipy.special import logsumexp
 
 from kdtheory.rates import fit_slope
-from simulations.late_distillation import ratio_of_means
+from kdtheory.verdicts import ratio_estimate
 
 #: CLAIMS.md NAG-6: probabilities clipped to [P_CLIP, 1 - P_CLIP] before the logit
 P_CLIP = 1e-7
@@ -71,11 +71,18 @@ def slope_fit(x, y) -> dict:
 def recovered_fraction(err_label, err_kd, err_switch) -> tuple[float, tuple[float, float]]:
     """``(R_label - R_switch) / (R_label - R_kd)`` over paired seeds, with its 95% CI (NAG-7).
 
-    The ratio of the mean gains, delta-method t-interval (the linear toy's definition,
-    :func:`simulations.late_distillation.ratio_of_means`).
+    The ratio of the mean gains, delta-method t-interval
+    (:func:`kdtheory.verdicts.ratio_estimate`, the linear toy's definition).
     """
     label = np.asarray(err_label, dtype=float)
-    return ratio_of_means(label - np.asarray(err_switch), label - np.asarray(err_kd))
+    est = ratio_estimate(label - np.asarray(err_switch), label - np.asarray(err_kd))
+    return est.value, est.ci()
+
+
+def estimate_summary(est) -> dict:
+    """``{mean, lo, hi}`` of a :class:`kdtheory.verdicts.Estimate` (its 95% interval)."""
+    lo, hi = est.ci()
+    return {"mean": est.value, "lo": lo, "hi": hi}
 
 
 def main_epochs(epochs: Iterable, teacher_epochs) -> int:

@@ -26,21 +26,25 @@ observed labels, not the flips). The figure also shows the slope at ``t/T = 1`` 
 ``tau`` from 1 to 100: the exaggeration is an *early-stopping* effect and reverses once the
 teacher has converged along the atypical direction and starts memorizing flips.
 
-Probabilities are ``p = sigmoid(f)`` of the real-valued output, clipped to
-``[1e-7, 1 - 1e-7]`` (CLAIMS.md). The teacher's top class is ``sign(f_T)``, so
-``logit(p_T[top]) = |f_T|`` and the student's logit on that class is ``sign(f_T) f_S`` (the clip
-is never active here: ``|f| < 16``). The slope of the student's logit on the teacher's is fitted
-by OLS, pooled over designs, with a design-clustered 95% confidence interval
-(:func:`kdtheory.rates.fit_slope`), on training and on test points separately, for
-``t/T`` in (0.5, 1, 2, 10).
+Probabilities are ``p = sigmoid(f)`` clipped to ``[1e-7, 1 - 1e-7]`` (CLAIMS.md); the
+teacher's top class is ``sign(f_T)``, so ``logit(p_T[top]) = |f_T|`` and the student's logit on
+that class is ``sign(f_T) f_S`` (the clip is never active: ``|f| < 16``). Checks (:func:`claims`,
+on the atypical design, train and test points separately, each with a design-clustered 95% CI,
+:func:`kdtheory.rates.fit_slope`): at ``t/T = 1`` the OLS slope of the student's logit on the
+teacher's, pooled over all points (the paper's statistic) and within the typical and within the
+atypical points, above 1; over ``t/T`` in (0.5, 1, 2, 10), ``|slope - 1|`` shrinking
+(:func:`shrinks_toward_one`). Premise: the teacher is early-stopped (the fraction of observed
+labels it fits has its 95% CI below 1). Holm's adjustment over the claim's checks.
 
-Caveats (what the runs show). Without atypical points (control) the slope is *below* 1 on test
-points and on training points at this teacher time: the student then mostly removes the
-teacher's partial fit of the noise bulk, which is independent of the clean signal. With the
-Gaussian kernel the effect is smaller, and for large ``t/T`` the training slope dips below 1
-before returning to it (the residual student-teacher difference lies in the noise bulk), so
-claim (b) for the kernel passes only narrowly and its verdict depends on the seed at few
-designs; the quick preset therefore runs linear features only.
+What the runs show. The pooled slope is about 1.3 (linear) and 1.2 (kernel), but within each
+group it is *below* 1 (about 0.6 to 0.9): the pooled slope > 1 measures the gap between the
+groups (atypical points, less confident under the teacher, fall further under the student),
+not an exaggeration within similar points; the within-group checks are reported (the quick
+preset's 5 designs leave them undecided after Holm's adjustment; the full preset's fail).
+Without atypical points (control) the slope is below 1: the student removes the teacher's
+partial fit of the noise bulk. The kernel's training slope dips below 1 for large ``t/T``
+before returning to it, so its shrinking check depends on the seed at few designs: the quick
+preset runs linear features only.
 """
 
 from __future__ import annotations
@@ -50,12 +54,14 @@ from functools import partial
 
 import numpy as np
 import pandas as pd
+from matplotlib import patheffects
 from numpy.typing import NDArray
 from scipy.spatial.distance import pdist
 from scipy.special import expit, logit
 
 from kdtheory.claims import Claim
 from kdtheory.dynamics import SpectralDecomposition, distill_filter, gd_filter
+from kdtheory.formatting import format_ci
 from kdtheory.kernels import gaussian
 from kdtheory.linalg import SymmetricEigen
 from kdtheory.montecarlo import run_grid
@@ -66,20 +72,22 @@ from kdtheory.plotting import (
     dodge_step,
     dress_axis,
     finish_figure,
-    format_ci,
     new_figure,
     summarize,
 )
 from kdtheory.rates import fit_slope
+from kdtheory.verdicts import check, estimate_from_fit, holm, mean_estimate, premise
 
 NAME = "confidence_exaggeration"
 CLAIM_IDS = ("NAG-6",)
 FEATURES = ("linear", "gaussian")
 DESIGNS = ("atypical", "two_clusters")
 SPLITS = ("train", "test")
+#: the two groups of points of the atypical design (NAG-6's within-group checks), by ``atypical``
+GROUPS = {False: "typical", True: "atypical"}
 #: CLAIMS.md NAG-6: probabilities are clipped to [P_CLIP, 1 - P_CLIP] before the logit
 P_CLIP = 1e-7
-#: the ratio t/T at which claim (a) is checked
+#: the ratio t/T at which the slopes are checked
 MAIN_RATIO = 1.0
 
 
@@ -133,25 +141,11 @@ def draw_clusters(
     noise_norm: float,
     flip_rate: float,
 ) -> ClusterSample:
-    """Sample the binary cluster design of NAG-6 (module docstring).
-
-    Parameters
-    ----------
-    rng : numpy.random.Generator
-    n, dim : int
-        Number of points and input dimension (``dim >= 2``).
-    atypical_fraction : float
-        Probability ``h`` that a point carries its class along ``e_2`` (norm
-        ``atypical_separation``) instead of ``e_1`` (norm 1); ``0`` gives two plain clusters.
-    noise_norm : float
-        ``s sqrt(dim)``: the expected norm of the isotropic Gaussian noise.
-    flip_rate : float
-        Probability that the observed label is ``-y_clean``.
-
-    Returns
-    -------
-    ClusterSample
-    """
+    """Sample the binary cluster design of NAG-6 (module docstring): ``n`` points in ``dim >= 2``
+    dimensions; with probability ``atypical_fraction`` (``h``) a point carries its class along
+    ``e_2`` with norm ``atypical_separation`` instead of ``e_1`` with norm 1 (``h = 0``: two plain
+    clusters); isotropic Gaussian noise of expected norm ``noise_norm``; the observed label is
+    ``-y_clean`` with probability ``flip_rate``."""
     y_clean = rng.choice(np.array([-1.0, 1.0]), size=n)
     atypical = rng.random(n) < atypical_fraction
     X = noise_norm / np.sqrt(dim) * rng.standard_normal((n, dim))
@@ -169,16 +163,8 @@ class SpectralFlow:
     With the training Gram matrix ``K = U diag(lam) U^T`` (``K = X X^T`` for linear features)
     a model with progress filter ``h`` predicts ``U diag(h) U^T y`` on the training points and
     ``K_test,train U diag(h / lam) U^T y`` on test points; ``h = F(T)`` is the teacher and
-    ``h = F(t) F(T)`` the student.
-
-    Attributes
-    ----------
-    left : ndarray of shape (n, r)
-        ``U``, eigenvectors with eigenvalue above rounding level.
-    eigenvalues : ndarray of shape (r,)
-        ``lam > 0``.
-    test_map : ndarray of shape (m, r)
-        ``K_test,train U diag(1 / lam)``.
+    ``h = F(t) F(T)`` the student. ``left`` is ``U`` (eigenvalues above rounding level),
+    ``eigenvalues`` is ``lam > 0``, ``test_map`` is ``K_test,train U diag(1 / lam)``.
     """
 
     left: NDArray
@@ -233,18 +219,29 @@ def top_class_logits(f_teacher: NDArray, f_student: NDArray) -> tuple[NDArray, N
     return logit(p_t), logit(p_s)
 
 
-def shrinks_toward_one(slopes: NDArray, lo: NDArray, hi: NDArray, main: int) -> bool:
-    """NAG-6 (b): ``|slope - 1|`` strictly decreases along the ratios, and the last CI is closer.
+def shrinks_toward_one(slopes: NDArray, lo: NDArray, hi: NDArray, main: int) -> bool | None:
+    """NAG-6 (b), three-way: does ``|slope - 1|`` shrink from ``t/T = 1`` to the last ratio?
 
-    ``slopes, lo, hi`` are ordered by increasing ``t/T``; ``main`` indexes ``t/T = 1``. Holds
-    when ``|slope - 1|`` decreases strictly and every point of the last interval is closer to 1
-    than every point of the interval at ``main`` (``max(|lo - 1|, |hi - 1|)`` at the end
-    ``<`` the distance of the main interval to 1).
+    ``slopes, lo, hi`` (slopes and their 95% intervals) are ordered by increasing ``t/T``;
+    ``main`` indexes ``t/T = 1``. True when ``|slope - 1|`` decreases strictly along the ratios
+    and every point of the last interval is closer to 1 than every point of the interval at
+    ``main``; False when, the other way round, every point of the interval at ``main`` is closer
+    to 1 than every point of the last one; None (undecided) otherwise.
     """
-    dist = np.abs(np.asarray(slopes) - 1.0)
-    main_gap = max(lo[main] - 1.0, 1.0 - hi[main], 0.0)
-    end_far = max(abs(lo[-1] - 1.0), abs(hi[-1] - 1.0))
-    return bool(np.all(np.diff(dist) < 0) and end_far < main_gap)
+    lo, hi = np.asarray(lo, dtype=float), np.asarray(hi, dtype=float)
+    dist = np.abs(np.asarray(slopes, dtype=float) - 1.0)
+
+    def near(k: int) -> float:  # distance from 1 of the interval's nearest point
+        return max(lo[k] - 1.0, 1.0 - hi[k], 0.0)
+
+    def far(k: int) -> float:  # ... and of its farthest point
+        return max(abs(lo[k] - 1.0), abs(hi[k] - 1.0))
+
+    if far(-1) < near(main) and np.all(np.diff(dist) < 0):
+        return True
+    if far(main) < near(-1):
+        return False
+    return None
 
 
 # --------------------------------------------------------------------------- Monte Carlo
@@ -314,8 +311,6 @@ def _task(rng: np.random.Generator, *, design: str, cfg: Config) -> list[dict]:
                         "features": features,
                         "split": split,
                         "progress": tau,
-                        # per-design OLS slope (no CI needed here; fit_slope would also
-                        # render statsmodels' summary text, ~30 ms a call)
                         "slope": float(np.polyfit(x, y, 1)[0]),
                         "risk": float(np.mean(np.sign(fs) != data[split].y_clean)),
                     }
@@ -346,137 +341,144 @@ def run(cfg: Config, *, n_jobs=1, backend="loky", cache_dir=None, progress=True)
 
 
 # --------------------------------------------------------------------------- analysis
+def _fit_row(g: pd.DataFrame) -> tuple:
+    fit = fit_slope(g.teacher_logit, g.student_logit, groups=g.trial, summary=False)
+    row = {"slope": fit.slope, "lo": fit.ci[0], "hi": fit.ci[1], "intercept": fit.intercept}
+    return fit, {**row, "n_points": fit.n_obs}
+
+
 def analyze(df: pd.DataFrame) -> dict:
-    """Pooled slopes with design-clustered CIs, scatter data, sensitivity and error summaries."""
+    """Pooled slopes with design-clustered CIs (every ``t/T``), within-group slopes (typical,
+    atypical points; ``t/T = 1``), scatter data, sensitivity, the teachers' training fit."""
     pts = df[df.kind == "point"]
+    keys = ["features", "design", "ratio", "split"]
     fits, rows = {}, []
-    for (features, design, ratio, split), g in pts.groupby(
-        ["features", "design", "ratio", "split"], sort=True
-    ):
-        fit = fit_slope(g.teacher_logit, g.student_logit, groups=g.trial)
-        fits[features, design, ratio, split] = fit
-        rows.append(
-            {
-                "features": features,
-                "design": design,
-                "ratio": ratio,
-                "split": split,
-                "slope": fit.slope,
-                "lo": fit.ci[0],
-                "hi": fit.ci[1],
-                "intercept": fit.intercept,
-                "n_points": fit.n_obs,
-            }
-        )
-    slopes = pd.DataFrame(rows)
+    for key, g in pts.groupby(keys, sort=True):
+        fits[key], row = _fit_row(g)
+        rows.append({**dict(zip(keys, key, strict=True)), **row})
     scatter = pts[pts.ratio == MAIN_RATIO]
-    lines = {}
-    for key, g in scatter.groupby(["features", "design", "split"]):
-        fit = fits[key[0], key[1], MAIN_RATIO, key[2]]
+    group_fits, lines = {}, {}
+    for key, g in scatter.groupby(["features", "design", "split", "atypical"], sort=True):
+        group_fits[key], row = _fit_row(g)
+        xs = np.array([g.teacher_logit.min(), g.teacher_logit.max()])
+        lines[key] = (xs, row["intercept"] + row["slope"] * xs)
+    for (features, design, split), g in scatter.groupby(["features", "design", "split"]):
+        fit = fits[features, design, MAIN_RATIO, split]
         xs = np.array([0.0, g.teacher_logit.max()])
-        lines[key] = (xs, fit.intercept + fit.slope * xs)
-    teacher = (
-        df[df.kind == "teacher"]
-        .groupby(["features", "design"])
-        .agg(
-            teacher_progress_time=("teacher_time", "median"),
-            train_fit=("train_fit", "mean"),
-            teacher_test_error=("risk", "mean"),
-        )
-    )
-    student_error = (
-        pts[pts.split == "test"]
-        .groupby(["features", "design", "ratio"])
-        .risk.mean()
-        .rename("student_test_error")
-    )
+        lines[features, design, split] = (xs, fit.intercept + fit.slope * xs)
+    tea = df[df.kind == "teacher"].sort_values("trial")
     return {
-        "slopes": slopes,
+        "slopes": pd.DataFrame(rows),
         "fits": fits,
+        "group_fits": group_fits,
         "scatter": scatter,
         "lines": lines,
         "sensitivity": summarize(
             df[df.kind == "sensitivity"], ["features", "design", "split", "progress"], "slope"
         ).rename(columns={"mean": "slope"}),
-        "teacher": teacher.reset_index(),
-        "student_error": student_error.reset_index(),
+        "train_fit": {k: g.train_fit.to_numpy() for k, g in tea.groupby(["features", "design"])},
         "ratios": tuple(sorted(pts.ratio.unique())),
         "teacher_progress": float(df.loc[df.kind == "teacher", "progress"].iloc[0]),
     }
 
 
 def _slope_text(row) -> str:
-    return f"{row.slope:.3f} [{row.lo:.3f}, {row.hi:.3f}]"
+    return format_ci(row.slope, row.lo, row.hi)
 
 
 def claims(df: pd.DataFrame, analysis: dict | None = None) -> list[Claim]:
-    """NAG-6 (a) and (b) for each feature map on the atypical design; control in the detail."""
+    """NAG-6 for each feature map on the atypical design, train and test points at ``t/T = 1``:
+    the pooled slope (the paper's statistic) and the slope within the typical and within the
+    atypical points, each with its 95% CI above 1; ``|slope - 1|`` shrinking with ``t/T``.
+    Premise: the teacher is early-stopped. Holm's adjustment within the claim."""
     a = analyze(df) if analysis is None else analysis
     s, out = a["slopes"], []
     ratios = list(a["ratios"])
     main = ratios.index(MAIN_RATIO)
+    logit = "slope of student on teacher top-class logit"
     for features in sorted(s.features.unique()):
-        mine = s[(s.features == features) & (s.design == "atypical")].sort_values("ratio")
-        ctrl = s[(s.features == features) & (s.design == "two_clusters")]
-        at_main = mine[mine.ratio == MAIN_RATIO].set_index("split")
-        weakest = at_main.loc[at_main.lo.idxmin()]
-        control = "; ".join(
-            f"{r.split} {_slope_text(r)}" for r in ctrl[ctrl.ratio == MAIN_RATIO].itertuples()
-        )
-        out.append(
-            Claim(
-                "NAG-6",
-                f"{features}: slope of student on teacher top-class logit at t/T = 1 has its 95% "
-                "CI above 1 on train and on test",
-                holds=bool(len(at_main) == 2 and (at_main.lo > 1.0).all()),
-                value=float(weakest.slope),
-                ci=(float(weakest.lo), float(weakest.hi)),
-                detail=f"value, CI: the split with the lower CI end ({weakest.name}); "
-                + "; ".join(f"{sp} {_slope_text(at_main.loc[sp])}" for sp in at_main.index)
-                + f". Control without atypical points (not asserted): {control}",
+        prem = [  # the teacher is early-stopped: it has not interpolated its training labels
+            premise(
+                f"{features}: teacher early-stopped, fraction of observed training labels it "
+                "fits (mean over designs, 95% t CI) below 1",
+                mean_estimate(a["train_fit"][features, "atypical"]),
+                below=1.0,
             )
-        )
-        by_split = {sp: g.sort_values("ratio") for sp, g in mine.groupby("split")}
-        verdicts = {
-            sp: shrinks_toward_one(g.slope.to_numpy(), g.lo.to_numpy(), g.hi.to_numpy(), main)
-            for sp, g in by_split.items()
-        }
-        far = max(float(np.abs(g.slope.iloc[-1] - 1.0)) for g in by_split.values())
-        out.append(
-            Claim(
-                "NAG-6",
-                f"{features}: |slope - 1| strictly decreases over t/T = "
-                f"{', '.join(f'{r:g}' for r in ratios)} and the CI at t/T = {ratios[-1]:g} lies "
-                "closer to 1 than the CI at t/T = 1 (train and test)",
-                holds=bool(len(verdicts) == 2 and all(verdicts.values())),
-                value=far,
-                detail=f"value = max |slope - 1| at t/T = {ratios[-1]:g}; "
-                + " | ".join(
-                    f"{sp}: " + ", ".join(f"{r.ratio:g}: {_slope_text(r)}" for r in g.itertuples())
-                    for sp, g in by_split.items()
-                ),
+        ]
+        mine = s[(s.features == features) & (s.design == "atypical")]
+        ctrl = s[(s.features == features) & (s.design == "two_clusters") & (s.ratio == MAIN_RATIO)]
+        for split, group in [(sp, g) for sp in SPLITS for g in (None, *GROUPS)]:
+            where = f"{features}, {split} points, t/T = 1"
+            if group is None:  # the paper's statistic
+                fit = a["fits"][features, "atypical", MAIN_RATIO, split]
+                control = ctrl[ctrl.split == split]
+                statement = f"{where}: pooled {logit} (OLS over typical and atypical points"
+                detail = "the paper's statistic; control design without atypical points: " + (
+                    _slope_text(control.iloc[0]) if len(control) else "not run"
+                )
+            else:  # within one group: the pooled slope can measure the gap between the groups
+                fit = a["group_fits"][features, "atypical", split, group]
+                statement = f"{where}, {GROUPS[group]} points only: {logit} (OLS in the group"
+                detail = (
+                    f"within-group check on {fit.n_obs} points (a pooled slope can be driven by "
+                    "the gap between the typical and the atypical points); reported: below 1 on "
+                    "the committed presets; an interval below 1 fails when Holm's adjustment "
+                    "over the claim's checks rejects"
+                )
+            out.append(
+                check(
+                    "NAG-6",
+                    statement + ", design-clustered 95% CI) above 1",
+                    estimate_from_fit(fit),
+                    above=1.0,
+                    premise=prem,
+                    asserted=group is None,
+                    detail=detail,
+                )
             )
-        )
-    return out
+        for split in SPLITS:
+            g = mine[mine.split == split].sort_values("ratio")
+            out.append(
+                Claim(
+                    "NAG-6",
+                    f"{features}, {split} points: |slope - 1| strictly decreases over t/T = "
+                    f"{', '.join(f'{r:g}' for r in ratios)} and the 95% CI at t/T = "
+                    f"{ratios[-1]:g} lies closer to 1 than the one at t/T = 1 (fails: the "
+                    "reverse)",
+                    shrinks_toward_one(g.slope.to_numpy(), g.lo.to_numpy(), g.hi.to_numpy(), main),
+                    value=abs(float(g.slope.iloc[-1]) - 1.0),
+                    premise=prem,
+                    detail=f"value: |slope - 1| at t/T = {ratios[-1]:g}; pooled slopes: "
+                    + ", ".join(f"{r.ratio:g}: {_slope_text(r)}" for r in g.itertuples()),
+                )
+            )
+    return holm(out)
 
 
 # --------------------------------------------------------------------------- figure
+_HALO = [patheffects.withStroke(linewidth=4.0, foreground="white")]
 _GROUP_STYLE = {False: ("typical", OKABE_ITO["blue"]), True: ("atypical", OKABE_ITO["orange"])}
 _DESIGN_STYLE = {"atypical": ("with atypical points", "k"), "two_clusters": ("control", "0.55")}
 
 
 def _scatter_panel(ax, analysis: dict, features: str, split: str) -> None:
+    """The points of both groups with the pooled line (black) and each group's own line."""
     sc = analysis["scatter"]
     g = sc[(sc.features == features) & (sc.design == "atypical") & (sc.split == split)]
     for flag, (label, color) in _GROUP_STYLE.items():
         h = g[g.atypical == flag]
-        ax.scatter(h.teacher_logit, h.student_logit, s=3, alpha=0.35, color=color, label=label)
+        ax.scatter(h.teacher_logit, h.student_logit, s=3, alpha=0.3, color=color, label=label)
     top = float(g.teacher_logit.max())
     ax.plot([0, top], [0, top], "--", color=REFERENCE_COLOR, lw=1.2, label="y = x")
     xs, ys = analysis["lines"][features, "atypical", split]
     fit = analysis["fits"][features, "atypical", MAIN_RATIO, split]
-    ax.plot(xs, ys, color="k", lw=1.6, label=f"OLS fit: slope {format_ci(fit.slope, *fit.ci)}")
-    title = f"NAG-6, {features} features, {split} points:\nstudent vs teacher confidence, t/T = 1"
+    ax.plot(xs, ys, color="k", lw=1.8, label=f"pooled OLS: slope {format_ci(fit.slope, *fit.ci)}")
+    for flag, (label, color) in _GROUP_STYLE.items():
+        xs, ys = analysis["lines"][features, "atypical", split, flag]
+        fit = analysis["group_fits"][features, "atypical", split, flag]
+        text = f"{label} only: slope {format_ci(fit.slope, *fit.ci)}"
+        ax.plot(xs, ys, color=color, lw=2.6, label=text, path_effects=_HALO)
+    title = f"NAG-6, {features} features, {split} points, t/T = 1:\npooled and within-group slopes"
     xlabel, ylabel = "teacher logit(p_T[top class])", "student logit(p_S[teacher's top class])"
     dress_axis(ax, xlabel, ylabel, title, ncol=2, markerscale=4)
 
@@ -498,7 +500,8 @@ def _ci_panel(ax, table: pd.DataFrame, features: str, x: str) -> None:
 
 
 def plot(df: pd.DataFrame, analysis: dict, claim_list: list[Claim] | None = None):
-    """Scatter at ``t/T = 1`` (train, test), slope vs ``t/T``, slope vs teacher time."""
+    """Scatter at ``t/T = 1`` with pooled and within-group lines (train, test), pooled slope vs
+    ``t/T``, slope vs teacher time, and every check in the table."""
     features_list = sorted(analysis["slopes"].features.unique())
     fig, axes = new_figure(len(features_list), 4, width=4.3, height=3.6)
     tau, no_legend = analysis["teacher_progress"], {"own_legend": False}
@@ -506,21 +509,23 @@ def plot(df: pd.DataFrame, analysis: dict, claim_list: list[Claim] | None = None
         _scatter_panel(axes[i, 0], analysis, features, "train")
         _scatter_panel(axes[i, 1], analysis, features, "test")
         _ci_panel(axes[i, 2], analysis["slopes"], features, "ratio")
-        title = f"NAG-6, {features}: slope > 1 = exaggeration,\nshrinking to 1 as t grows"
-        ylabel = "fitted slope (95% CI, design-clustered)"
+        title = f"NAG-6, {features}: pooled slope\nagainst the student's time"
+        ylabel = "pooled slope (95% CI, design-clustered)"
         dress_axis(axes[i, 2], "student / teacher time t/T (dodged)", ylabel, title, **no_legend)
         ax = axes[i, 3]
         _ci_panel(ax, analysis["sensitivity"], features, "progress")
         ax.axvline(tau, color="0.3", lw=0.8, ls="-.", label="teacher of the other panels")
-        title = f"NAG-6, {features}: exaggeration needs\nan early-stopped teacher"
+        title = f"NAG-6, {features}: pooled slope\nagainst the teacher's time"
         xlabel = "teacher time $\\lambda_* T$ (progress, main direction)"
         ylabel = "per-design slope at t/T = 1 (mean, 95% CI)"
         dress_axis(ax, xlabel, ylabel, title, **no_legend)
     finish_figure(
         fig,
         claim_list,
-        "NAG-6: distilled students exaggerate the teacher's confidence (our linear / kernel "
-        "gradient-flow toy, 15% label flips): low-confidence (atypical) points fall further",
+        "NAG-6 in our linear / kernel gradient-flow toy (15% label flips, 20% atypical points): "
+        "the student's top-class logit against the teacher's, the pooled slope (the paper's "
+        "statistic) and the slopes within the typical and within the atypical points",
         legend=True,
+        max_rows=16,
     )
     return fig

@@ -27,31 +27,33 @@ NAG-6 statistic. For each image, the teacher's top class ``c = argmax t`` and
 ``x = logit(p_T[c])``, ``y = logit(p_S[c])`` with ``p = softmax(z)`` clipped to
 ``[1e-7, 1 - 1e-7]`` (computed as ``z_c - logsumexp(z_{-c})``, the clip as a clip of the logit at
 ``+-logit(1 - 1e-7)``). Per seed, split (train images, test images) and student stage: the OLS
-slope of ``y`` on ``x`` (:func:`kdtheory.rates.fit_slope`); reported: the mean over seeds with a
-95% t-interval over seeds (the seed is the independent unit; the images of one seed share its
-teacher). Evaluated for every student method after each of its stages, i.e. against the
-student's training time ``t`` (the verdicts use ``kd``; ``label``, a control that never saw the
-teacher, is reported beside it); the main time is ``t = T``, the stage end nearest the teacher's
-epochs, a tie going to the earlier (the student has trained as long as the teacher;
-:func:`simulations._deviations_stats.main_epochs`). Verdicts: the slope's interval lies above 1 at
-``t = T`` on train and on test; and, from ``t = T`` on, ``|slope - 1|`` strictly decreases and
-the last interval lies closer to 1 than the one at ``t = T`` (the linear toy's test,
-:func:`simulations.confidence_exaggeration.shrinks_toward_one`).
+slope of ``y`` on ``x`` (:func:`kdtheory.rates.fit_slope`); the seed is the independent unit (the
+images of one seed share its teacher): means over seeds with 95% t-intervals, differences paired
+by seed. Evaluated for every student method after each of its stages, i.e. against the
+student's training time ``t``; the main time is ``t = T``, the stage end nearest the teacher's
+epochs, a tie going to the earlier (:func:`simulations._deviations_stats.main_epochs`). Checks,
+on train and on test images: at ``t = T``, the ``kd`` student's slope above 1 (the paper's
+statistic), read only where it exceeds the slope of ``label``, a control that never saw the
+teacher (premise: the paired difference above 0, itself a check); from ``t = T`` on,
+``|slope - 1|`` shrinking (:func:`simulations.confidence_exaggeration.shrinks_toward_one`,
+three-way). Premise: the teacher is early-stopped (its training accuracy below 1). The slope
+*within* classes needs each image's class in the table, which the cpu record lacks (a rerun).
 
 NAG-7 statistic. ``R`` = test error (1 - top-1 accuracy on the val folder) at the end of the
-budget; the gain of distillation ``R_label - R_kd`` paired by seed (mean, 95% t-interval), and the
-recovered fraction ``(R_label - R_switch) / (R_label - R_kd)``, the ratio of the mean paired gains
-over seeds with a delta-method t-interval (:func:`simulations.late_distillation.ratio_of_means`,
-the linear toy's definition), for the full-budget teacher (``kd_full``, ``switch_full``) and for
-the early-stopped one (``kd``, ``switch_mid``). Both claims are reported, not asserted
-(``REPORTED_ONLY``).
+budget; the recovered fraction ``(R_label - R_switch) / (R_label - R_kd)``, the ratio of the
+mean paired gains over seeds with a delta-method t-interval
+(:func:`kdtheory.verdicts.ratio_estimate`, the linear toy's definition), above
+``RECOVERED_MIN``, for the full-budget teacher (``kd_full``, ``switch_full``) and for the
+early-stopped one (``kd``, ``switch_mid``). Premise of each: a gain to recover, ``R_label -
+R_kd`` paired by seed with its 95% CI above 0. Both claims are reported, not asserted
+(``REPORTED_ONLY``); Holm's adjustment per claim.
 
-Caveats (what the cpu preset shows, 24 px, 4,000 training images, 3 seeds). The early-stopped
-teacher is weak (about 29% test accuracy) and KD from it loses to labels at equal budget, so
-the early-stopped NAG-7 rows have no gain to recover; the full-budget teacher's rows are the
-test of NAG-7. The label-trained control's slope on the teacher also exceeds 1 from ``t = T``
-on (with a wide interval over seeds): a slope above 1 is, on this evidence, not specific to
-distillation.
+Caveats (what the cpu preset shows, 24 px, 4,000 training images, 3 seeds). The teachers are
+weak (about 29% and 36% test accuracy) and KD from either loses to labels at equal budget, so
+NAG-7 has no gain to recover: its checks are inconclusive. The KD student's slope at ``t = T``
+is about 1.18 (train and test), but the label-trained control's is about 1.1 with an interval
+over seeds from about 0.3 to 1.9: the difference is undecided, so the slope above 1 is not
+shown to come from distillation (NAG-6 inconclusive).
 """
 
 from __future__ import annotations
@@ -63,14 +65,14 @@ import numpy as np
 import pandas as pd
 
 from kdtheory.claims import Claim
-from kdtheory.plotting import (
-    format_ci,
-    summarize,
-)
+from kdtheory.formatting import format_ci, format_estimate
+from kdtheory.plotting import summarize
+from kdtheory.verdicts import check, holm, mean_estimate, paired_estimate, premise, ratio_estimate
 from simulations._deviations_stats import (  # noqa: F401 (re-exported for tests and docs)
     LOGIT_CLIP,
     P_CLIP,
     class_logits,
+    estimate_summary,
     evaluate_stage,
     main_epochs,
     recovered_fraction,
@@ -331,14 +333,16 @@ def run(cfg: Config, *, n_jobs=1, backend="loky", cache_dir=None, progress=True)
 
 # --------------------------------------------------------------------------- analysis
 def analyze(df: pd.DataFrame) -> dict:
-    """NAG-6 slopes per (method, split, stage) over seeds; NAG-7 errors, gain, recovered
-    fraction; accuracy trajectories and budgets."""
+    """NAG-6 slopes per (method, split, stage) over seeds and per seed, the teacher's training
+    accuracy; NAG-7 errors, gain, recovered fraction (estimates paired by seed); accuracy
+    trajectories and budgets."""
     ev, sl = df[df.kind == "eval"], df[df.kind == "slope"]
     teacher = ev[ev.method == "teacher"]
     teachers = ev[ev.method.isin(["teacher", "teacher_full"])]
     teacher_epochs = int(teacher.epochs.max())
     slopes = summarize(sl, ["method", "split", "stage", "epochs"], "slope")
     slopes["ratio"] = slopes.epochs / teacher_epochs
+    main = main_epochs(slopes.epochs.unique(), teacher_epochs)
     students = ev[~ev.method.isin(["teacher", "teacher_full"])]
     last = students[students.stage == students.stage.max()]
     err = last.assign(err=1.0 - last.test_acc).pivot_table(
@@ -348,17 +352,25 @@ def analyze(df: pd.DataFrame) -> dict:
     for which, (kd, switch) in {
         "full": ("kd_full", "switch_full"),
         "early": ("kd", "switch_mid"),
-    }.items():
-        gain = pd.DataFrame({"gain": err["label"] - err[kd], "all": 0})
-        rec, rec_ci = recovered_fraction(err["label"], err[kd], err[switch])
+    }.items():  # paired by seed: the columns of one pivot table share its seed index
+        gain = paired_estimate(err["label"].to_numpy(), err[kd].to_numpy())
+        rec = ratio_estimate(
+            (err["label"] - err[switch]).to_numpy(), (err["label"] - err[kd]).to_numpy()
+        )
         nag7[which] = {
-            "gain": summarize(gain, ["all"], "gain").iloc[0],
-            "recovered": {"mean": rec, "lo": rec_ci[0], "hi": rec_ci[1]},
+            "gain_estimate": gain,
+            "recovered_estimate": rec,
+            "gain": estimate_summary(gain),
+            "recovered": estimate_summary(rec),
         }
     budget = ev.groupby("method")[["epochs", "images"]].max().reindex(list(METHODS))
     return {
         "slopes": slopes,
-        "main_epochs": main_epochs(slopes.epochs.unique(), teacher_epochs),
+        "main_slopes": sl[sl.epochs == main].pivot_table(
+            index="seed", columns=["method", "split"], values="slope"
+        ),
+        "teacher_train_acc": teacher.sort_values("seed").train_acc.to_numpy(),
+        "main_epochs": main,
         "teacher_epochs": teacher_epochs,
         "error": summarize(last.assign(err=1.0 - last.test_acc), ["method"], "err").set_index(
             "method"
@@ -381,91 +393,92 @@ def _slope_text(r) -> str:
 
 
 def claims(df: pd.DataFrame, analysis: dict | None = None) -> list[Claim]:
-    """NAG-6 (slope > 1 at t = T; |slope - 1| shrinks with t) and NAG-7 (gain; recovered)."""
+    """NAG-6 (slope > 1 at ``t = T`` beyond the label-trained control's; ``|slope - 1|``
+    shrinks with ``t``) and NAG-7 (the switch recovers most of the gain, if there is a gain);
+    the premises and rules are the module docstring's. Holm's adjustment per claim."""
     a = analyze(df) if analysis is None else analysis
     s = a["slopes"]
-    kd = s[s.method == "kd"].sort_values("epochs")
-    at_main = kd[kd.epochs == a["main_epochs"]].set_index("split")
-    weakest = at_main.loc[at_main.lo.idxmin()]
-    t_over_T = a["main_epochs"] / a["teacher_epochs"]
-    control = s[(s.method == "label") & (s.epochs == a["main_epochs"])].set_index("split")
-    out = [
-        Claim(
-            "NAG-6",
-            f"KD student at t = {_times_T(t_over_T)}: slope of logit p_S[teacher's top class] on "
-            "logit p_T[top] has its 95% CI (over seeds) above 1 on train and on test images",
-            holds=bool(len(at_main) == 2 and (at_main.lo > 1.0).all()),
-            value=float(weakest["mean"]),
-            ci=(float(weakest.lo), float(weakest.hi)),
-            detail=f"value: the split with the lower CI end ({weakest.name}); "
-            + "; ".join(f"{sp} {_slope_text(at_main.loc[sp])}" for sp in at_main.index)
-            + "; label-trained control: "
-            + "; ".join(f"{sp} {_slope_text(control.loc[sp])}" for sp in control.index),
-        )
-    ]
-    every = {sp: g.sort_values("epochs") for sp, g in kd.groupby("split")}
-    later = {sp: g[g.epochs >= a["main_epochs"]] for sp, g in every.items()}  # t >= T
-    verdicts = {
-        sp: shrinks_toward_one(g["mean"].to_numpy(), g.lo.to_numpy(), g.hi.to_numpy(), 0)
-        for sp, g in later.items()
-    }
-    far = max(abs(float(g["mean"].iloc[-1]) - 1.0) for g in later.values())
-    t_end = max(a["slopes"].epochs) / a["teacher_epochs"]
-    out.append(
-        Claim(
-            "NAG-6",
-            "KD student: |slope - 1| strictly decreases over the stages from "
-            f"t = {_times_T(t_over_T)} to {_times_T(t_end)} and the CI at {_times_T(t_end)} "
-            f"lies closer to 1 than the one at {_times_T(t_over_T)} (train and test)",
-            holds=bool(len(verdicts) == 2 and all(verdicts.values())),
-            value=far,
-            detail=f"value = max |slope - 1| at t = {t_end:g} T; every stage: "
-            + " | ".join(
-                f"{sp}: "
-                + ", ".join(
-                    f"{_times_T(r.ratio)}: {_slope_text(r._asdict())}" for r in g.itertuples()
-                )
-                for sp, g in every.items()
-            ),
-        )
+    t_main = _times_T(a["main_epochs"] / a["teacher_epochs"])
+    early = premise(
+        "teacher early-stopped: its training accuracy (mean over seeds, 95% t CI) below 1",
+        mean_estimate(a["teacher_train_acc"]),
+        below=1.0,
     )
+    out = []
+    for split in SPLITS:
+        kd, label = (a["main_slopes"][m, split].to_numpy() for m in ("kd", "label"))
+        diff = paired_estimate(kd, label)  # by seed: one row of the pivot table per seed
+        ctrl = mean_estimate(label)
+        control = f"label-trained control's slope ({split}, t = {t_main}): " + format_estimate(
+            ctrl.value, ctrl.ci()
+        )
+        where = f"{split} images, t = {t_main}: KD student's slope"
+        beyond = premise(
+            f"{where} minus the label-trained control's (paired by seed, 95% t CI) above 0",
+            diff,
+            above=0.0,
+        )
+        for statement, est, above, prem in (
+            (  # the paper's statistic, read where the effect is distillation's
+                f"{where} of logit p_S[teacher's top class] on logit p_T[top] (mean over seeds, "
+                "95% t CI) above 1",
+                mean_estimate(kd),
+                1.0,
+                [early, beyond],
+            ),
+            (beyond.statement, diff, 0.0, [early]),
+        ):
+            out.append(check("NAG-6", statement, est, above=above, premise=prem, detail=control))
+    kd = s[s.method == "kd"].sort_values("epochs")
+    t_end = _times_T(max(s.epochs) / a["teacher_epochs"])
+    for split in SPLITS:
+        every = kd[kd.split == split]
+        later = every[every.epochs >= a["main_epochs"]]  # t >= T
+        verdict = shrinks_toward_one(
+            later["mean"].to_numpy(), later.lo.to_numpy(), later.hi.to_numpy(), 0
+        )
+        out.append(
+            Claim(
+                "NAG-6",
+                f"{split} images, KD student: |slope - 1| strictly decreases over the stages "
+                f"from t = {t_main} to {t_end} and the 95% CI at {t_end} lies closer to 1 than "
+                f"the one at {t_main} (fails: the reverse)",
+                verdict,
+                value=abs(float(later["mean"].iloc[-1]) - 1.0),
+                premise=[early],
+                detail=f"value: |slope - 1| at t = {t_end}; every stage: "
+                + ", ".join(
+                    f"{_times_T(r.ratio)}: {_slope_text(r._asdict())}" for r in every.itertuples()
+                ),
+            )
+        )
     err = a["error"]
     errs = "; ".join(f"{m} {_slope_text(err.loc[m])}" for m in STUDENTS)
     for which, teacher in (
         ("full", "teacher trained for the students' budget"),
         ("early", "early-stopped teacher"),
     ):
-        g, r = a["nag7"][which]["gain"], a["nag7"][which]["recovered"]
         kd, switch = ("kd_full", "switch_full") if which == "full" else ("kd", "switch_mid")
+        n = a["nag7"][which]
+        gain = premise(
+            f"({teacher}) KD from the start beats labels at equal budget: test-error gain "
+            f"R_label - R_{kd} (paired by seed, 95% t CI) above 0",
+            n["gain_estimate"],
+            above=0.0,
+        )
         out.append(
-            Claim(
+            check(
                 "NAG-7",
-                f"({teacher}) KD from the start beats labels at equal budget: "
-                f"test-error gain R_label - R_{kd} (paired by seed) has its 95% CI above 0",
-                holds=bool(g.lo > 0),
-                value=float(g["mean"]),
-                ci=(float(g.lo), float(g.hi)),
+                f"({teacher}) labels, then the teacher from mid-budget, recovers >= "
+                f"{RECOVERED_MIN:g} of the gain: (R_label - R_{switch}) / (R_label - R_{kd}) "
+                "(ratio of mean paired gains, delta-method 95% t CI) above it",
+                n["recovered_estimate"],
+                above=RECOVERED_MIN,
+                premise=[gain],
                 detail=f"test errors: {errs}; {a['n_seeds']} seeds",
             )
         )
-        out.append(
-            Claim(
-                "NAG-7",
-                f"({teacher}) labels then the teacher from mid-budget recovers "
-                f">= {RECOVERED_MIN:g} of that gain (95% CI of (R_label - R_{switch}) / "
-                f"(R_label - R_{kd}) above it)",
-                holds=bool(g.lo > 0 and r["lo"] >= RECOVERED_MIN),
-                value=float(r["mean"]),
-                ci=(float(r["lo"]), float(r["hi"])),
-                detail="ratio of mean paired gains over seeds, delta-method interval"
-                + (
-                    ""
-                    if g.lo > 0
-                    else "; no significant gain to recover: the fraction is unreliable"
-                ),
-            )
-        )
-    return out
+    return holm(out)
 
 
 def result_table(analysis: dict) -> pd.DataFrame:

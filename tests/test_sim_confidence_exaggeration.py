@@ -10,6 +10,7 @@ import pytest
 import scipy.linalg
 from scipy.spatial.distance import pdist
 
+from kdtheory.claims import combined_verdict
 from kdtheory.dynamics import distill_filter, gd_filter, gd_predictions, gd_weights
 from kdtheory.kernels import gaussian
 from kdtheory.rates import fit_slope
@@ -109,6 +110,7 @@ def test_teacher_time_converges_the_main_label_direction():
     assert k == 0  # the typical class direction is the top eigendirection in this design
 
 
+@pytest.mark.claim("NAG-6")
 def test_long_student_reproduces_teacher_slope_one():
     """NAG-4 limit: t -> inf gives the teacher, so the scatter lies on y = x."""
     s, t = _sample(5, n=30, dim=60), _sample(6, n=30, dim=60)
@@ -120,16 +122,81 @@ def test_long_student_reproduces_teacher_slope_one():
     assert fit_slope(x, y).slope == pytest.approx(1.0, abs=1e-10)
 
 
+@pytest.mark.claim("NAG-6")
 def test_shrinks_toward_one_rules():
     lo = np.array([1.2, 1.1, 1.05, 0.99])
     hi = np.array([1.6, 1.5, 1.25, 1.01])
-    assert ce.shrinks_toward_one(np.array([1.4, 1.3, 1.15, 1.0]), lo, hi, 1)
-    # undershoot: |slope - 1| grows again at the end
-    assert not ce.shrinks_toward_one(np.array([1.4, 1.3, 1.01, 0.97]), lo, hi, 1)
-    # last interval reaches farther from 1 than the main interval's distance 0.1
-    assert not ce.shrinks_toward_one(
-        np.array([1.4, 1.3, 1.15, 1.0]), lo, np.array([1.6, 1.5, 1.25, 1.2]), 1
-    )
+    assert ce.shrinks_toward_one(np.array([1.4, 1.3, 1.15, 1.0]), lo, hi, 1) is True
+    # undershoot: |slope - 1| grows again at the end, but the intervals do not say it: undecided
+    assert ce.shrinks_toward_one(np.array([1.4, 1.3, 1.01, 0.97]), lo, hi, 1) is None
+    # last interval reaches farther from 1 (0.2) than the main interval's distance 0.1: undecided
+    wide = np.array([1.6, 1.5, 1.25, 1.2])
+    assert ce.shrinks_toward_one(np.array([1.4, 1.3, 1.15, 1.0]), lo, wide, 1) is None
+    # the reverse: the main interval [0.98, 1.04] lies closer to 1 than the last [1.3, 1.5]
+    lo, hi = np.array([0.97, 0.98, 1.1, 1.3]), np.array([1.03, 1.04, 1.3, 1.5])
+    assert ce.shrinks_toward_one(np.array([1.0, 1.01, 1.2, 1.4]), lo, hi, 1) is False
+
+
+#: slope of the student's logit on the teacher's at t/T = 0.5, 1, 2, 10, relative to 1: the
+#: student's deviation from y = x is scaled by these factors (1 at t/T = 1)
+_SCALE = {0.5: 1.5, 1.0: 1.0, 2.0: 0.5, 10.0: 0.02}
+
+
+def _table(within: float, gap: float, train_fit: float = 0.85, n_designs: int = 8):
+    """A hand-built table of the atypical design (linear features), ``n_designs`` designs of 40
+    typical points (teacher logit in [0.5, 0.9]) and 10 atypical ones (in [0.1, 0.4]). At
+    ``t/T = 1`` the student's logit has slope ``within`` inside each group and the group means
+    lie on a line of slope ``gap`` (the pooled slope lies between the two), plus noise of sd
+    0.01; at other ``t/T`` the deviation from ``y = x`` is scaled by ``_SCALE``."""
+    rng = np.random.default_rng(0)
+    rows = []
+    for trial in range(n_designs):
+        rows.append(
+            {"design": "atypical", "trial": trial, "kind": "teacher", "features": "linear",
+             "progress": 10.0, "train_fit": train_fit}
+        )  # fmt: skip
+        for split in ce.SPLITS:
+            x = np.r_[rng.uniform(0.5, 0.9, 40), rng.uniform(0.1, 0.4, 10)]
+            atypical = np.arange(50) >= 40
+            centre = np.where(atypical, 0.25, 0.7)
+            y1 = 0.7 + gap * (centre - 0.7) + within * (x - centre) + rng.normal(0, 0.01, 50)
+            for ratio, k in _SCALE.items():
+                y = x + k * (y1 - x)
+                rows += [
+                    {"design": "atypical", "trial": trial, "kind": "point", "features": "linear",
+                     "ratio": ratio, "split": split, "teacher_logit": a, "student_logit": b,
+                     "atypical": at, "flipped": False}
+                    for a, b, at in zip(x, y, atypical, strict=True)
+                ]  # fmt: skip
+            rows.append(
+                {"design": "atypical", "trial": trial, "kind": "sensitivity",
+                 "features": "linear", "split": split, "progress": 10.0, "slope": gap}
+            )  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.claim("NAG-6")
+def test_verdicts_on_hand_built_tables():
+    # a pooled slope above 1 made by the gap between the groups, within-group slopes 0.8: fails
+    claims = ce.claims(_table(within=0.8, gap=1.33))
+    assert len(claims) == 8 and combined_verdict(claims) == "fails"
+    pooled = [c for c in claims if "pooled" in c.statement]
+    groups = [c for c in claims if "points only" in c.statement]
+    shrink = [c for c in claims if "strictly decreases" in c.statement]
+    assert [c.verdict for c in pooled] == ["holds", "holds"]
+    assert all(1.1 < c.value < 1.33 for c in pooled)  # between within (0.8) and between (1.33)
+    assert [c.verdict for c in groups] == ["fails"] * 4 and not any(c.asserted for c in groups)
+    assert all(c.value == pytest.approx(0.8, abs=0.05) and c.family == 6 for c in groups)
+    assert [c.verdict for c in shrink] == ["holds", "holds"]
+    assert all(c.premise_met for c in claims)
+    # slopes above 1 within the groups and pooled: holds
+    claims = ce.claims(_table(within=1.3, gap=1.3))
+    assert combined_verdict(claims) == "holds" and all(c.holds for c in claims)
+    # a teacher that fits every training label has not been stopped early: inconclusive
+    claims = ce.claims(_table(within=1.3, gap=1.3, train_fit=1.0))
+    assert combined_verdict(claims) == "inconclusive"
+    assert all(c.verdict == "inconclusive" and not c.premise_met for c in claims)
+    assert claims[0].premise[0].value == 1.0 and "early-stopped" in claims[0].premise[0].statement
 
 
 @pytest.fixture(scope="module")
@@ -151,7 +218,11 @@ def test_run_table_and_claims(tiny):
     assert len(analysis["slopes"]) == len(cfg.features) * 2 * len(cfg.ratios) * 2
     claim_list = ce.claims(df, analysis)
     assert {c.id for c in claim_list} == set(ce.CLAIM_IDS)
-    assert len(claim_list) == 2 * len(cfg.features)
+    # per feature map: pooled and two within-group slopes on two splits, shrinking on two
+    assert len(claim_list) == 8 * len(cfg.features)
+    assert set(analysis["group_fits"]) >= {
+        (f, "atypical", sp, flag) for f in cfg.features for sp in ce.SPLITS for flag in ce.GROUPS
+    }
 
 
 def test_run_is_reproducible(tiny):

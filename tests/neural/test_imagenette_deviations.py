@@ -18,6 +18,7 @@ Image = pytest.importorskip("PIL.Image")
 import matplotlib.pyplot as plt  # noqa: E402
 from _imagenette_folder import run_smoke, write_imagenette  # noqa: E402
 
+from kdtheory.claims import combined_verdict  # noqa: E402
 from kdtheory.cli import main  # noqa: E402
 from kdtheory.montecarlo import _CACHE_SUFFIX  # noqa: E402
 from kdtheory.neural.data import IMAGENETTE_CLASSES  # noqa: E402
@@ -47,6 +48,7 @@ def test_class_logit_is_the_logit_of_the_softmax_probability():
     np.testing.assert_allclose(out, [np.log((1 - 1e-7) / 1e-7), -np.log((1 - 1e-7) / 1e-7)])
 
 
+@pytest.mark.claim("NAG-6")
 def test_noiseless_logits_give_the_slope_exactly():
     rng = np.random.default_rng(1)
     x_true = rng.uniform(-2, 6, 200)
@@ -75,6 +77,7 @@ def test_slope_interval_covers_the_true_slope_at_its_level():
     assert 181 <= covered <= 199
 
 
+@pytest.mark.claim("NAG-7")
 def test_recovered_fraction_on_known_numbers():
     # gains label - kd = 0.1, label - switch = 0.05 on every seed: exactly one half, no width
     r, ci = sim.recovered_fraction([0.5, 0.6, 0.55], [0.4, 0.5, 0.45], [0.45, 0.55, 0.5])
@@ -136,11 +139,16 @@ def test_main_time_is_the_stage_end_nearest_the_teacher():
     assert main == {"smoke": 1, "cpu": 2, "gpu": 4}
 
 
-def _study_table(kd_slopes: dict[str, list[float]]) -> pd.DataFrame:
+def _study_table(
+    kd_slopes: dict[str, list[float]],
+    label_slopes=(1.2, 1.2, 1.2),
+    teacher_train_acc: float = 0.6,
+) -> pd.DataFrame:
     """A table of 3 seeds and 4 one-epoch stages, teacher ``T = 2`` epochs: ``kd``'s mean slope
-    per split and stage (seed offsets -0.01, 0, 0.01), the label control's 1.2; final test
-    errors: KD from the full teacher gains (0.10, 0.12, 0.08) over labels, its switch 0.8 of
-    that on every seed; KD from the early-stopped teacher loses 0.05, its switch gains 0.01."""
+    per split and stage (seed offsets -0.01, 0, 0.01), the label control's slope per seed (plus
+    the same offsets); final test errors: KD from the full teacher gains (0.10, 0.12, 0.08) over
+    labels, its switch 0.8 of that on every seed; KD from the early-stopped teacher loses 0.05,
+    its switch gains 0.01."""
     label = np.array([0.50, 0.55, 0.60])
     gain = np.array([0.10, 0.12, 0.08])
     err = {
@@ -154,43 +162,83 @@ def _study_table(kd_slopes: dict[str, list[float]]) -> pd.DataFrame:
     for seed, offset in enumerate([-0.01, 0.0, 0.01]):
         for method, epochs in (("teacher", 2), ("teacher_full", 4)):
             row = {"seed": seed, "method": method, "stage": 0, "epochs": epochs}
-            rows.append({**row, "kind": "eval", "images": 100 * epochs, "test_acc": 0.6})
+            acc = {"test_acc": 0.6, "train_acc": teacher_train_acc}
+            rows.append({**row, "kind": "eval", "images": 100 * epochs, **acc})
         for stage in range(1, 5):
             at = {"seed": seed, "stage": stage, "epochs": stage, "images": 100 * stage}
             for method in sim.STUDENTS:
                 acc = 1.0 - err[method][seed]
                 rows.append({**at, "kind": "eval", "method": method, "test_acc": acc})
             for split in sim.SPLITS:
-                for method, slope in (("kd", kd_slopes[split][stage - 1]), ("label", 1.2)):
+                slopes = (("kd", kd_slopes[split][stage - 1]), ("label", label_slopes[seed]))
+                for method, slope in slopes:
                     line = {"kind": "slope", "method": method, "split": split}
                     rows.append({**at, **line, "slope": slope + offset})
     return pd.DataFrame(rows)
 
 
+def _nag6(claims):
+    return combined_verdict([c for c in claims if c.id == "NAG-6"])
+
+
+@pytest.mark.claim("NAG-6", "NAG-7")
 def test_verdicts_on_a_hand_built_table():
     df = _study_table({"train": [1.6, 1.5, 1.3, 1.1], "test": [1.5, 1.4, 1.25, 1.05]})
     analysis = sim.analyze(df)
     assert analysis["main_epochs"] == analysis["teacher_epochs"] == 2
     claims = sim.claims(df, analysis)
-    assert [c.id for c in claims] == ["NAG-6", "NAG-6"] + ["NAG-7"] * 4
+    assert [c.id for c in claims] == ["NAG-6"] * 6 + ["NAG-7"] * 2
     half = stats.t.ppf(0.975, 2) * 0.01 / np.sqrt(3)  # the t-interval of the seed offsets
-    above, shrinks, gain_full, rec_full, gain_early, rec_early = claims
-    # at t = T the test split has the lower interval: 1.4 +- half, above 1
-    assert above.holds and "t = T" in above.statement and "(test)" in above.detail
+    above_tr, beyond_tr, above, beyond, shrinks_tr, shrinks, rec_full, rec_early = claims
+    # at t = T, test images: 1.4 +- half, above 1; 0.2 above the control's 1.2 on every seed
+    assert above.holds and above.statement.startswith("test images, t = T")
     assert above.value == pytest.approx(1.4) and above.ci == pytest.approx((1.4 - half, 1.4 + half))
+    assert "control's slope (test, t = T): 1.20 [1.17, 1.23]" in above.detail
+    assert (
+        beyond.holds and beyond.value == pytest.approx(0.2) and beyond.ci[1] - beyond.ci[0] < 1e-9
+    )
+    assert [p.met for p in above.premise] == [True, True] and above.premise[1].statement == (
+        beyond.statement
+    )
+    assert above_tr.holds and above_tr.value == pytest.approx(1.5) and beyond_tr.holds
     # |slope - 1| from t = T: 0.5, 0.3, 0.1 (train) and 0.4, 0.25, 0.05 (test)
-    assert shrinks.holds and shrinks.value == pytest.approx(0.1)
-    assert gain_full.holds and gain_full.value == pytest.approx(0.1)
+    assert shrinks_tr.holds and shrinks_tr.value == pytest.approx(0.1)
+    assert shrinks.holds and shrinks.value == pytest.approx(0.05)
+    assert _nag6(claims) == "holds"
+    # NAG-7: the full teacher's gain 0.1 > 0 and 0.8 of it recovered on every seed: holds; the
+    # early-stopped teacher's KD loses 0.05: no gain to recover, inconclusive (premise)
     assert rec_full.holds and rec_full.value == pytest.approx(0.8)
     assert rec_full.ci == pytest.approx((0.8, 0.8))
-    assert not gain_early.holds and gain_early.value == pytest.approx(-0.05)
-    assert not rec_early.holds and rec_early.value == pytest.approx(-0.2)
-    assert "no significant gain" in rec_early.detail
-    # the test slope at t = T below 1, and not moving away from 1 enough: both NAG-6 fail
-    df = _study_table({"train": [1.6, 1.5, 1.3, 1.1], "test": [1.0, 0.95, 0.97, 0.99]})
-    above, shrinks = sim.claims(df)[:2]
-    assert not above.holds and above.value == pytest.approx(0.95)
-    assert not shrinks.holds
+    assert rec_full.premise[0].met and rec_full.premise[0].value == pytest.approx(0.1)
+    assert rec_early.verdict == "inconclusive" and not rec_early.premise_met
+    assert rec_early.value == pytest.approx(-0.2)
+    assert rec_early.premise[0].value == pytest.approx(-0.05)
+    assert combined_verdict([rec_full, rec_early]) == "holds"
+
+
+@pytest.mark.claim("NAG-6")
+def test_nag6_reads_the_slope_against_the_control_and_the_teacher():
+    kd = {"train": [1.6, 1.5, 1.3, 1.1], "test": [1.5, 1.4, 1.25, 1.05]}
+    # the test slope at t = T (0.95) below the control's 1.2 on every seed: fails; the slope
+    # above 1 is then out of scope (premise), and |slope - 1| 0.05, 0.03, 0.01 with overlapping
+    # intervals at T and 2 T is undecided
+    claims = sim.claims(_study_table({**kd, "test": [1.0, 0.95, 0.97, 0.99]}))
+    above, beyond, shrinks = claims[2], claims[3], claims[5]
+    assert beyond.verdict == "fails" and beyond.value == pytest.approx(-0.25)
+    assert above.verdict == "inconclusive" and not above.premise_met
+    assert shrinks.verdict == "inconclusive" and shrinks.premise_met
+    assert _nag6(claims) == "fails"
+    # a control as steep on average (1.0, 1.9, 1.3 by seed): the difference is undecided and the
+    # KD slope above 1 not attributable to distillation: inconclusive
+    claims = sim.claims(_study_table(kd, label_slopes=(1.0, 1.9, 1.3)))
+    assert [c.verdict for c in claims[:4]] == ["inconclusive"] * 4
+    assert not claims[0].premise_met and claims[1].premise_met and claims[1].outcome is None
+    assert _nag6(claims) == "inconclusive"
+    # a teacher that fits its training labels is not early-stopped: every NAG-6 check is out of
+    # scope
+    claims = sim.claims(_study_table(kd, teacher_train_acc=1.0))
+    assert all(not c.premise_met for c in claims if c.id == "NAG-6")
+    assert _nag6(claims) == "inconclusive"
 
 
 # --------------------------------------------------------------------------- smoke run
@@ -244,8 +292,8 @@ def test_smoke_analysis_claims_and_figure(smoke):
     _, _, df = smoke
     analysis = sim.analyze(df)
     claims = sim.claims(df, analysis)
-    assert [c.id for c in claims] == ["NAG-6", "NAG-6"] + ["NAG-7"] * 4
-    assert "R_kd_full" in claims[2].statement and "R_kd " in claims[4].statement
+    assert [c.id for c in claims] == ["NAG-6"] * 6 + ["NAG-7"] * 2
+    assert "R_kd_full" in claims[6].statement and "R_kd)" in claims[7].statement
     table = sim.result_table(analysis)
     assert list(table.method) == list(sim.METHODS)
     assert {"test_error", "epochs", "images"} <= set(table.columns)
