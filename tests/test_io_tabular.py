@@ -121,6 +121,7 @@ def _real(name):
         pytest.skip(f"{name} data not found (set {DATA_ENV_VAR} to the shared data folder)")
 
 
+@pytest.mark.claim("SEMI-6")
 def test_real_magic():
     X, y, names = _real("magic")
     # data/README.md: 19,020 rows, 12,332 g and 6,688 h
@@ -129,6 +130,7 @@ def test_real_magic():
     assert np.isfinite(X).all()
 
 
+@pytest.mark.claim("SEMI-6")
 def test_real_adult():
     X, y, names = _real("adult")
     # data/README.md: the cleaned 30,162-row version, 14 features

@@ -159,6 +159,7 @@ def _rounding(p0, p_hat):
     return 8 * EPS * (abs(np.log(p_hat)) + 1.0 / p_hat + abs(np.log(p0)) + 2.0)
 
 
+@pytest.mark.claim("SEMI-1")
 @PROPS
 @given(_p0_eps(), st.floats(-1.0, 2.0))
 def test_semi1_p_scale_bias(pe, gamma):
@@ -174,6 +175,7 @@ def test_semi1_p_scale_bias(pe, gamma):
     assert target_bias(p0, p_hat, correction="orthogonal") == pytest.approx(0.0, abs=tol)
 
 
+@pytest.mark.claim("SEMI-1")
 @PROPS
 @given(_p0_eps())
 def test_semi1_log_scale_kd_bias_is_first_order(pe):
@@ -187,6 +189,7 @@ def test_semi1_log_scale_kd_bias_is_first_order(pe):
     assert bias == pytest.approx(x, abs=remainder + _rounding(p0, p0 + eps))
 
 
+@pytest.mark.claim("SEMI-1")
 @PROPS
 @given(_p0_eps())
 def test_semi1_log_scale_orthogonal_bias_is_second_order(pe):
@@ -201,6 +204,7 @@ def test_semi1_log_scale_orthogonal_bias_is_second_order(pe):
     assert bias == pytest.approx(x**2 / 2, abs=remainder + _rounding(p0, p0 + eps))
 
 
+@pytest.mark.claim("SEMI-1")
 def test_semi1_reference_numbers():
     """The reference's check (reference/kamath.md 3): ``p0 = 0.3``, ``eps = 0.1 / 0.05 / 0.025 /
     0.0125``: orthogonal bias 0.0377 / 0.0113 / 0.0031 / 0.00082 (as printed, so within half a unit
@@ -238,6 +242,7 @@ def test_crossfit_folds_partition_and_reproduce_kfold():
         assert np.all(cf.oof_fold_[idx] == b)
 
 
+@pytest.mark.claim("SEMI-3")
 def test_crossfit_memorizing_teacher_never_sees_the_label():
     """SEMI-3: with a 1-nearest-neighbour teacher (which memorizes: in-sample it returns every
     training label exactly), each out-of-fold probability is the one-hot label of the nearest

@@ -3,7 +3,8 @@
 The mixture's ``p0`` is checked against Bayes' rule on the Gaussian densities, the radius rule
 against the stated law of the Bayes logit, and the task, analysis, claims and figure on a tiny
 configuration. Whether SEMI-3 holds is the simulation's finding, not asserted here: the claims'
-verdicts must follow their stated rule (CI above 0).
+verdicts must follow their stated rule (CI above 0, premises met), and hand-built tables get the
+verdicts their numbers give (a gain holds, a loss fails, no leakage is inconclusive).
 
 Tolerances. Floating point: ``sigmoid`` of a sum versus a ratio of densities agree to ``1e-12``
 relative for logits of size up to ~30. Monte Carlo: a mean of ``N`` draws is within 5 standard
@@ -14,12 +15,13 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.stats import multivariate_normal
 
-from kdtheory.claims import Claim
+from kdtheory.claims import Claim, combined_verdict
 from simulations import crossfit_overfitting as cf
 
 TINY = cf.Config(
@@ -84,21 +86,80 @@ def test_run_is_reproducible(tiny):
     np.testing.assert_array_equal(df.distance.to_numpy(), again.distance.to_numpy())
 
 
+@pytest.mark.claim("SEMI-3")
 def test_claims_follow_their_rule(tiny):
     df, analysis, claims = tiny
     assert {"trial", "risk"} <= set(df.columns)
     assert all(isinstance(c, Claim) and c.id == "SEMI-3" for c in claims)
-    per_d = 2 + 2 * len(TINY.student_trees)
-    assert len(claims) == per_d * len(TINY.ds)
+    assert len(claims) == 2 * len(TINY.student_trees) * len(TINY.ds)
     for c in claims:
         assert c.ci is not None and c.ci[0] <= c.value <= c.ci[1]
-        assert c.holds == (c.ci[0] > 0)
+        assert len(c.premise) == 2 and all(p.met == (p.ci[0] > 0) for p in c.premise)
+        if c.premise_met and c.ci[0] > 0:
+            assert c.verdict == "holds"
+        elif not c.premise_met or c.ci[1] >= 0:
+            assert c.verdict == "inconclusive"
+        if c.premise_met:
+            assert c.family == sum(x.premise_met for x in claims)
     # the paired gap of the deepest teacher is the mean of the per-trial differences
     sw = analysis["student_wide"]
     d, trees = TINY.ds[0], TINY.student_trees[0]
     g = sw[(sw.d == d) & (sw.max_depth == 0) & (sw.student_trees == trees)]
     gap = analysis["at_deepest"][("gap", d, trees)]
-    assert gap["mean"] == pytest.approx((g.vanilla - g.crossfit).mean())
+    assert gap.value == pytest.approx((g.vanilla - g.crossfit).mean())
+    assert gap.df == TINY.n_trials - 1
+
+
+def _table(gap_per_doubling, leak=0.1, seed=0, d=4, trees=1) -> pd.DataFrame:
+    """A hand-built run: one mixture, depths 1, 4 and 16 (fully grown), six trials; the
+    vanilla student is farther from p0 than the cross-fit one by ``gap_per_doubling * log2
+    depth``, the in-sample teacher's leakage lower by ``leak`` (noise sd 0.005 on both)."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for max_depth, depth in ((1, 1.0), (4, 4.0), (0, 16.0)):
+        for trial in range(6):
+            key = {"d": d, "max_depth": max_depth, "trial": trial, "tree_depth": depth}
+            for method, dl, dt in (("vanilla", 0.0, 0.05), ("crossfit", leak, 0.0)):
+                noise = rng.normal(0.0, 0.005, 2)
+                teacher = {"leakage": 0.2 + dl + noise[0], "teacher_train": 0.1 + dt + noise[1]}
+                rows.append({**key, "kind": "teacher", "method": method, **teacher})
+            gap = gap_per_doubling * np.log2(depth) + rng.normal(0.0, 0.005)
+            for method, dist in (("vanilla", 0.2 + gap), ("crossfit", 0.2), ("scratch", 0.3)):
+                student = {"student_trees": trees, "distance": dist, "risk": dist**2}
+                rows.append({**key, "kind": "student", "method": method, **student})
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.claim("SEMI-3")
+@pytest.mark.parametrize(
+    "gap, leak, verdict",
+    [(0.02, 0.1, "holds"), (-0.02, 0.1, "fails"), (0.02, -0.01, "inconclusive")],
+)
+def test_hand_built_verdicts(gap, leak, verdict):
+    """A gain growing with depth holds; a loss shrinking with depth fails (both checks, after
+    Holm); an in-sample teacher that does not leak the labels (the premise: here it is farther
+    from them than the out-of-fold one) makes the same gain inconclusive."""
+    claims = cf.claims(_table(gap, leak))
+    assert len(claims) == 2
+    assert combined_verdict(claims) == verdict
+    assert all(c.verdict == verdict for c in claims)
+    assert all(c.premise_met == (leak > 0) for c in claims)
+
+
+@pytest.mark.claim("SEMI-3")
+def test_failing_setting_is_reported_not_hidden():
+    """Only the setting listed as failing (d = 10, 10-tree student) is unasserted; its checks keep
+    the verdict their numbers give and count in the claim's."""
+    assert cf.FAILING == frozenset({(10, 10)})
+    both = pd.concat([_table(0.02, d=4, trees=1), _table(-0.02, d=10, trees=10, seed=1)])
+    claims = cf.claims(both)
+    assert [(c.statement[:4], c.asserted, c.verdict) for c in claims] == [
+        ("d=4,", True, "holds"),
+        ("d=4,", True, "holds"),
+        ("d=10", False, "fails"),
+        ("d=10", False, "fails"),
+    ]
+    assert combined_verdict(claims) == "fails"
 
 
 def test_plot(tiny):
