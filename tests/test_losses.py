@@ -80,6 +80,7 @@ def _pd_scale(p, q, lam):
     return np.sum(p * np.maximum(1.0, (p / q) ** lam) + q) / abs(lam * (lam + 1.0))
 
 
+@pytest.mark.claim("PD-1")
 @PROPS
 @given(simplex_pair(), _lambdas())
 def test_power_divergence_matches_scipy(pq, lam):
@@ -96,6 +97,7 @@ def test_power_divergence_matches_scipy(pq, lam):
     assert ours == pytest.approx(dual, abs=tol)
 
 
+@pytest.mark.claim("PD-1")
 @settings(max_examples=60, deadline=None)
 @given(
     st.lists(st.integers(1, 50), min_size=2, max_size=6),
@@ -117,6 +119,7 @@ def test_power_divergence_on_counts_matches_scipy(counts, weights, lam):
     assert ours == pytest.approx(res.statistic / 2, abs=16 * (obs.size + 2) * EPS * scale)
 
 
+@pytest.mark.claim("PD-1")
 @PROPS
 @given(simplex_pair(), st.sampled_from([s * e for e in (1e-5, 1e-7, 1e-8, 1e-12) for s in (1, -1)]))
 def test_power_divergence_limits(pq, lam):
@@ -152,6 +155,7 @@ def _our_pd_rounding(p, q, lam):
     return 16 * (p.size + 2) * EPS * np.sum(part + p + q) / (lam + 1.0)
 
 
+@pytest.mark.claim("PD-1")
 @PROPS
 @given(simplex_pair(), st.floats(-3.0, 3.0))
 def test_power_divergence_nonnegative_with_quadratic_lower_bound(pq, lam):
@@ -167,6 +171,7 @@ def test_power_divergence_nonnegative_with_quadratic_lower_bound(pq, lam):
     assert power_divergence(p, q, lam) >= lower - tol
 
 
+@pytest.mark.claim("PD-1")
 def test_power_divergence_zero_entries_and_bad_lambda():
     p, q = np.array([0.5, 0.5, 0.0]), np.array([0.25, 0.25, 0.5])
     # lam = 1 is half Pearson's chi-square sum (p - q)^2 / q = (0.25 + 0.25 + 0.5) / 2

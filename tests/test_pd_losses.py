@@ -168,6 +168,7 @@ def _reference(p, q, lam):
 
 
 # ------------------------------------------------------------------------------ identities
+@pytest.mark.claim("PD-1")
 @settings(max_examples=80, deadline=None)
 @given(simplex_pair(), lambdas())
 def test_pd1_matches_high_precision_reference_including_the_limits(pq, lam):
@@ -183,6 +184,7 @@ def test_pd1_matches_high_precision_reference_including_the_limits(pq, lam):
     assert power_divergence(p, q, lam) == pytest.approx(_reference(p, q, lam), abs=tol)
 
 
+@pytest.mark.claim("PD-1")
 @PROPS
 @given(kd_case())
 def test_pd1_kd_loss_identities(case):
@@ -215,6 +217,7 @@ def test_pd1_kd_loss_identities(case):
     assert_within(at0, kd, _kd_tolerance(z, p, 0.0, T, "teacher_student", EPS))
 
 
+@pytest.mark.claim("PD-1")
 @PROPS
 @given(kd_case())
 def test_pd1_kd_loss_nonnegative_and_zero_iff_equal(case):
@@ -235,6 +238,7 @@ def test_pd1_kd_loss_nonnegative_and_zero_iff_equal(case):
     assert_within(matched, 0.0, tol)
 
 
+@pytest.mark.claim("PD-1")
 def test_pd1_zero_entries_and_infinities():
     """``0 log 0 = 0``; ``q_k = 0 < p_k`` is ``+inf`` for ``lam >= 0`` (as scipy), finite for
     every ``lam < 0``; ``p_k = 0 < q_k`` is ``+inf`` for ``lam <= -1``; a teacher probability

@@ -7,6 +7,7 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -54,14 +55,22 @@ def test_smoke_table(smoke):
     assert budget.loc["teacher", "epochs"] == cfg.teacher_epochs
 
 
+@pytest.mark.claim("RAT-6")
 def test_smoke_analysis_claims_and_figure(smoke):
-    _, _, df = smoke
+    cfg, _, df = smoke
     analysis = sim.analyze(df)
     claims = sim.claims(df, analysis)
-    assert {c.id for c in claims} == {"RAT-6"} and len(claims) == 2
-    for c in claims:  # the verdict follows from the interval, whatever it is
-        assert c.holds == (c.ci[0] > 0)
+    assert {c.id for c in claims} == {"RAT-6"} and len(claims) == len(cfg.shifts)
+    for c in claims:  # the verdict follows from the interval and the premises, whatever they are
+        assert "RaT - sm_long" in c.statement and len(c.premise) == 2
         assert c.ci[0] <= c.value <= c.ci[1]
+        if not c.premise_met:
+            assert c.verdict == "inconclusive"
+        elif c.ci[0] > 0:
+            assert c.verdict == "holds"
+        else:
+            assert c.verdict in ("fails", "inconclusive")
+            assert c.verdict == "inconclusive" or c.ci[1] < 0
     table = sim.result_table(analysis)
     assert set(table.method) == set(sim.METHODS)
     fig = sim.plot(df, analysis, claims)
@@ -69,6 +78,54 @@ def test_smoke_analysis_claims_and_figure(smoke):
         assert len(fig.axes) == 3 and all(ax.get_xlabel() for ax in fig.axes)
     finally:
         plt.close(fig)
+
+
+def _table(rat_minus_long, teacher_minus_source=0.05, shift_hurt=0.1, rat_minus_sm=0.2):
+    """A hand-built study table, 3 seeds, shifts 0 and 1.5: every method at 0.5 on both test
+    sets plus the given paired differences (each with a seed jitter of mean 0); the shift lowers
+    the teacher's target accuracy by ``shift_hurt`` at c = 1.5 only."""
+    jitter = np.array([0.01, -0.01, 0.0])
+    rows = []
+    for shift in (0.0, 1.5):
+        for seed in range(3):
+            j = jitter[seed]
+            target = {"source": 0.5, "sm": 0.5, "sm_long": 0.5, "oracle": 0.6}
+            target["teacher"] = 0.5 + teacher_minus_source + j
+            target["rat"] = 0.5 + rat_minus_long + j
+            target["sm"] = target["rat"] - rat_minus_sm
+            for method, acc in target.items():
+                source = acc + (shift_hurt + 2 * j if shift > 0 and method == "teacher" else 0.0)
+                rows.append(
+                    dict(shift=shift, seed=seed, method=method, target_acc=acc,
+                         source_acc=source, epochs=14 if method in ("rat", "sm_long") else 6,
+                         images=1000, n_source=100, n_target=100, n_target_test=50,
+                         ratio_bound=1.0 + shift)
+                )  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.claim("RAT-6")
+def test_claims_on_tables_with_known_verdicts():
+    """RaT - sm_long decides, per shift: +0.05 (holds at c = 1.5; at c = 0 the shift does not
+    hurt the teacher, so that check is inconclusive and outside Holm's family); -0.05 (fails,
+    although RaT beats SM at SM's budget by 0.2); a teacher worse than the source-label student
+    (premise not met: inconclusive, whatever RaT does); a shift that costs the teacher only
+    0.02 (< 0.03: inconclusive)."""
+    c0, c15 = sim.claims(_table(0.05))
+    assert c0.verdict == "inconclusive" and c0.outcome is True and not c0.premise_met
+    worth, hurts = c0.premise
+    assert worth.met and worth.value == pytest.approx(0.05)
+    assert not hurts.met and hurts.value == pytest.approx(0.0, abs=1e-12)
+    assert c15.verdict == "holds" and c15.family == 1 and c15.value == pytest.approx(0.05)
+    assert c15.premise[1].met and c15.premise[1].value == pytest.approx(0.1)
+    assert "RaT - SM at SM's own budget" in c15.detail and "2 df over 3 seeds" in c15.detail
+    _, c15 = sim.claims(_table(-0.05))
+    assert c15.verdict == "fails" and c15.value == pytest.approx(-0.05)
+    _, c15 = sim.claims(_table(0.05, teacher_minus_source=-0.1))
+    assert c15.verdict == "inconclusive" and c15.outcome is True
+    assert not c15.premise[0].met and c15.premise[0].value == pytest.approx(-0.1)
+    _, c15 = sim.claims(_table(0.05, shift_hurt=0.02))
+    assert c15.verdict == "inconclusive" and not c15.premise[1].met
 
 
 def test_paired_difference_is_paired_by_seed():
