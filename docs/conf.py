@@ -41,7 +41,14 @@ extensions = [
 
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 root_doc = "index"
-exclude_patterns = ["_build", "Thumbs.db", ".DS_Store", "**.ipynb_checkpoints"]
+# readme_template.md is the README's source (kdtheory claims renders it), not a page
+exclude_patterns = [
+    "_build",
+    "Thumbs.db",
+    ".DS_Store",
+    "**.ipynb_checkpoints",
+    "readme_template.md",
+]
 templates_path = ["_templates"]
 
 # -- autodoc / autosummary / numpydoc ------------------------------------------------------------
@@ -55,7 +62,7 @@ numpydoc_attributes_as_param_list = True
 numpydoc_validation_checks: set[str] = set()
 
 # -- MyST (the claims document, the simulation pages) ---------------------------------------------
-myst_enable_extensions = ["colon_fence"]
+myst_enable_extensions = ["colon_fence", "dollarmath"]  # $...$: the methodology's maths
 myst_heading_anchors = 3  # CLAIMS.md links to its own headings: [RAT-1](#rat-1)
 
 # -- sphinx-gallery: the examples, executed at build time ----------------------------------------

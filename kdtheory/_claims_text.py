@@ -127,8 +127,7 @@ SECTIONS: list[tuple[str, str, list[tuple[str, str, str]]]] = [
             ),
             (
                 "NAG-8",
-                "ours (an exploratory formalization of gradient denoising; reported, not "
-                "asserted)",
+                "ours (an exploratory formalization of gradient denoising; reported, not asserted)",
                 "In a linear softmax model with similar classes and atypical points, the "
                 "full-batch gradient on teacher-probability targets points closer to the "
                 "Bayes-optimal weights than the gradient on one-hot targets.",

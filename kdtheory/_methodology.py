@@ -1,3 +1,4 @@
+# ruff: noqa: E501  (markdown table rows of the methodology text are one line each)
 """How a verdict is decided: the methodology text of CLAIMS.md and of the documentation's
 methodology page (which includes this section of CLAIMS.md). The rules themselves live in
 :mod:`kdtheory.verdicts`; this text describes them and must say what they do.

@@ -1,5 +1,5 @@
 """Numbers quoted from the records: the README is rendered from a template whose placeholders
-name a record's check, premise or verdict (package-private; :func:`kdtheory.io.write_claims_document`
+name a record's check, premise or verdict (package-private; :func:`kdtheory.io.write_readme`
 writes the result, ``kdtheory claims --check`` compares it with what is on disk).
 
 A placeholder is ``{{STEM:ID}}`` or ``{{STEM:ID:TEXT}}`` with an optional ``|FIELD``:

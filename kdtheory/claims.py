@@ -238,7 +238,7 @@ class Claim:
 
     @property
     def verdict(self) -> str:
-        """"holds", "fails" or "inconclusive" (a premise not met, or the check undecided)."""
+        """ "holds", "fails" or "inconclusive" (a premise not met, or the check undecided)."""
         if not self.premise_met or self.outcome is None:
             return "inconclusive"
         return "holds" if self.outcome else "fails"

@@ -24,8 +24,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from kdtheory.claims import claims_table_markdown
 from kdtheory._quotes import QuoteError
+from kdtheory.claims import claims_table_markdown
 from kdtheory.io import (
     DATA_ENV_VAR,
     save_outputs,

@@ -42,12 +42,13 @@ _NUMBER = re.compile(r"^-?\d+(?:\.\d+)?(?:e[+-]\d+)?")
 @pytest.mark.parametrize(
     "value, lo, hi, text",
     [
-        (1.184, 1.146, 1.223, "1.18 [1.15, 1.22]"),
-        (-0.7153, -0.7241, -0.7065, "-0.715 [-0.724, -0.707]"),
-        (0.0027, -0.0204, 0.0258, "0.00 [-0.02, 0.03]"),
-        (12345.0, 12045.0, 12645.0, "12300 [12000, 12600]"),
+        # the interval's bounds rounded outward: it contains the interval computed
+        (1.184, 1.146, 1.223, "1.18 [1.14, 1.23]"),
+        (-0.7153, -0.7241, -0.7065, "-0.715 [-0.725, -0.706]"),
+        (0.0027, -0.0204, 0.0258, "0.00 [-0.03, 0.03]"),
+        (12345.0, 12045.0, 12645.0, "12300 [12000, 12700]"),
         (2.3e-05, 1.9e-05, 2.7e-05, "2.3e-05 [1.9e-05, 2.7e-05]"),
-        (-0.0004, -0.0054, 0.0046, "0.000 [-0.005, 0.005]"),  # no "-0.000"
+        (-0.0004, -0.0054, 0.0046, "0.000 [-0.006, 0.005]"),  # no "-0.000"
     ],
 )
 def test_format_ci_examples(value, lo, hi, text):
@@ -90,29 +91,69 @@ def test_format_ci_rounds_to_the_precision_of_the_interval(value, half, skew):
 
 
 # --------------------------------------------------------------------------- verdicts
-def test_verdict_wording_marks_reported_checks():
+def test_verdict_wording_shows_three_verdicts_and_marks_reported_checks():
+    from kdtheory.claims import Premise
+
     assert verdict(Claim("X-1", "s", True)) == "holds"
     assert verdict(Claim("X-1", "s", False)) == "fails"
-    assert verdict(Claim("X-1", "s", True, asserted=False)) == "holds (reported)"
-    assert verdict(Claim("X-1", "s", False, asserted=False)) == "fails (reported)"
+    assert verdict(Claim("X-1", "s", None)) == "inconclusive (undecided)"
+    assert verdict(Claim("X-1", "s", True, premise=[Premise("p", False)])) == (
+        "inconclusive (premise)"
+    )
+    assert verdict(Claim("X-1", "s", True, asserted=False)) == "holds, reported"
+    assert verdict(Claim("X-1", "s", False, asserted=False)) == "fails, reported"
 
 
-def test_claim_rows_one_per_check_when_few():
-    claims = [Claim("A-1", "first", True, 1.184, (1.146, 1.223)), Claim("A-2", "second", False, 2)]
+def test_claim_rows_one_per_check_when_few_with_premises():
+    from kdtheory.claims import Premise
+
+    unmet = Premise("teacher beats labels", False, -0.11, (-0.15, -0.07))
+    claims = [
+        Claim("A-1", "first", True, 1.184, (1.146, 1.223)),
+        Claim("A-2", "second", False, 2),
+        Claim("A-3", "third", True, 0.5, premise=[unmet]),
+        Claim("A-3", "fourth", True, 0.5, premise=[unmet]),
+    ]
     rows = claim_rows(claims, max_rows=8)
-    assert [r[:3] for r in rows] == [("A-1", "holds", "1.18 [1.15, 1.22]"), ("A-2", "fails", "2")]
+    assert [r[:3] for r in rows] == [
+        ("A-1", "holds", "1.18 [1.14, 1.23]"),
+        ("A-2", "fails", "2"),
+        ("A-3", "inconclusive (premise)", "0.5"),
+        ("A-3", "inconclusive (premise)", "0.5"),
+        ("", "premise not met", "-0.11 [-0.15, -0.07]"),  # once per claim
+    ]
+    assert [r[4] for r in rows] == ["holds", "fails", "inconclusive", "inconclusive"] + [
+        "inconclusive"
+    ]
 
 
-def test_claim_rows_per_id_with_the_failing_checks_listed():
+def test_claim_rows_per_id_with_the_checks_that_do_not_hold_listed():
     claims = [Claim("A-1", f"check {i}", True) for i in range(6)]
     claims += [Claim("A-1", "reported one", False, 0.5, (0.1, 0.9), asserted=False)]
-    claims += [Claim("B-2", f"other {i}", False, asserted=False) for i in range(3)]
+    claims += [Claim("B-2", f"other {i}", None, asserted=False) for i in range(3)]
     rows = claim_rows(claims, max_rows=4)
-    # A-1's asserted checks hold: it holds, its failing reported check is listed under it
-    assert rows[0][:3] == ("A-1", "holds", "6 of 7 checks hold")
-    assert rows[1][:3] == ("", "fails (reported)", "0.5 [0.1, 0.9]")
-    assert rows[2][:3] == ("B-2", "fails (reported)", "0 of 3 checks hold")
+    # a failing check fails its claim, reported or not
+    assert rows[0][:3] == ("A-1", "fails", "1 of 7 checks fail")
+    assert rows[1][:3] == ("", "fails, reported", "0.5 [0.1, 0.9]")
+    assert rows[2][:3] == ("B-2", "inconclusive, reported", "3 undecided")
     assert len(rows) == 6
+
+
+def test_every_figure_explains_its_verdicts():
+    """The note on "inconclusive" and "reported" is drawn under every verdict table."""
+    from kdtheory.claims import REPORTED_NOTE
+
+    fig, axes = new_figure(1, 2)
+    try:
+        for ax in axes.flat:
+            ax.plot([1, 2], [1, 2], label="a")
+            ax.set_xlabel("x")
+        finish_figure(fig, [Claim("RAT-1", "a check", None, 0.5, (0.1, 0.9))], "A title (RAT-1)")
+        texts = " ".join(t.get_text() for t in fig.texts)
+    finally:
+        plt.close(fig)
+    assert REPORTED_NOTE.split(";")[0] in texts
+    assert "inconclusive (undecided)" in texts
 
 
 # --------------------------------------------------------------------------- styles
@@ -217,7 +258,7 @@ def test_rate_panels_legends_off_the_data_and_table_below():
     try:
         _check_layout(fig)
         texts = {t.get_text() for t in fig.texts}
-        assert {"holds", "fails (reported)", "0.01 [-0.02, 0.04]"} <= texts
+        assert {"holds", "fails, reported", "0.01 [-0.02, 0.04]"} <= texts
     finally:
         plt.close(fig)
 

@@ -7,8 +7,9 @@ import importlib
 import matplotlib.pyplot as plt
 import pytest
 
-from kdtheory.claims import Claim
+from kdtheory.claims import VERDICTS, Claim
 from kdtheory.cli import SIMULATIONS
+from kdtheory.verdicts import holm
 
 ALL_NAMES = list(SIMULATIONS)
 #: the simulations with quick/full presets (the neural studies have smoke/cpu/gpu, tested in
@@ -39,11 +40,35 @@ def test_quick_preset_claims_hold(quick):
     assert "trial" in df.columns
     assert claims and all(isinstance(c, Claim) for c in claims)
     assert {c.id for c in claims} == set(mod.CLAIM_IDS)
+    assert all(c.verdict in VERDICTS for c in claims)
+    assert holm(claims) == claims, "claims() applies Holm's adjustment itself"
     # claims the issue says to report whatever they show (statistical, exploratory) are not asserted
     reported_only = set(getattr(mod, "REPORTED_ONLY", ()))
     assert reported_only <= set(mod.CLAIM_IDS)
     failed = [c for c in claims if not c.holds and c.asserted and c.id not in reported_only]
     assert not failed, failed
+
+
+def test_quick_preset_reproduces_its_record(quick):
+    """The quick preset, rerun, gives the committed record's checks: the same statements,
+    verdicts and premises (the numbers are compared in the reproducibility test)."""
+    import json
+    from pathlib import Path
+
+    mod, df, analysis, claims = quick
+    path = Path(__file__).resolve().parents[1] / "paper_figures" / f"{mod.NAME}-quick.json"
+    record = json.loads(path.read_text())
+    reported_only = set(getattr(mod, "REPORTED_ONLY", ()))
+    got = [
+        (c.id, c.statement, c.verdict, [p.met for p in c.premise])
+        + (c.asserted and c.id not in reported_only,)  # as the command line records it
+        for c in claims
+    ]
+    want = [
+        (c["id"], c["statement"], c["verdict"], [p["met"] for p in c["premise"]], c["asserted"])
+        for c in record["claims"]
+    ]
+    assert got == want
 
 
 def test_quick_preset_plots(quick):

@@ -63,6 +63,8 @@ API_MODULES = [
     "kdtheory.rates",
     "kdtheory.montecarlo",
     "kdtheory.claims",
+    "kdtheory.verdicts",
+    "kdtheory.formatting",
     "kdtheory.io",
     "kdtheory.plotting",
     "kdtheory.cli",
@@ -317,7 +319,7 @@ def simulation_page(
     page_dir: Path,
 ) -> str:
     """The MyST source of one simulation's page."""
-    from kdtheory.claims import Claim, claims_table_markdown
+    from kdtheory.claims import Claim, claims_table_markdown, verdict_summary
 
     lines = docstring.strip().splitlines()
     title = lines[0].strip().rstrip(".") if lines else ""
@@ -345,7 +347,10 @@ def simulation_page(
             out += [f"{fence}text", body, fence, ""]
     for preset, record, path in entries:
         claims = [Claim.from_dict(c) for c in record.get("claims", [])]
-        held = sum(c.holds for c in claims)
+        verdicts = "; ".join(
+            f"{cid} {verdict_summary([c for c in claims if c.id == cid])}"
+            for cid in dict.fromkeys(c.id for c in claims)
+        )
         stem = path.stem
         folder = path.parent
         ids = ", ".join(record.get("claim_ids", []))
@@ -372,7 +377,7 @@ def simulation_page(
         if files:
             out += ["Files: " + ", ".join(files) + ".", ""]
         out += [
-            f"Claims {ids}: {held} of {len(claims)} checks hold.",
+            f"Claims {ids}: {verdicts or 'none checked'}.",
             "",
             claims_table_markdown(claims) if claims else "No claim checked.\n",
         ]
@@ -413,7 +418,7 @@ def write_simulation_pages(
     ``simulations_dir`` a module ``NAME.py`` (not starting with an underscore). Returns the
     paths written: the simulation pages (sorted by name), then the index.
     """
-    from kdtheory.claims import Claim
+    from kdtheory.claims import Claim, combined_verdict
 
     out = Path(out_dir)
     records = _records(Path(records_dir))
@@ -433,7 +438,11 @@ def write_simulation_pages(
         counts = []
         for preset, record, _ in entries:
             claims = [Claim.from_dict(c) for c in record.get("claims", [])]
-            counts.append(f"{preset}: {sum(c.holds for c in claims)} of {len(claims)}")
+            ids = dict.fromkeys(c.id for c in claims)
+            summary = ", ".join(
+                f"{cid} {combined_verdict([c for c in claims if c.id == cid])}" for cid in ids
+            )
+            counts.append(f"{preset}: {summary}")
         presets = ", ".join(p for p, _, _ in entries) or "-"
         first = first.replace("|", "\\|")
         rows.append(f"| [{name}](#sim-{name}) | {first} | {presets} | {'; '.join(counts) or '-'} |")
