@@ -35,8 +35,9 @@ VERDICTS = ("holds", "fails", "inconclusive")
 
 #: what "reported" and "inconclusive" mean, in one line (under every verdict table)
 REPORTED_NOTE = (
-    "inconclusive: a premise is not met, or the 95% CI straddles the threshold; reported: not "
-    "asserted by the test suite, shown and counted whatever it shows"
+    "inconclusive: a premise is not met, or the 95% CI does not decide (it straddles the "
+    "threshold, or lies beyond it but not after Holm's adjustment); reported: not asserted by "
+    "the test suite, shown and counted whatever it shows"
 )
 
 
@@ -490,7 +491,7 @@ def claims_document(records: Iterable[Mapping[str, Any]], tests: Mapping[str, li
             return "; ".join(f"{run}: {verdict_summary(cs)}" for run, cs in runs)
         return "property tests" if tests.get(cid) else "not yet checked"
 
-    lines = [CLAIMS_HEADER, "## Summary", ""]
+    lines = [CLAIMS_HEADER.rstrip(), "", "## Summary", ""]
     lines += ["| claim | statement is | verdict per run |", "|---|---|---|"]
     for _, _, claims in SECTIONS:
         for cid, provenance, _ in claims:

@@ -195,14 +195,17 @@ def format_estimate(
     return format_value(value)
 
 
-def stored_value(x: float, ci: tuple[float, float] | None = None, *, digits: int = 6) -> float:
+def stored_value(
+    x: float, ci: tuple[float, float] | None = None, *, digits: int = 6, most: int = 10
+) -> float:
     """``x`` at the precision it is determined to, for the tracked records.
 
     With an interval: rounded at two decimals more than the interval supports
-    (:func:`ci_decimals`), never to more than ``digits`` significant digits; without one: to
-    ``digits`` significant digits. A record stored this way does not change when the last bits
-    of a computation do (another BLAS, another summation order), except in the rare case that
-    a value lies on a rounding boundary to within that noise.
+    (:func:`ci_decimals`), but never to more than ``most`` significant digits (an interval
+    narrower than a computation's floating-point noise does not make its last bits
+    meaningful); without one: to ``digits`` significant digits. A record stored this way does
+    not change when the last bits of a computation do (another BLAS, another summation order),
+    except in the rare case that a value lies on a rounding boundary to within that noise.
 
     Parameters
     ----------
@@ -211,7 +214,9 @@ def stored_value(x: float, ci: tuple[float, float] | None = None, *, digits: int
     ci : tuple of float, optional
         Its confidence interval.
     digits : int, default 6
-        Significant digits at most.
+        Significant digits of a value without an interval.
+    most : int, default 10
+        Significant digits at most, with an interval.
 
     Returns
     -------
@@ -221,6 +226,8 @@ def stored_value(x: float, ci: tuple[float, float] | None = None, *, digits: int
     --------
     >>> stored_value(-0.71534917, (-0.72413, -0.70651)), stored_value(1.0 / 3.0)
     (-0.71535, 0.333333)
+    >>> stored_value(1.99999791234, (1.99999771, 1.99999811))
+    1.999997912
     """
     x = float(x)
     if not math.isfinite(x) or x == 0.0:
@@ -232,8 +239,7 @@ def stored_value(x: float, ci: tuple[float, float] | None = None, *, digits: int
     if d is None:
         return sig
     coarse = round(x, d + 2)
-    # never more digits than ``digits`` significant ones
-    return coarse if _n_significant(coarse) <= digits else sig
+    return coarse if _n_significant(coarse) <= most else float(f"{x:.{most}g}")
 
 
 def _n_significant(x: float) -> int:
