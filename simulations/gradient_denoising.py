@@ -46,6 +46,11 @@ sample the path has been fitting. ``cos(-g, W* - W)`` is not a pure noise measur
 population gradient is not aimed at ``W*`` along the path, and late on the path at large ``n``
 the one-hot training gradient can be aimed at ``W*`` better than both. The noisy teacher's
 targets are biased; at large ``n`` its gradients are worse than the one-hot ones.
+
+Verdicts (reported). One check per metric and teacher: it holds when the paired difference's
+95% interval lies above 0 in every cell (similarity, ``n``, path point), fails when the test of
+a positive difference rejects in some cell after Bonferroni's adjustment over the cells and
+Holm's over the four checks, and is undecided otherwise.
 """
 
 from __future__ import annotations
@@ -60,6 +65,7 @@ from scipy.optimize import minimize
 from scipy.special import softmax
 
 from kdtheory.claims import Claim
+from kdtheory.formatting import format_value
 from kdtheory.montecarlo import run_grid
 from kdtheory.plotting import (
     ci_series,
@@ -70,6 +76,7 @@ from kdtheory.plotting import (
     new_figure,
     summarize,
 )
+from kdtheory.verdicts import ALPHA, holm, mean_estimate, region_outcome
 
 NAME = "gradient_denoising"
 CLAIM_IDS = ("NAG-8",)
@@ -78,6 +85,10 @@ REPORTED_ONLY = ("NAG-8",)
 TARGETS = ("one_hot", "bayes", "noisy")
 TEACHERS = ("bayes", "noisy")
 N_CLASSES = 4
+#: cos_opt depends on W*, an L-BFGS optimum that differs between BLAS builds by ~1e-9 (measured:
+#: 1.2e-9 absolute, 2.6e-8 relative on cosines down to 0.007): five digits leave a margin of
+#: about 100 on that noise (and are far finer than the paired differences, >= 1e-3)
+PRECISION = {"cos_opt": 5}
 
 
 @dataclass(frozen=True)
@@ -305,15 +316,19 @@ def analyze(df: pd.DataFrame) -> dict:
             d = (wide[metric, teacher] - wide[metric, "one_hot"]).rename("diff").reset_index()
             diffs.append(d.assign(metric=metric, teacher=teacher))
     diff = pd.concat(diffs, ignore_index=True)
-    diff_summary = summarize(diff, ["metric", "teacher", "similarity", "n", "step"], "diff")
-    worst = diff_summary.sort_values("lo").groupby(["metric", "teacher"], as_index=False).first()
+    cells = []
+    for key, g in diff.groupby(["metric", "teacher", "similarity", "n", "step"]):
+        est = mean_estimate(g["diff"])  # the paired difference over designs (same trials)
+        outcome, p_fail, (lo, hi) = region_outcome(est, above=0.0)
+        cells.append((*key, est.value, lo, hi, p_fail, outcome, len(g)))
+    columns = ["metric", "teacher", "similarity", "n", "step", "mean", "lo", "hi", "p_fail"]
+    diff_summary = pd.DataFrame(cells, columns=[*columns, "outcome", "count"])
     return {
         "cosines": {
             metric: summarize(df, ["similarity", "step", "target", "n"], metric)
             for metric in ("cos_opt", "cos_pop")
         },
         "diff": diff_summary,
-        "worst": worst,
         "risk": summarize(df[df.target == "population"], ["similarity", "step", "n"], "risk"),
         "n_designs": int(df.trial.nunique()),
     }
@@ -333,29 +348,49 @@ _TARGET_STYLE = {
 
 
 def claims(df: pd.DataFrame, analysis: dict | None = None) -> list[Claim]:
-    """NAG-8, reported only: teacher targets beat one-hot in both cosines (paired CIs)."""
+    """NAG-8, reported: teacher targets beat one-hot in both cosines, at every cell.
+
+    One check per metric and teacher over its cells (similarity, ``n``, trajectory point), each
+    cell the paired mean difference teacher minus one-hot over designs with its t interval. The
+    check holds when every cell's 95% CI lies above 0 (an intersection-union test, no
+    adjustment); it fails when the test of "the difference is positive" rejects in some cell
+    after a Bonferroni adjustment over the cells (``p_fail``: the smallest cell p-value times
+    the number of cells) and then Holm's over the four checks; otherwise it is undecided.
+    Exploratory (our formalization): reported, not asserted.
+    """
     a = analyze(df) if analysis is None else analysis
     out = []
-    for row in a["worst"].itertuples():
-        cells = a["diff"][(a["diff"].metric == row.metric) & (a["diff"].teacher == row.teacher)]
+    for (metric, teacher), cells in a["diff"].groupby(["metric", "teacher"], sort=False):
+        m = len(cells)
+        p_fail = min(1.0, m * float(cells.p_fail.min()))
+        n_above, n_below = int((cells.lo > 0).sum()), int((cells.hi < 0).sum())
+        outcome = True if n_above == m else (False if p_fail < ALPHA else None)
+        # the decisive cell: the lowest CI end where every cell holds, else the strongest
+        # evidence against (smallest t statistic: every cell has the same degrees of freedom)
+        worst = cells.loc[cells.lo.idxmin() if outcome else cells.p_fail.idxmin()]
+        which = "lowest CI end" if outcome else "smallest t statistic"
         start = cells[cells.step == 0]
         out.append(
             Claim(
                 "NAG-8",
-                f"(our formalization, exploratory) {_TARGET_STYLE[row.teacher][0]} targets give a "
-                f"higher {_METRIC_TEXT[row.metric]} than one-hot: paired mean difference CI "
-                "above 0 at every similarity, n and trajectory point",
-                holds=bool((cells.lo > 0).all()),
-                value=float(row.mean),
-                ci=(float(row.lo), float(row.hi)),
-                detail="value, CI: the cell with the lowest CI end "
-                f"(similarity {row.similarity:g}, n = {row.n}, step {row.step}); "
-                f"{int((cells.lo > 0).sum())} of {len(cells)} cells have CI above 0; "
-                f"at W = 0 the mean difference is {start['mean'].min():.3f} to "
-                f"{start['mean'].max():.3f}; {a['n_designs']} designs per cell",
+                f"(our formalization, exploratory) {_TARGET_STYLE[teacher][0]} targets give a "
+                f"higher {_METRIC_TEXT[metric]} than one-hot: paired mean difference over "
+                "designs, 95% CI above 0 at every similarity, n and trajectory point",
+                outcome,
+                float(worst["mean"]),
+                (float(worst.lo), float(worst.hi)),
+                detail=f"value, CI: the decisive cell ({which}: similarity "
+                f"{format_value(worst.similarity)}, n = {format_value(worst.n)}, step "
+                f"{format_value(worst.step)}); {n_above} of {m} cells have CI above 0, "
+                f"{n_below} below 0; at W = 0 the mean difference is "
+                f"{format_value(start['mean'].min())} to {format_value(start['mean'].max())}; "
+                f"{a['n_designs']} designs per cell; fails: Bonferroni over the {m} cells, then "
+                "Holm over the four checks",
+                asserted=False,
+                p_fail=p_fail,
             )
         )
-    return out
+    return holm(out)
 
 
 _STEP_LS = ("-", "--", ":", "-.")  # line style = point of the one-hot path
@@ -390,7 +425,7 @@ def plot(df: pd.DataFrame, analysis: dict, claim_list: list[Claim] | None = None
                     axes[i, j], c[c.target == target], "n", dodged=(k, len(targets), dx), **kw
                 )
             _log_n_axis(axes[i, j], ns)
-            title = f"NAG-8, c = {sim:g}: {_METRIC_SHORT[metric]} per target\nat W = 0"
+            title = f"NAG-8, c = {format_value(sim)}: {_METRIC_SHORT[metric]} per target\nat W = 0"
             ylabel = f"{_METRIC_TEXT[metric]}\n(mean, 95% CI)"
             dress_axis(axes[i, j], xlabel, ylabel, title, **no_legend)
         for j, metric in enumerate(("cos_opt", "cos_pop"), start=2):
@@ -404,7 +439,10 @@ def plot(df: pd.DataFrame, analysis: dict, claim_list: list[Claim] | None = None
                 ci_series(ax, g, "n", dodged=(k, len(series), dx), **kw)
             ax.axhline(0.0, color="k", lw=0.8)
             _log_n_axis(ax, ns)
-            title = f"NAG-8, c = {sim:g}: teacher - one-hot,\n{_METRIC_SHORT[metric]} (paired)"
+            title = (
+                f"NAG-8, c = {format_value(sim)}: teacher - one-hot,\n"
+                f"{_METRIC_SHORT[metric]} (paired)"
+            )
             ylabel = f"difference in {_METRIC_SHORT[metric]} (mean, 95% CI)"
             dress_axis(ax, xlabel, ylabel, title, **no_legend)
         ax = axes[i, 4]
@@ -413,7 +451,7 @@ def plot(df: pd.DataFrame, analysis: dict, claim_list: list[Claim] | None = None
             kw = {"color": "0.3", "marker": "o", "ms": 3.5, **step_of[step], "label": at[step]}
             ci_series(ax, r[r.step == step], "n", dodged=(k, len(steps), dodge_step(r.n, 3)), **kw)
         _log_n_axis(ax, ns)
-        title = f"NAG-8, c = {sim:g}: where the points\nof the one-hot path are"
+        title = f"NAG-8, c = {format_value(sim)}: where the points\nof the one-hot path are"
         ylabel = "population excess cross-entropy of W (nats)"
         dress_axis(ax, xlabel, ylabel, title, **no_legend)
     finish_figure(

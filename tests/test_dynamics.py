@@ -100,6 +100,7 @@ def test_gd_filter_matches_its_definition(lam, t, log_c):
         assert F == pytest.approx(ref, rel=4 * EPS, abs=0)
 
 
+@pytest.mark.claim("NAG-1")
 @PROPERTY
 @given(c=st.floats(1e-3, 1.999), steps=st.integers(0, 60), lam=st.floats(1e-2, 1e2))
 def test_gd_filter_integer_steps_exact_including_oscillation(c, steps, lam):
@@ -147,6 +148,7 @@ def test_gd_filter_monotone_in_time_and_eigenvalue(lam, t1, dt):
         assert np.all(np.diff(f1) >= 0)
 
 
+@pytest.mark.claim("NAG-1")
 @PROPERTY
 @given(lam=log_uniform(1e-3, 1e3), x=log_uniform(1e-3, 10), n_steps=st.integers(1, 10**4))
 def test_small_step_descent_approaches_gradient_flow(lam, x, n_steps):
@@ -209,6 +211,7 @@ def _along(V, w):
     return np.asarray(w) @ V
 
 
+@pytest.mark.claim("NAG-1")
 @PROPERTY
 @given(design=designs, c=st.floats(0.5, 1.8), n_steps=st.integers(1, 50))
 def test_closed_form_matches_simulated_descent_along_every_direction(design, c, n_steps):
@@ -230,6 +233,7 @@ def test_closed_form_matches_simulated_descent_along_every_direction(design, c, 
     np.testing.assert_allclose(ref[-1], h * w_star, rtol=CLAIM_RTOL, atol=0)
 
 
+@pytest.mark.claim("NAG-1")
 @PROPERTY
 @given(design=designs, x_max=st.floats(0.1, 10))
 def test_gradient_flow_closed_form_matches_matrix_exponential(design, x_max):
@@ -251,6 +255,7 @@ def test_gradient_flow_closed_form_matches_matrix_exponential(design, x_max):
     np.testing.assert_allclose(gd_predictions(X, y, t), X @ gd_weights(X, y, t), rtol=0, atol=scale)
 
 
+@pytest.mark.claim("NAG-1")
 def test_rank_deficient_design_stays_in_the_row_space():
     rng = np.random.default_rng(3)
     B = rng.standard_normal((6, 3))
@@ -270,6 +275,7 @@ def test_rank_deficient_design_stays_in_the_row_space():
 
 
 # ------------------------------------------------------------------ distillation (THEORY 2.1)
+@pytest.mark.claim("NAG-1")
 @PROPERTY
 @given(
     design=designs,
@@ -297,6 +303,7 @@ def test_student_on_teacher_predictions_has_the_product_filter(
     np.testing.assert_allclose(_along(V, gens), _along(V, [w_T, w_S, w_3]), rtol=CLAIM_RTOL)
 
 
+@pytest.mark.claim("NAG-1")
 @PROPERTY
 @given(design=designs, c=st.floats(0.5, 1.0), n_steps=st.integers(1, 20), n_gen=st.integers(1, 4))
 def test_self_distill_with_the_estimator_reproduces_the_closed_form(design, c, n_steps, n_gen):
@@ -314,6 +321,7 @@ def test_self_distill_with_the_estimator_reproduces_the_closed_form(design, c, n
     )
 
 
+@pytest.mark.claim("NAG-4")
 @PROPERTY
 @given(design=designs, t=log_uniform(1e-2, 1e2), T=log_uniform(1e-2, 1e2))
 def test_degenerate_teachers_nag4(design, t, T):

@@ -393,6 +393,7 @@ def _assert_along_v(d: Design, w: np.ndarray, h: np.ndarray, tol: np.ndarray, wh
 
 
 # ------------------------------------------------------------------------------ NAG-1
+@pytest.mark.claim("NAG-1")
 @NAG
 @given(
     log_lam=st.lists(st.floats(-3, 3), min_size=1, max_size=6),
@@ -435,6 +436,7 @@ def test_nag1_gd_filter_equals_stepwise_descent_on_diagonal_design(log_lam, c, n
     assert np.all(err <= sim_err + closed_err), (err, sim_err + closed_err)
 
 
+@pytest.mark.claim("NAG-1")
 @NAG
 @given(
     d=designs(),
@@ -475,6 +477,7 @@ def test_nag1_closed_forms_equal_simulated_gd(d, c, n_steps):
         assert np.all(err <= REL_GD * np.abs(F) * y_norm + floor)
 
 
+@pytest.mark.claim("NAG-1")
 @NAG
 @given(
     d=designs(),
@@ -496,6 +499,7 @@ def test_nag1_student_on_teacher_predictions_equals_distill_filter(d, c, t, T):
     np.testing.assert_array_equal(S, gd_filter(d.lam, t, eta) * gd_filter(d.lam, T, eta))
 
 
+@pytest.mark.claim("NAG-1")
 @NAG
 @given(
     d=designs(),
@@ -535,6 +539,7 @@ def test_nag1_self_distillation_chains(d, c, n_steps, n_generations, times):
         labels = d.X @ w
 
 
+@pytest.mark.claim("NAG-1")
 @NAG
 @given(d=designs(), c=st.floats(0.01, 0.5), n_steps=st.integers(1, 300))
 def test_nag1_small_step_descent_approaches_gradient_flow(d, c, n_steps):
@@ -561,6 +566,7 @@ def test_nag1_small_step_descent_approaches_gradient_flow(d, c, n_steps):
     assert np.all(diff >= lo * w_abs - fp) and np.all(diff <= hi * w_abs + fp)
 
 
+@pytest.mark.claim("NAG-1")
 @NAG
 @given(lam=EIGEN, x=_log_uniform(-6, math.log10(0.5)), log_n=st.floats(0, 6))
 def test_nag1_gd_filter_euler_limit(lam, x, log_n):
@@ -613,6 +619,7 @@ def _ratio_gap(lam_top, lam_bot, t, T, eta) -> tuple[float, Decimal, float]:
     return gap, truth, bound
 
 
+@pytest.mark.claim("NAG-2")
 @NAG
 @given(pair=eigen_pairs(), ts=st.lists(TIMES, min_size=1, max_size=3), T=TIMES, c=MONOTONE)
 def test_nag2_student_ratio_below_teacher_ratio(pair, ts, T, c):
@@ -629,6 +636,7 @@ def test_nag2_student_ratio_below_teacher_ratio(pair, ts, T, c):
         _assert_positive_where_resolvable(gap, truth, bound, "NAG-2")
 
 
+@pytest.mark.claim("NAG-2")
 @NAG
 @given(pair=eigen_pairs(), t=TIMES, factor=_log_uniform(0, 3), T=TIMES, c=MONOTONE)
 def test_nag2_gap_decreases_to_zero_as_student_trains(pair, t, factor, T, c):
@@ -656,6 +664,7 @@ def _tau_rel_err(m: Matched, lam: float, eta: float | None) -> float:
     return m.kappa * (EPS / 2 + rel_q) + rel_q + cond * (3 * LIB + EPS / 2) + 3 * LIB + EPS / 2
 
 
+@pytest.mark.claim("NAG-3")
 @NAG
 @given(lam=EIGEN, t=TIMES, T=TIMES, c=MATCHED)
 def test_nag3_matched_time_below_both_times(lam, t, T, c):
@@ -693,6 +702,7 @@ def _scalar_gap(a: float, c: float, r: float) -> tuple[float, Decimal, float]:
     return gap, truth, bound
 
 
+@pytest.mark.claim("NAG-3")
 @NAG
 @given(pair=eigen_pairs(), t=TIMES, T=TIMES, c=MATCHED)
 def test_nag3_label_model_ahead_at_matched_progress(pair, t, T, c):
@@ -737,6 +747,7 @@ def test_nag3_label_model_ahead_at_matched_progress(pair, t, T, c):
     assert abs(scalar - gap) <= bound + scalar_bound + input_rounding
 
 
+@pytest.mark.claim("NAG-3")
 @NAG
 @given(a=st.floats(1e-100, 1.0), c=st.floats(1e-100, 1.0), r=st.floats(1e-100, 1.0))
 def test_nag3_scalar_inequality(a, c, r):
@@ -754,6 +765,7 @@ def test_nag3_scalar_inequality(a, c, r):
         _assert_positive_where_resolvable(gap, truth, bound, "NAG-3 scalar")
 
 
+@pytest.mark.claim("NAG-3")
 @pytest.mark.parametrize("c", [1e-6, 0.3, 0.999])
 @pytest.mark.parametrize("r", [1e-3, 0.5, 0.9])
 def test_nag3_scalar_limit_at_a_to_zero(c, r):
@@ -770,6 +782,7 @@ def test_nag3_scalar_limit_at_a_to_zero(c, r):
 
 
 # ------------------------------------------------------------------------------ NAG-4
+@pytest.mark.claim("NAG-4")
 @NAG
 @given(
     lams=st.lists(st.one_of(EIGEN, st.just(0.0)), min_size=1, max_size=6),
@@ -791,6 +804,7 @@ def test_nag4_interpolating_teacher_and_converged_student(lams, top, t, T, steps
     assert np.all(gd_filter(lam, t, eta)[lam == 0.0] == 0.0)
 
 
+@pytest.mark.claim("NAG-4")
 @NAG
 @given(d=designs(), c=_log_uniform(-3, 0), t=st.integers(0, 60))
 def test_nag4_interpolating_teacher_weights(d, c, t):
@@ -810,6 +824,7 @@ def test_nag4_interpolating_teacher_weights(d, c, t):
     _assert_along_v(d, simulate_gd(d.X, y_inf, t, eta), F, tol, "student of T = inf")
 
 
+@pytest.mark.claim("NAG-4")
 @NAG
 @given(pair=eigen_pairs(), times=st.lists(TIMES, min_size=2, max_size=5), c=MONOTONE)
 def test_nag4_each_generation_lowers_the_ratio(pair, times, c):
@@ -856,6 +871,7 @@ def test_nag4_each_generation_lowers_the_ratio(pair, times, c):
 
 
 # ------------------------------------------------------------------------------ NAG-5
+@pytest.mark.claim("NAG-5")
 @NAG
 @given(lam=EIGEN, times=st.lists(TIMES, min_size=1, max_size=3), c=MATCHED)  # eta lam < 1
 def test_nag5_filter_order_ratio_within_bound(lam, times, c):
@@ -877,6 +893,7 @@ def test_nag5_filter_order_ratio_within_bound(lam, times, c):
     assert abs(ratio - expected) <= 2 * m * (LIB + 1.5 * EPS) * max(ratio, expected)
 
 
+@pytest.mark.claim("NAG-5")
 @NAG
 @given(
     lam=EIGEN,

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+import io
 
 import numpy as np
 import pandas as pd
 import pytest
 from scipy.stats import multivariate_normal
 
+from kdtheory.io import table_csv_text
+from kdtheory.verdicts import ALPHA
 from simulations import gradient_denoising as gd
 
 MEANS = gd.class_means(4, 0.8, 8, 2.0)
@@ -153,3 +156,84 @@ def test_run_table_and_reported_claims(tiny):
 def test_run_is_reproducible(tiny):
     cfg, df = tiny
     pd.testing.assert_frame_equal(df, gd.run(cfg, progress=False))
+
+
+def test_saved_table_decides_as_the_computed_one(tiny):
+    """cos_opt is saved at PRECISION (5 digits): same verdicts, values to that resolution."""
+    _, df = tiny
+    saved = pd.read_csv(io.StringIO(table_csv_text(df, gd.PRECISION)))
+    raw, back = gd.claims(df), gd.claims(saved)
+    assert [c.verdict for c in raw] == [c.verdict for c in back]
+    np.testing.assert_allclose([c.value for c in back], [c.value for c in raw], atol=1e-4)
+
+
+def _hand_built(shift: dict, n_designs: int = 10, seed: int = 0) -> pd.DataFrame:
+    """A table with cosines chosen per cell: the teacher minus one-hot difference in a cell is
+    ``shift[(metric, teacher)](similarity, n, step)`` plus noise 0.01 per design."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for similarity in (0.0, 0.8):
+        for n in (25, 100):
+            for step in (0, 10):
+                for trial in range(n_designs):
+                    base = {"similarity": similarity, "n": n, "step": step, "trial": trial}
+                    one_hot = {"cos_opt": 0.5 + 0.1 * rng.standard_normal(), "cos_pop": 0.6}
+                    common = {**base, "risk": 0.1, "atypical_share": 0.2}
+                    rows.append({**common, "target": "one_hot", **one_hot})
+                    rows.append({**common, "target": "population", "cos_opt": 0.9, "cos_pop": 1.0})
+                    for teacher in gd.TEACHERS:
+                        values = {
+                            metric: one_hot[metric]
+                            + shift[metric, teacher](similarity, n, step)
+                            + 0.01 * rng.standard_normal()
+                            for metric in ("cos_opt", "cos_pop")
+                        }
+                        rows.append({**common, "target": teacher, **values})
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.claim("NAG-8")
+def test_hand_built_table_known_verdicts():
+    """Above 0 everywhere: holds; clearly below 0 in one cell: fails; straddling 0 in one
+    cell (the others above): undecided."""
+    shift = {
+        ("cos_opt", "bayes"): lambda c, n, s: 0.1,
+        ("cos_opt", "noisy"): lambda c, n, s: -0.1 if (c, n, s) == (0.8, 100, 10) else 0.1,
+        ("cos_pop", "bayes"): lambda c, n, s: 0.0 if (c, n, s) == (0.0, 25, 0) else 0.1,
+        ("cos_pop", "noisy"): lambda c, n, s: 0.05,
+    }
+    claims = gd.claims(_hand_built(shift))
+    verdict = {
+        (c.statement.split(" targets")[0].split(") ")[1], "cos(g, G)" in c.statement): c
+        for c in claims
+    }
+    assert len(claims) == 4 and all(not c.asserted for c in claims)
+    bayes_opt, noisy_opt = verdict["Bayes teacher p(y|x)", False], verdict["noisy teacher", False]
+    bayes_pop, noisy_pop = verdict["Bayes teacher p(y|x)", True], verdict["noisy teacher", True]
+    assert bayes_opt.verdict == noisy_pop.verdict == "holds"
+    assert noisy_opt.verdict == "fails" and noisy_opt.value == pytest.approx(-0.1, abs=0.02)
+    assert "similarity 0.8, n = 100, step 10" in noisy_opt.detail
+    assert bayes_pop.verdict == "inconclusive" and bayes_pop.ci[0] < 0 < bayes_pop.ci[1]
+    # p_fail: the smallest cell p-value times the 8 cells, then Holm over the four checks
+    assert noisy_opt.p_fail < ALPHA / 4 and all(c.family == 4 for c in claims)
+
+
+@pytest.mark.claim("NAG-8")
+def test_multiplicity_leaves_a_lone_weak_failure_undecided():
+    """One cell whose CI lies just below 0 is not a failure after adjusting for the 8 cells."""
+    shift = dict.fromkeys(
+        [(m, t) for m in ("cos_opt", "cos_pop") for t in gd.TEACHERS], lambda c, n, s: 0.1
+    )
+    df = _hand_built(shift)
+    # that cell's paired differences: mean -0.009, standard deviation 0.01 over 10 designs, so
+    # t = -2.85 (one-sided p = 0.0096, 95% CI [-0.0162, -0.0018]); times 8 cells: 0.077
+    z = np.random.default_rng(0).standard_normal(10)
+    d = -0.009 + 0.01 * (z - z.mean()) / z.std(ddof=1)
+    cell = (df.similarity == 0.0) & (df.n == 25) & (df.step == 0)
+    one_hot = df[cell & (df.target == "one_hot")].sort_values("trial").cos_opt.to_numpy()
+    noisy = cell & (df.target == "noisy")
+    df.loc[noisy, "cos_opt"] = one_hot[df.loc[noisy, "trial"].to_numpy()] + d
+    claim = next(c for c in gd.claims(df) if "noisy" in c.statement and "W*" in c.statement)
+    assert claim.value == pytest.approx(-0.009) and claim.ci[1] < 0  # below 0, unadjusted ...
+    assert claim.p_fail == pytest.approx(8 * 0.0096, abs=0.001) and claim.p_fail > ALPHA
+    assert claim.verdict == "inconclusive" and claim.outcome is None  # ... not a failure

@@ -7,8 +7,10 @@ import dataclasses
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 import pytest
 
+from kdtheory.claims import combined_verdict
 from kdtheory.dynamics import (
     SpectralDecomposition,
     distill_filter,
@@ -94,17 +96,6 @@ def test_exact_risk_matches_dense_smoother_and_monte_carlo():
     assert abs(draws.mean() - exact["risk"][0]) < 4 * draws.std(ddof=1) / np.sqrt(draws.size)
 
 
-def test_ratio_of_means_interval():
-    rng = np.random.default_rng(4)
-    b = rng.uniform(1.0, 2.0, 50)
-    r, ci = ld.ratio_of_means(0.7 * b, b)
-    # the variance cancels to O(eps s_b^2), so the half width is O(sqrt(eps)) ~ 1e-8, not 0
-    assert r == pytest.approx(0.7) and ci[1] - ci[0] == pytest.approx(0.0, abs=1e-7)
-    a = 0.7 * b + 0.05 * rng.standard_normal(50)
-    r, (lo, hi) = ld.ratio_of_means(a, b)
-    assert lo < r < hi and lo < 0.7 < hi
-
-
 @pytest.fixture(scope="module")
 def small():
     df = ld.run(SMALL, progress=False)
@@ -116,7 +107,58 @@ def test_table_and_claims(small):
     assert {"trial", "risk"} <= set(df.columns)
     claims = ld.claims(df, analysis)
     assert {c.id for c in claims} == set(ld.CLAIM_IDS) == set(ld.REPORTED_ONLY)
-    assert all(c.value is not None and c.ci is not None for c in claims)
+    assert len(claims) == len(analysis["gains"]) == 1  # one recovery check per setting
+    assert all(c.value is not None and c.ci is not None and c.p_fail is not None for c in claims)
+    assert all(len(c.premise) == 1 and "beats labels" in c.premise[0].statement for c in claims)
+
+
+def _hand_built(small, settings: dict, n_designs: int = 12, seed: int = 5) -> pd.DataFrame:
+    """The small run's table with chosen risks: per setting ``(teacher, total)``, the labels'
+    risk ``1 + e``, distillation from the start ``1 - gain + e'`` and the midpoint switch
+    ``1 - recovered * gain + e''`` (noise 0.01 per design); settings beyond the run's one are
+    copies of its rows with other factors."""
+    df, _ = small
+    rng = np.random.default_rng(seed)
+    base = df[df.trial < n_designs]
+    frames = []
+    for (teacher, total), (gain, recovered) in settings.items():
+        f = base.copy()
+        f["teacher_factor"], f["total_factor"] = teacher, total
+        for trial in range(n_designs):
+            e = 0.01 * rng.standard_normal(3)
+            risks = {1.0: 1.0 + e[0], 0.0: 1.0 - gain + e[1], 0.5: 1.0 - recovered * gain + e[2]}
+            for fraction, risk in risks.items():
+                at = (f.kind == "switch") & (f.trial == trial) & (f.switch_fraction == fraction)
+                f.loc[at, "risk"] = risk
+        frames.append(f)
+    return pd.concat(frames, ignore_index=True)
+
+
+@pytest.mark.claim("NAG-7")
+def test_hand_built_table_known_verdicts(small):
+    """A gain recovered at 0.9 holds, at 0.2 fails; without a gain the check is outside the
+    claim (premise not met), whatever the fraction."""
+    settings = {(1.0, 4.0): (0.2, 0.9), (1.0, 2.0): (0.2, 0.2), (0.5, 4.0): (-0.2, 0.9)}
+    df = _hand_built(small, settings, n_designs=SMALL.n_designs)
+    claims = {c.statement.split(":")[0]: c for c in ld.claims(df)}
+    hold = claims["T = 1 T_oracle, t_total = 4 T"]
+    fail = claims["T = 1 T_oracle, t_total = 2 T"]
+    none = claims["T = 0.5 T_oracle, t_total = 4 T"]
+    assert hold.verdict == "holds" and hold.value == pytest.approx(0.9, abs=0.1)
+    assert fail.verdict == "fails" and fail.value == pytest.approx(0.2, abs=0.1)
+    assert none.verdict == "inconclusive" and not none.premise_met
+    # the two settings with a gain form Holm's family; the one without is outside it
+    assert hold.family == fail.family == 2
+    assert combined_verdict(claims.values()) == "fails"
+
+
+@pytest.mark.claim("NAG-7")
+def test_hand_built_undecided_recovery_is_inconclusive(small):
+    """A recovered fraction whose interval straddles 0.5 leaves the check undecided."""
+    df = _hand_built(small, {(1.0, 4.0): (0.02, 0.5)}, n_designs=SMALL.n_designs)
+    (claim,) = ld.claims(df)
+    assert claim.premise_met and claim.ci[0] < ld.RECOVERED_MIN < claim.ci[1]
+    assert claim.verdict == "inconclusive" and claim.outcome is None
 
 
 def test_switch_at_teacher_time_reproduces_the_teacher(small):
