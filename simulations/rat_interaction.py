@@ -5,14 +5,25 @@ kernel ridge with the finite-rank kernel made of the first ``r`` Mercer terms of
 (:class:`kdtheory.kernels.FiniteRankSobolev`), so it cannot see the directions ``phi_k``,
 ``k > r``. ``f*`` is the rate-tight Sobolev function; the part the teacher cannot see has energy
 ``sum_{k > r} theta_k^2`` (:func:`kdtheory.theory.unseen_energy`). No shift, ``X_target = X``.
-Exact target risks over the noise, student ridges by oracle choice, on a grid of ``n``. A
-mis-specified Gaussian teacher (length scale ``l``, no exact unseen part) is run beside it.
+Exact target risks over the noise on a grid of ``n``. A mis-specified Gaussian teacher (length
+scale ``l``, no exact unseen part) is run beside it.
+
+Oracle student ridge. For each method and design, the largest ridge of the grid
+``STUDENT_LAMS`` (``1e-6`` to 1) whose exact target risk is within a relative ``ORACLE_RTOL =
+1e-4`` of the grid's minimum (:func:`oracle_index`). The grid stops at ``1e-6`` and near-ties go
+to the larger ridge because the dense risks at small ridges are ill-conditioned: a plain argmin
+over ridges down to ``1e-10`` picked other ridges under another BLAS build. The risks are stored
+to 4 digits (``PRECISION``).
 
 CLAIMS.md 1.3 predicts, in the sequence model, that RaT's floor (``n -> inf``) is the unseen
 energy (RaT removes shrinkage bias, not blindness) and that SM's floor adds the teacher's
 shrinkage bias on the seen part, ``sum_{k <= r} (lam_T / (mu_k + lam_T))^2 theta_k^2``.
-Measured here: ``E||f_RaT - P_r f*||^2``, the distance of RaT to the part of ``f*`` the teacher
-sees (it must vanish as ``n`` grows), and each method's risk against its sequence-model floor.
+Measured here: the seen-part error ``dist_seen = E||f_RaT - P_r f*||^2``, which must vanish as
+``n`` grows. It is not the excess of the risk over the unseen energy: with ``u = (I - P_r) f*``,
+``risk = dist_seen + unseen - 2 <E f_RaT - P_r f*, u>`` (exactly: the midpoint rule keeps the
+``phi_k`` orthonormal), and Cauchy-Schwarz bounds the cross term by ``2 sqrt(dist_seen unseen)``,
+so the risk tends to the unseen energy when ``dist_seen`` tends to 0. Also SM's risk against
+RaT's at the largest ``n``, paired by design, for every teacher.
 """
 
 from __future__ import annotations
@@ -23,8 +34,9 @@ from functools import partial
 import numpy as np
 import pandas as pd
 
-from kdtheory.claims import Claim
+from kdtheory.claims import Claim, Premise
 from kdtheory.exact import distillation_paths
+from kdtheory.formatting import format_value
 from kdtheory.kernels import FiniteRankSobolev, SobolevMin, gaussian, sobolev_min_eigenfunctions
 from kdtheory.montecarlo import run_grid
 from kdtheory.plotting import (
@@ -44,11 +56,34 @@ from kdtheory.plotting import (
 from kdtheory.rates import fit_rate
 from kdtheory.shift import two_piece_shift
 from kdtheory.theory import sm_floor, unseen_energy
+from kdtheory.verdicts import check, estimate_from_fit, holm, paired_estimate
 from simulations._targets import SobolevTarget
 
 NAME = "rat_interaction"
 CLAIM_IDS = ("RAT-5",)
-STUDENT_LAMS = tuple(float(v) for v in np.logspace(-10, 0, 31))
+#: the oracle's grid of student ridges: 1e-6 to 1, a third of a decade apart. The dense exact
+#: risk at ridge ``lam`` agrees to about ``6e-15 / lam`` (relative) between BLAS builds (measured:
+#: 6e-5 at 1e-10, 6e-9 at 1e-6), so smaller ridges would make the oracle's choice and the risks
+#: machine-dependent; SM, the only method whose risk keeps falling below 1e-6, loses at most
+#: 3e-5 of its risk (relative; measured on the quick preset)
+STUDENT_LAMS = tuple(float(v) for v in np.logspace(-6, 0, 19))
+#: the oracle's tie-break: the largest ridge of the grid whose exact risk is within this relative
+#: distance of the grid's minimum (a near-tie goes to the better-conditioned ridge); on the quick
+#: preset every ridge's risk is at least 700 times its BLAS noise away from this window's edge
+ORACLE_RTOL = 1e-4
+#: digits the risks are stored to: 4 (the ridges near 1e-6 leave the risks determined to about 8
+#: digits; 4 keep a rerun on another BLAS build from changing the table's text)
+PRECISION = {"risk": 4, "bias": 4, "variance": 4, "dist_seen": 4}
+#: the table's relative rounding at 4 digits (half a unit of the 4th): the slack of the
+#: deterministic bound check
+TABLE_RTOL = 5e-4
+
+
+def oracle_index(risk) -> int:
+    """Index of the oracle's ridge on an increasing grid: the largest ridge whose risk is at most
+    ``(1 + ORACLE_RTOL)`` times the grid's minimum."""
+    risk = np.asarray(risk, dtype=float)
+    return int(np.flatnonzero(risk <= risk.min() * (1.0 + ORACLE_RTOL))[-1])
 
 
 @dataclass(frozen=True)
@@ -104,7 +139,7 @@ def _task(
     rows = []
     for method, path in paths.items():
         res = path.risk(f_src, f_eval, cfg.noise_sd)
-        j = int(np.argmin(res["risk"]))
+        j = oracle_index(res["risk"])
         dist_seen = (
             float("nan")
             if seen_eval is None
@@ -151,55 +186,106 @@ def _floors(rank: int, teacher_lam: float) -> dict:
     return {"rat": unseen_energy(mu, theta2), "sm": sm_floor(mu, theta2, teacher_lam)}
 
 
+def _sm_minus_rat(df: pd.DataFrame, n_max: int) -> dict:
+    """SM risk - RaT risk at ``n_max`` per teacher, paired by design (trial)."""
+    last = df[df.n == n_max].pivot_table(
+        index=["teacher", "size", "trial"], columns="method", values="risk"
+    )
+    return {
+        key: paired_estimate(g["sm"], g["rat"])
+        for key, g in last.groupby(level=["teacher", "size"])
+    }
+
+
+def _bound_ratio(fr: pd.DataFrame) -> pd.Series:
+    """``|risk - unseen - dist_seen| / (2 sqrt(dist_seen unseen) + slack)`` per row.
+
+    With ``u = (I - P_r) f*`` and ``s = P_r f*``, ``risk = E||f - s||^2 + ||u||^2 - 2 <E f - s, u>``
+    exactly, since the midpoint rule of the target risk keeps ``phi_1 .. phi_2000`` orthonormal
+    (a discrete sine transform); Cauchy-Schwarz bounds the cross term by
+    ``2 sqrt(dist_seen unseen)``. ``slack`` is the table's rounding (``TABLE_RTOL``).
+    """
+    excess = (fr.risk - fr.unseen - fr.dist_seen).abs()
+    bound = 2.0 * np.sqrt(fr.dist_seen * fr.unseen)
+    return excess / (bound + TABLE_RTOL * (fr.risk + fr.dist_seen + bound))
+
+
 def analyze(df: pd.DataFrame) -> dict:
-    """Distance of RaT to the seen part of f* and its fitted decay in n; sequence-model floors."""
+    """Distance of RaT to the seen part of f* and its fitted decay in n; the Cauchy-Schwarz
+    bound on RaT's excess over the unseen energy; SM - RaT at the largest n; theory floors."""
     fr = df[df.teacher == "finite_rank"]
     lam_T = float(df.teacher_lam.iloc[0])
     ranks = sorted(fr["size"].unique())
+    rat = fr[fr.method == "rat"]
     # E||f_RaT - P_r f*||^2, the distance to the part of f* the teacher sees, must vanish
-    seen_fits = {r: fit_rate(g.n, g.dist_seen) for r, g in fr[fr.method == "rat"].groupby("size")}
-    n_max = fr.n.max()
+    seen_fits = {r: fit_rate(g.n, g.dist_seen) for r, g in rat.groupby("size")}
+    n_max = int(df.n.max())
     last = fr[fr.n == n_max].groupby(["size", "method"]).risk.mean().unstack()
+    unseen = fr.groupby("size").unseen.first()
     return {
         "summary": summarize(fr, ["method", "size", "n"]),
         "floors": {r: _floors(int(r), lam_T) for r in ranks},
         "seen_fits": seen_fits,
-        "n_max": int(n_max),
+        "n_max": n_max,
         "largest_n": last,
-        "gaussian": summarize(
-            df[(df.teacher == "gaussian") & (df.n == df.n.max())], ["method", "size"]
-        ),
+        "unseen": unseen,
+        "floor_ratio": last["rat"] / unseen,
+        "bound_ratio": float(_bound_ratio(rat).max()),
+        "sm_minus_rat": _sm_minus_rat(df, n_max),
+        "gaussian": summarize(df[(df.teacher == "gaussian") & (df.n == n_max)], ["method", "size"]),
     }
 
 
 def claims(df: pd.DataFrame, analysis: dict | None = None) -> list[Claim]:
+    """RAT-5: RaT's seen-part error decays (so its floor is the unseen energy, by the bound),
+    SM's risk exceeds RaT's at the largest n for every teacher; Holm over the checks."""
     a = analyze(df) if analysis is None else analysis
-    fits = a["seen_fits"]
-    worst = max(fits, key=lambda r: fits[r].ci[1])
-    wf = fits[worst]
-    last = a["largest_n"]
-    gap = (last["sm"] - last["rat"]).min()
-    rel = max(abs(last.loc[r, "rat"] / a["floors"][r]["rat"] - 1.0) for r in last.index)
-    return [
+    n_max = a["n_max"]
+
+    def blind(r) -> Premise:
+        u = float(a["unseen"][r])
+        return Premise(f"rank {int(r)} teacher blind to part of f*: unseen energy > 0", u > 0, u)
+
+    out = []
+    for r, fit in a["seen_fits"].items():
+        ratio = format_value(a["floor_ratio"][r])
+        out.append(
+            check(
+                "RAT-5",
+                f"rank {int(r)} teacher: RaT's seen-part error E||f_RaT - P_r f*||^2 decays to 0 "
+                "(log-log slope vs n, 95% CI below 0)",
+                estimate_from_fit(fit),
+                below=0.0,
+                detail=f"reported: mean RaT risk / unseen energy at n={n_max} = {ratio}",
+                premise=[blind(r)],
+            )
+        )
+    ratio = a["bound_ratio"]
+    out.append(
         Claim(
             "RAT-5",
-            "RaT converges to the seen part of f*: E||f_RaT - P_r f*||^2 decays with n "
-            "for every teacher rank r (slope CI below 0), so RaT's floor is the unseen energy",
-            holds=bool(all(f.ci[1] < 0 for f in fits.values())),
-            value=wf.slope,
-            ci=wf.ci,
-            detail=f"least negative slope (rank {int(worst)}); at n={a['n_max']} "
-            f"max |RaT risk / unseen energy - 1| = {rel:.3g}",
-        ),
-        Claim(
-            "RAT-5",
-            f"SM floor is larger: mean SM risk > mean RaT risk at n={a['n_max']} for "
-            "every teacher rank",
-            holds=bool(gap > 0),
-            value=float(gap),
-            detail="smallest SM - RaT gap over ranks",
-        ),
-    ]
+            "RaT's excess over the unseen energy is bounded by its seen-part error: "
+            "|risk - unseen - dist_seen| <= 2 sqrt(dist_seen unseen) for every rank, n and "
+            "design (Cauchy-Schwarz; deterministic, up to the table's 4 digits)",
+            holds=bool(ratio <= 1.0),
+            value=ratio,
+            detail="max over RaT's rows of |risk - unseen - dist_seen| / bound",
+        )
+    )
+    for (teacher, size), est in a["sm_minus_rat"].items():
+        rank = teacher == "finite_rank"
+        who = f"rank {int(size)} teacher" if rank else f"Gaussian teacher l={format_value(size)}"
+        out.append(
+            check(
+                "RAT-5",
+                f"{who}: SM's floor is larger: SM risk - RaT risk at n={n_max}, paired by "
+                "design, 95% CI above 0",
+                est,
+                above=0.0,
+                premise=[blind(size)] if rank else [],
+            )
+        )
+    return holm(out)
 
 
 def plot(df: pd.DataFrame, analysis: dict, claim_list: list[Claim] | None = None):

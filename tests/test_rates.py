@@ -168,12 +168,22 @@ def test_claim_from_fit_roundtrip_and_table():
         fit.ci,
         detail=fit.label(),
     )
-    restored = Claim.from_dict(json.loads(json.dumps(claim.to_dict())))
-    assert restored == claim
-    assert type(claim.to_dict()["holds"]) is bool
+    record = json.loads(json.dumps(claim.to_dict()))
+    restored = Claim.from_dict(record)
+    # the record keeps the numbers at the precision their interval supports: a second round
+    # trip changes nothing, and the stored slope is the fitted one to that precision
+    assert restored.to_dict() == record
+    assert (restored.outcome, restored.verdict, restored.statement) == (
+        True,
+        "holds",
+        claim.statement,
+    )
+    assert restored.value == pytest.approx(fit.slope, abs=1e-4)
+    assert restored.ci == pytest.approx(fit.ci, abs=1e-4)
+    assert type(record["holds"]) is bool
     failed = Claim("RAT-1", "no decay", False)
     table = claims_table_markdown([claim, failed]).splitlines()
-    assert table[0] == "| id | statement | value | 95% CI | holds |"
+    assert table[0] == "| id | check | value [95% CI] | verdict |"
     assert table[2].startswith("| RAT-2 | risk \\| decays like n^-1/2 | -0.")
-    assert table[2].endswith("| yes |")
-    assert table[3] == "| RAT-1 | no decay | - | - | **no** |"
+    assert table[2].endswith("| holds |")
+    assert table[3] == "| RAT-1 | no decay | - | **fails** |"

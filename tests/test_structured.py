@@ -56,6 +56,7 @@ def test_structured_estimators_match_dense(problem):
         assert _rel(fast.teacher_.predict(X), dense.teacher_.predict(X)) <= RTOL
 
 
+@pytest.mark.claim("RAT-3")
 def test_picard_on_the_structured_path_reaches_the_fixed_point():
     rng = np.random.default_rng(3)
     X, Xt = rng.uniform(size=(80, 1)), rng.uniform(size=(60, 1)) ** 2
@@ -264,6 +265,8 @@ def test_rat_separation_large_preset_runs_end_to_end_on_a_small_grid(tmp_path):
     assert {"teacher", "krr", "sm", "rat", "rat_schedule"} <= set(df.method)
     analysis = rs.analyze(df)
     claims = rs.claims(df, analysis)
-    assert {c.id for c in claims} == {"RAT-1", "RAT-2"} and len(claims) == 8
+    # RAT-1: SM's slope per shift and f*; RAT-2: RaT's slope at the oracle's and the schedule's
+    # ridge per shift and f*
+    assert {c.id for c in claims} == {"RAT-1", "RAT-2"} and len(claims) == 4 + 8
     fig = rs.plot(df, analysis, claims)
     assert len(fig.axes) >= 4

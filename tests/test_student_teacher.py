@@ -155,6 +155,7 @@ def _n_iter(rho: float, tol: float) -> int:
 
 
 # ------------------------------------------------------------------- closed form vs Picard
+@pytest.mark.claim("RAT-3")
 @FAST
 @given(inst=instances())
 def test_closed_form_equals_picard_limit(inst):
@@ -183,6 +184,7 @@ def test_closed_form_equals_picard_limit(inst):
     assert _rms(f_closed - f_picard) <= atol
 
 
+@pytest.mark.claim("RAT-3")
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(inst=instances())
 def test_closed_form_equals_generic_refit_loop(inst):
@@ -227,6 +229,7 @@ def test_generic_estimator_runs_picard_refit():
     )
 
 
+@pytest.mark.claim("RAT-3")
 @FAST
 @given(inst=instances(), random_step=st.floats(0.1, 1.9))
 def test_fixed_point_independent_of_step(inst, random_step):
@@ -385,6 +388,7 @@ def test_sm_rat_path_matches_estimators(inst, rank, log_ridges):
 
 
 # --------------------------------------------------------------------------- Picard rate
+@pytest.mark.claim("RAT-3")
 @settings(
     max_examples=15,
     deadline=None,
@@ -582,6 +586,7 @@ def test_closed_form_needs_kernel_ridge_pair():
 
 
 # ------------------------------------------------------------------------ non-convergence
+@pytest.mark.claim("RAT-3")
 def test_divergent_kernel_picard_raises_with_rho():
     """rho(M) >= 1: no prediction is returned (an error naming rho), however few iterations ran."""
     rng = np.random.default_rng(7)

@@ -56,6 +56,7 @@ def _fourier_energy(f: np.ndarray) -> np.ndarray:
     return np.abs(np.fft.fft(f)) ** 2 / len(f) ** 2
 
 
+@pytest.mark.claim("RAT-1")
 @settings(max_examples=40, deadline=None)
 @given(
     n=st.integers(8, 64),
@@ -128,6 +129,7 @@ spectra = st.integers(1, 30).flatmap(
 )
 
 
+@pytest.mark.claim("RAT-1")
 @settings(max_examples=200, deadline=None)
 @given(
     spec=spectra,
@@ -150,6 +152,7 @@ def test_sm_floor_bounds_sm_bias(spec, lam_T, lam_S):
     assert floor >= unseen_energy(mu, theta2) - slack  # blind directions count fully in the floor
 
 
+@pytest.mark.claim("RAT-1")
 @settings(max_examples=100, deadline=None)
 @given(spec=spectra, lam_T=st.floats(1e-6, 10.0), noise_sd=st.floats(0.0, 5.0))
 def test_sm_floor_attained_at_zero_student_ridge_large_n(spec, lam_T, noise_sd):
@@ -166,6 +169,7 @@ def test_sm_floor_attained_at_zero_student_ridge_large_n(spec, lam_T, noise_sd):
         assert r["risk"][0] >= floor - slack
 
 
+@pytest.mark.claim("RAT-1")
 def test_sm_floor_positive_and_independent_of_n():
     mu = sobolev_min_eigenvalues(np.arange(1, 200))
     theta2 = rate_tight_coefficients(np.arange(1, 200)) ** 2
@@ -186,6 +190,7 @@ def test_sm_floor_positive_and_independent_of_n():
 
 
 # ------------------------------------------------------------------------- RaT floor, RAT-5
+@pytest.mark.claim("RAT-5")
 @settings(max_examples=150, deadline=None)
 @given(
     spec=st.integers(1, 30).flatmap(
@@ -226,6 +231,7 @@ def test_rat_bias_vanishes_except_unseen(spec, lam_T):
 
 
 # ---------------------------------------------------- population teacher bias vs sm_floor
+@pytest.mark.claim("RAT-1")
 @pytest.mark.parametrize("lam_T", [1e-2, 1e-3])
 def test_population_teacher_bias_without_shift_is_sm_floor(lam_T):
     k = np.arange(1, 5)
@@ -248,6 +254,7 @@ def test_population_teacher_bias_without_shift_is_sm_floor(lam_T):
     assert err[1000] / err[2000] >= 2.0  # order >= 1
 
 
+@pytest.mark.claim("RAT-1")
 def test_population_teacher_bias_grows_under_shift():
     # the teacher's bias is largest where the source is thin: a shift towards [1/2, 1] with a
     # function that varies there raises the target-measured bias (RAT-1 with shift)
@@ -263,6 +270,7 @@ def test_population_teacher_bias_grows_under_shift():
 
 
 # ------------------------------------------------------------------------- Picard, RAT-3
+@pytest.mark.claim("RAT-3")
 @settings(max_examples=30, deadline=None)
 @given(
     n=st.integers(8, 48),
