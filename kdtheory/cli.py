@@ -440,7 +440,10 @@ def _claims(args: argparse.Namespace) -> int:
     stale = False
     for path, changed, differences in results:
         if args.check:
-            print(f"{path} is {'out of date: run `kdtheory claims`' if changed else 'current'}")
+            hint = "run `kdtheory claims`"
+            if differences:  # the README: its text lives in the template
+                hint = f"edit {template} (not {path}), then run `kdtheory claims`"
+            print(f"{path} is {f'out of date: {hint}' if changed else 'current'}")
             for line in differences:
                 print(f"  {line}")
         else:
