@@ -9,8 +9,10 @@
 - **Readable ticks**: log axes label few ticks (1-2-5, decades, or every k-th decade, whichever
   fits; :class:`ReadableLogLocator`).
 - **Verdicts as a table** under the axes (:func:`claims_footer`): claim, verdict (``holds``,
-  ``fails``, ``... (reported)`` for checks that are not asserted), value with its 95% CI in the
-  digits the CI supports (:func:`format_ci`), the check shortened to fit.
+  ``fails`` or ``inconclusive``, with ``, reported`` for checks that are not asserted), value with
+  its 95% CI in the digits the CI supports (:func:`format_ci`), the check shortened to fit; each
+  claim's premises as rows ("premise met", "premise not met"), and a last line that says what
+  "inconclusive" and "reported" mean.
 
 Plotting draws what the analysis computed (means, confidence intervals, fitted slopes); it does
 no statistics of its own.

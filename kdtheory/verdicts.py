@@ -66,27 +66,33 @@ class Estimate:
     se: float
     df: float = math.inf
 
-    def _dist(self):
-        return stats.norm if math.isinf(self.df) else stats.t(self.df)
+    def _quantile(self, q: float) -> float:
+        return float(stats.norm.ppf(q) if math.isinf(self.df) else stats.t.ppf(q, self.df))
+
+    def _cdf(self, z: float) -> float:
+        return float(stats.norm.cdf(z) if math.isinf(self.df) else stats.t.cdf(z, self.df))
+
+    def _sf(self, z: float) -> float:
+        return float(stats.norm.sf(z) if math.isinf(self.df) else stats.t.sf(z, self.df))
 
     def ci(self, level: float = 0.95) -> tuple[float, float]:
         """Two-sided confidence interval at ``level``."""
         if self.se == 0:
             return (self.value, self.value)
-        q = float(self._dist().ppf(0.5 + level / 2))
+        q = self._quantile(0.5 + level / 2)
         return (self.value - q * self.se, self.value + q * self.se)
 
     def p_greater(self, c: float) -> float:
         """One-sided p-value of ``H0: theta <= c`` (small: evidence that ``theta > c``)."""
         if self.se == 0:
             return 0.0 if self.value > c else 1.0
-        return float(self._dist().sf((self.value - c) / self.se))
+        return self._sf((self.value - c) / self.se)
 
     def p_less(self, c: float) -> float:
         """One-sided p-value of ``H0: theta >= c`` (small: evidence that ``theta < c``)."""
         if self.se == 0:
             return 0.0 if self.value < c else 1.0
-        return float(self._dist().cdf((self.value - c) / self.se))
+        return self._cdf((self.value - c) / self.se)
 
 
 def _finite(values, name: str) -> np.ndarray:
@@ -239,8 +245,8 @@ def holm(claims: Sequence, alpha: float = ALPHA) -> list:
     """Holm's step-down adjustment of the "fails" tests behind each verdict.
 
     Within each claim id, the checks that carry a ``p_fail`` and whose premises are met form one
-    family; a check is "fails" only when Holm's procedure (statsmodels ``multipletests``)
-    rejects it at ``alpha``; a check whose interval lies outside its region but is not rejected
+    family; a check is "fails" only when Holm's procedure (:func:`holm_rejections`) rejects it
+    at ``alpha``; a check whose interval lies outside its region but is not rejected
     after adjustment becomes undecided. Checks that hold, deterministic checks and checks with
     an unmet premise are unchanged. Applying it twice changes nothing.
 
@@ -271,10 +277,18 @@ def holm(claims: Sequence, alpha: float = ALPHA) -> list:
 
 
 def holm_rejections(p_values: Iterable[float], alpha: float = ALPHA) -> list[bool]:
-    """Which of ``p_values`` Holm's procedure rejects at family-wise level ``alpha``."""
-    from statsmodels.stats.multitest import multipletests
+    """Which of ``p_values`` Holm's step-down procedure rejects at family-wise level ``alpha``.
 
+    Sorted ascending, the ``i``-th smallest p-value (from 0) is rejected when it and every smaller
+    one satisfy ``p_(j) <= alpha / (m - j)``. The same decisions as statsmodels'
+    ``multipletests(method="holm")`` (the tests check it), written out because that function runs
+    a full garbage collection at every call, which costs milliseconds in a large process.
+    """
     p = np.clip(np.asarray(list(p_values), dtype=float), 0.0, 1.0)
-    if p.size == 0:
-        return []
-    return [bool(r) for r in multipletests(p, alpha=alpha, method="holm")[0]]
+    m = p.size
+    order = np.argsort(p, kind="stable")
+    passes = p[order] <= alpha / (m - np.arange(m))
+    k = m if passes.all() else int(np.argmin(passes))  # the first that fails stops the steps
+    reject = np.zeros(m, dtype=bool)
+    reject[order[:k]] = True
+    return [bool(r) for r in reject]
