@@ -214,6 +214,7 @@ def test_check_and_premise_build_claims():
 
 
 # ------------------------------------------------------------------ multiplicity
+@settings(max_examples=40)  # statsmodels' multipletests collects garbage at every call
 @given(st.lists(st.floats(0.0, 1.0), min_size=1, max_size=12))
 def test_holm_rejections_match_the_step_down_rule_and_statsmodels(p):
     from statsmodels.stats.multitest import multipletests
