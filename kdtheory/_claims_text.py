@@ -404,8 +404,7 @@ PREMISES: dict[str, str] = {
     "NAG-2": "distinct eigenvalues (checked: smallest relative gap between consecutive "
     "eigenvalues above 1e-10, their float64 accuracy) and finite `t, T > 0` (by construction); "
     "the setting: every spectrum spans at least six decades (checked: the smallest span).",
-    "NAG-3": "distinct eigenvalues (checked as for NAG-2) and finite `t, T > 0` (by "
-    "construction).",
+    "NAG-3": "distinct eigenvalues (checked as for NAG-2) and finite `t, T > 0` (by construction).",
     "NAG-4": "an interpolating teacher needs `X X^T` invertible (`n < p` by construction; "
     "checked: `lam_n / lam_1 > 1e-12` in every design); the generations' strict decrease needs "
     "distinct eigenvalues (checked as for NAG-2).",

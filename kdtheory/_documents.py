@@ -12,10 +12,12 @@ from pathlib import Path
 __all__ = ["claim_tests", "write_claims_document", "write_readme"]
 
 
-def _load_records(records_dir) -> list[dict]:
-    return [
-        json.loads(p.read_text(encoding="utf-8")) for p in sorted(Path(records_dir).glob("*.json"))
-    ]
+def _load_records(records_dir) -> dict[str, dict]:
+    """The JSON records of a folder by file stem (``rat_separation-full``)."""
+    return {
+        p.stem: json.loads(p.read_text(encoding="utf-8"))
+        for p in sorted(Path(records_dir).glob("*.json"))
+    }
 
 
 def claim_tests(tests_dir="tests") -> dict[str, list[str]]:
@@ -89,7 +91,7 @@ def write_claims_document(
     """
     from kdtheory.claims import claims_document
 
-    text = claims_document(_load_records(records_dir), claim_tests(tests_dir))
+    text = claims_document(_load_records(records_dir).values(), claim_tests(tests_dir))
     return _write_if_changed(out, text, write)
 
 
@@ -103,7 +105,8 @@ def write_readme(
     """Render the README from its template with the numbers of the records.
 
     Every number the README quotes from a record is a placeholder of the template
-    (``{{rat_separation-full:RAT-2:no shift, rate_tight}}``, see :mod:`kdtheory._quotes`),
+    (``{{rat_separation-full:RAT-2:(oracle ridge) decays ... (no shift, rate_tight}}``, see
+    :mod:`kdtheory._quotes`),
     so the README cannot disagree with the records: a README edited by hand, or records that
     changed, make the rendered text differ from the file.
 
@@ -132,10 +135,7 @@ def write_readme(
     from kdtheory._claims_text import SUMMARIES
     from kdtheory._quotes import render
 
-    records = {
-        p.stem: json.loads(p.read_text(encoding="utf-8"))
-        for p in sorted(Path(records_dir).glob("*.json"))
-    }
+    records = _load_records(records_dir)
     text = render(Path(template).read_text(encoding="utf-8"), records, SUMMARIES)
     out = Path(out)
     old = out.read_text(encoding="utf-8").splitlines() if out.exists() else []

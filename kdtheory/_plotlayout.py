@@ -35,15 +35,19 @@ _VERDICT_COLOR = {
 
 def _premise_rows(group: Sequence) -> list[tuple[str, str, str, str, str]]:
     """One row per distinct premise of a claim's checks: met or not, its value, its statement."""
+    from kdtheory.claims import distinct_premises
     from kdtheory.formatting import format_estimate
 
-    seen: dict[tuple, tuple] = {}
-    for c in group:
-        for p in c.premise:
-            word = "premise met" if p.met else "premise not met"
-            row = ("", word, format_estimate(p.value, p.ci), p.statement, "holds" if p.met else "")
-            seen.setdefault((p.statement, p.met, p.value), row)
-    return [(*r[:4], r[4] or "inconclusive") for r in seen.values()]
+    return [
+        (
+            "",
+            "premise met" if p.met else "premise not met",
+            format_estimate(p.value, p.ci),
+            p.statement,
+            "holds" if p.met else "inconclusive",
+        )
+        for p in distinct_premises(group)
+    ]
 
 
 def claim_rows(claims: Sequence, max_rows: int = 8) -> list[tuple[str, str, str, str, str]]:
@@ -54,17 +58,16 @@ def claim_rows(claims: Sequence, max_rows: int = 8) -> list[tuple[str, str, str,
     checks' statements) followed by its checks that do not hold. Each claim's premises follow
     its rows (met or not met, with the number that decided it).
     """
-    from kdtheory.claims import combined_verdict, verdict_summary
+    from kdtheory.claims import checks_by_id, combined_verdict, verdict_counts
 
     claims = list(claims)
     rows = []
-    for cid in dict.fromkeys(c.id for c in claims):
-        group = [c for c in claims if c.id == cid]
+    for cid, group in checks_by_id(claims).items():
         if len(claims) <= max_rows:
             rows += [(c.id, verdict(c), claim_value_text(c), c.statement, c.verdict) for c in group]
         else:
             word = combined_verdict(group)
-            counts = verdict_summary(group).split(" (", 1)[1].rstrip(")")
+            counts = verdict_counts(group)
             reported = "" if any(c.asserted for c in group) else ", reported"
             statements = "; ".join(dict.fromkeys(c.statement for c in group))
             rows.append((cid, word + reported, counts, statements, word))
@@ -84,10 +87,23 @@ def _fit(text: str, width_chars: int) -> str:
     return textwrap.shorten(text, width=max(width_chars, 12), placeholder=" ...")
 
 
-def table_height(n_rows: int) -> float:
-    """Height in inches of a claims table with ``n_rows`` rows (header, rules, the note on what
-    the verdicts mean)."""
-    return 0.17 + (n_rows + 2.8) * _ROW_IN if n_rows else 0.0
+#: font size of the note under the table, and a conservative width of its characters (0.6 em)
+_NOTE_FONTSIZE = TABLE_FONTSIZE - 1
+_NOTE_CHAR_IN = 0.6 * _NOTE_FONTSIZE / 72
+
+
+def note_lines(width_in: float, left_in: float = 0.2) -> list[str]:
+    """The note on what "inconclusive" and "reported" mean, wrapped to a figure ``width_in``
+    inches wide: every line of it, however narrow the figure (never cut)."""
+    return textwrap.wrap(REPORTED_NOTE, max(int((width_in - 2 * left_in) / _NOTE_CHAR_IN), 20))
+
+
+def table_height(n_rows: int, width_in: float = 8.4) -> float:
+    """Height in inches of a claims table with ``n_rows`` rows in a figure ``width_in`` inches
+    wide (header, rules, and the note on what the verdicts mean, :func:`note_lines`)."""
+    if not n_rows:
+        return 0.0
+    return 0.17 + (n_rows + 1.8 + len(note_lines(width_in))) * _ROW_IN
 
 
 def draw_claims_table(fig, rows, *, top_in: float, left_in: float = 0.2) -> list:
@@ -136,14 +152,13 @@ def draw_claims_table(fig, rows, *, top_in: float, left_in: float = 0.2) -> list
             artists.append(
                 fig.text(x(cx), y(i), text, fontsize=fs, color=color, weight=weight, va="baseline")
             )
-    note_chars = int((width_in - 2 * left_in) / (0.9 * char_in))
-    for k, line in enumerate(textwrap.wrap(REPORTED_NOTE, note_chars)[:2]):
+    for k, line in enumerate(note_lines(width_in, left_in)):
         artists.append(
             fig.text(
                 x(left_in),
                 y(len(rows) + 1 + k) - 0.15 * _ROW_IN / height_in,
                 line,
-                fontsize=fs - 1,
+                fontsize=_NOTE_FONTSIZE,
                 color="#3a3a3a",
                 style="italic",
                 va="baseline",

@@ -22,10 +22,10 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from kdtheory.claims import Claim, _cell, verdict_summary
+from kdtheory.claims import Claim, _cell, distinct_premises, runs_by_claim, verdict_summary
 from kdtheory.formatting import format_estimate
 
-PLACEHOLDER = re.compile(r"\{\{(.+?)\}\}")
+PLACEHOLDER = re.compile(r"\{\{(.+?)\}\}", re.DOTALL)  # a placeholder may wrap across lines
 FIELDS = ("value", "verdict", "met", "statement")
 
 
@@ -42,7 +42,8 @@ def _one(items: list, what: str, text: str):
 
 def quote(spec: str, records: Mapping[str, Mapping[str, Any]]) -> str:
     """The text of one placeholder (without its braces); see the module docstring."""
-    body, field = spec.strip(), None
+    spec = " ".join(spec.split())  # a re-wrapped template: any run of whitespace is one space
+    body, field = spec, None
     if "|" in body and body.rsplit("|", 1)[1].strip() in FIELDS:
         body, field = (part.strip() for part in body.rsplit("|", 1))
     parts = body.split(":", 2)
@@ -61,8 +62,8 @@ def quote(spec: str, records: Mapping[str, Mapping[str, Any]]) -> str:
     text = parts[2].strip()
     if text.startswith("premise:"):
         needle = text.removeprefix("premise:").strip()
-        premises = {p.statement: p for c in checks for p in c.premise if needle in p.statement}
-        p = _one(list(premises.values()), "premise", spec)
+        premises = [p for p in distinct_premises(checks) if needle in p.statement]
+        p = _one(premises, "premise", spec)
         if field == "met":
             return "met" if p.met else "not met"
         if field == "statement":
@@ -82,21 +83,14 @@ def quote(spec: str, records: Mapping[str, Mapping[str, Any]]) -> str:
 
 def claims_table(records: Mapping[str, Mapping[str, Any]], summaries: Mapping[str, str]) -> str:
     """``| claim | what is checked | verdict per run |`` for every claim id, from the records."""
-    from kdtheory.claims import CLAIM_IDS
-
-    runs: dict[str, list[str]] = {cid: [] for cid in CLAIM_IDS}
-    for stem in sorted(records):
-        record = records[stem]
-        checks = [Claim.from_dict(c) for c in record.get("claims", [])]
-        for cid in dict.fromkeys(c.id for c in checks):
-            if cid in runs:
-                group = [c for c in checks if c.id == cid]
-                runs[cid].append(f"{record['name']} ({record['preset']}): {verdict_summary(group)}")
     lines = ["| claim | what is checked | verdict per run |", "|---|---|---|"]
-    for cid in CLAIM_IDS:
-        verdicts = "; ".join(runs[cid]) or "property tests only"
+    for cid, runs in runs_by_claim(records.values()).items():
+        verdicts = "; ".join(f"{run}: {verdict_summary(cs)}" for run, cs in runs)
         link = f"[{cid}](CLAIMS.md#{cid.lower()})"
-        lines.append(f"| {link} | {_cell(summaries.get(cid, ''))} | {_cell(verdicts)} |")
+        lines.append(
+            f"| {link} | {_cell(summaries.get(cid, ''))} | "
+            f"{_cell(verdicts or 'property tests only')} |"
+        )
     return "\n".join(lines)
 
 
@@ -115,4 +109,8 @@ def render(template: str, records: Mapping[str, Mapping[str, Any]], summaries) -
             return claims_table(records, summaries)
         return quote(spec, records)
 
-    return PLACEHOLDER.sub(sub, template)
+    text = PLACEHOLDER.sub(sub, template)
+    if "{{" in text or "}}" in text:
+        line = text[: text.find("{{" if "{{" in text else "}}")].count("\n") + 1
+        raise QuoteError(f"an unclosed placeholder brace near line {line} of the rendering")
+    return text

@@ -15,14 +15,18 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from kdtheory.formatting import format_estimate, stored_value
+from kdtheory.formatting import format_estimate, stored_interval, stored_value
 
 __all__ = [
     "VERDICTS",
     "Premise",
     "Claim",
+    "checks_by_id",
+    "distinct_premises",
     "combined_verdict",
+    "verdict_counts",
     "verdict_summary",
+    "runs_by_claim",
     "verdict_text",
     "claims_table_markdown",
     "claims_document",
@@ -46,10 +50,7 @@ def _stored(value: float | None, ci) -> float | None:
 
 
 def _stored_ci(ci) -> list[float] | None:
-    if ci is None:
-        return None
-    lo, hi = float(ci[0]), float(ci[1])
-    return [stored_value(lo, (lo, hi)), stored_value(hi, (lo, hi))]
+    return None if ci is None else list(stored_interval(ci[0], ci[1]))
 
 
 def _ci(ci) -> tuple[float, float] | None:
@@ -208,6 +209,8 @@ class Claim:
                 raise ValueError("give the check's result once: `outcome` or `holds`")
             outcome = holds
         if verdict is not None:
+            if outcome is not None:
+                raise ValueError("give the check's result once: `outcome`, `holds` or `verdict`")
             if verdict not in VERDICTS:
                 raise ValueError(f"verdict must be one of {VERDICTS}, got {verdict!r}")
             if verdict != "inconclusive" and not met:
@@ -317,6 +320,19 @@ class Claim:
         )
 
 
+def checks_by_id(claims: Iterable[Claim]) -> dict[str, list[Claim]]:
+    """The checks of one run grouped by claim id, in the order the ids first appear."""
+    groups: dict[str, list[Claim]] = {}
+    for c in claims:
+        groups.setdefault(c.id, []).append(c)
+    return groups
+
+
+def distinct_premises(claims: Iterable[Claim]) -> list[Premise]:
+    """The premises of some checks, each once (checks of one claim often share them)."""
+    return list(dict.fromkeys(p for c in claims for p in c.premise))
+
+
 def combined_verdict(claims: Iterable[Claim]) -> str:
     """The verdict of a claim on one run, from its checks.
 
@@ -349,18 +365,15 @@ def combined_verdict(claims: Iterable[Claim]) -> str:
     return "inconclusive"
 
 
-def verdict_summary(claims: Iterable[Claim]) -> str:
-    """A claim's verdict on one run with its counts.
+def verdict_counts(claims: Iterable[Claim]) -> str:
+    """The counts behind a claim's verdict on one run: ``"2 of 12 checks fail, 1 undecided"``.
 
     Examples
     --------
-    >>> verdict_summary([Claim("X-1", "a", True), Claim("X-1", "b", True)])
-    'holds (2 of 2 checks hold)'
-    >>> verdict_summary([Claim("X-1", "a", True), Claim("X-1", "b", False)])
-    'fails (1 of 2 checks fail)'
+    >>> verdict_counts([Claim("X-1", "a", True), Claim("X-1", "b", None)])
+    '1 of 2 checks hold, 1 undecided'
     """
     claims = list(claims)
-    verdict = combined_verdict(claims)
     n = len(claims)
     counts = {v: sum(c.verdict == v for c in claims) for v in VERDICTS}
     unmet = sum(not c.premise_met for c in claims)
@@ -368,15 +381,29 @@ def verdict_summary(claims: Iterable[Claim]) -> str:
     parts = []
     if counts["fails"]:
         parts.append(f"{counts['fails']} of {n} checks fail")
-    if counts["holds"]:
+    elif counts["holds"]:
         parts.append(f"{counts['holds']} of {n} checks hold")
     if undecided:
         parts.append(f"{undecided} undecided")
     if unmet:
         parts.append(f"premise not met in {unmet}")
-    if verdict == "fails":
-        parts = [p for p in parts if "hold" not in p]
-    return f"{verdict} ({', '.join(parts)})"
+    return ", ".join(parts)
+
+
+def verdict_summary(claims: Iterable[Claim]) -> str:
+    """A claim's verdict on one run with its counts (:func:`verdict_counts`).
+
+    Examples
+    --------
+    >>> verdict_summary([Claim("X-1", "a", True), Claim("X-1", "b", True)])
+    'holds (2 of 2 checks hold)'
+    >>> verdict_summary([Claim("X-1", "a", True), Claim("X-1", "b", False)])
+    'fails (1 of 2 checks fail)'
+    >>> verdict_summary([])
+    'inconclusive (no check)'
+    """
+    claims = list(claims)
+    return f"{combined_verdict(claims)} ({verdict_counts(claims) or 'no check'})"
 
 
 def verdict_text(claim: Claim, *, markdown: bool = False) -> str:
@@ -397,11 +424,7 @@ def _cell(text: str) -> str:
 
 
 def _premise_lines(claims: Iterable[Claim]) -> list[str]:
-    seen: dict[str, None] = {}
-    for c in claims:
-        for p in c.premise:
-            seen.setdefault(p.text(), None)
-    return [f"- premise: {_cell(text)}" for text in seen]
+    return [f"- premise: {_cell(p.text())}" for p in distinct_premises(claims)]
 
 
 def claims_table_markdown(claims: Iterable[Claim]) -> str:
@@ -449,6 +472,28 @@ def _claim_ids() -> list[str]:
 CLAIM_IDS: tuple[str, ...] = tuple(_claim_ids())
 
 
+def runs_by_claim(
+    records: Iterable[Mapping[str, Any]],
+) -> dict[str, list[tuple[str, list[Claim]]]]:
+    """For every claim id of the document, the runs that check it: ``[("name (preset)",
+    checks), ...]``, runs in the order of (name, preset).
+
+    Raises
+    ------
+    ValueError
+        If a record holds a claim id the document does not state.
+    """
+    by_id: dict[str, list[tuple[str, list[Claim]]]] = {cid: [] for cid in CLAIM_IDS}
+    for record in sorted(records, key=lambda r: (r["name"], r["preset"])):
+        run = f"{record['name']} ({record['preset']})"
+        claims = [Claim.from_dict(c) for c in record.get("claims", [])]
+        for cid, checks in checks_by_id(claims).items():
+            if cid not in by_id:
+                raise ValueError(f"record {run} checks {cid!r}, which the claims text lacks")
+            by_id[cid].append((run, checks))
+    return by_id
+
+
 def claims_document(records: Iterable[Mapping[str, Any]], tests: Mapping[str, list[str]]) -> str:
     """The claims document (``CLAIMS.md``): every claim in words, with its current verdicts.
 
@@ -476,14 +521,7 @@ def claims_document(records: Iterable[Mapping[str, Any]], tests: Mapping[str, li
     from kdtheory._claims_text import EXTRA_SECTIONS, PREMISES, SECTIONS, SETTINGS
     from kdtheory._methodology import CLAIMS_HEADER, METHODOLOGY
 
-    by_id: dict[str, list[tuple[str, list[Claim]]]] = {cid: [] for cid in CLAIM_IDS}
-    for record in sorted(records, key=lambda r: (r["name"], r["preset"])):
-        run = f"{record['name']} ({record['preset']})"
-        claims = [Claim.from_dict(c) for c in record.get("claims", [])]
-        for cid in dict.fromkeys(c.id for c in claims):
-            if cid not in by_id:
-                raise ValueError(f"record {run} checks {cid!r}, which the claims text lacks")
-            by_id[cid].append((run, [c for c in claims if c.id == cid]))
+    by_id = runs_by_claim(records)
 
     def status(cid: str) -> str:
         runs = by_id[cid]

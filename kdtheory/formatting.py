@@ -14,6 +14,7 @@ import math
 
 __all__ = [
     "ci_decimals",
+    "stored_interval",
     "format_ci",
     "format_value",
     "format_estimate",
@@ -22,6 +23,8 @@ __all__ = [
 
 #: magnitudes shown in plain decimals; outside, scientific notation
 PLAIN_RANGE = (1e-3, 1e5)
+#: how a value and its interval's two bounds are rounded
+ROUNDING = ("nearest", "down", "up")
 
 
 def ci_decimals(lo: float, hi: float) -> int | None:
@@ -71,8 +74,8 @@ def _round(x: float, decimals: int, direction: str = "nearest") -> float:
         r = math.floor(y + tol)
     elif direction == "up":
         r = math.ceil(y - tol)
-    else:
-        r = round(y)
+    else:  # halves away from zero, whatever the binary representation rounds them to
+        r = math.copysign(math.floor(abs(y) + 0.5 + tol), y)
     return r / scale
 
 
@@ -105,6 +108,8 @@ def format_value(value: float | None) -> str:
         return str(value)
     if _is_integer(value):
         return str(int(value))
+    if PLAIN_RANGE[1] > abs(value) >= 1e3:  # plain like format_ci: 1234.5 -> 1235, not 1.23e+03
+        return str(int(_round(value, 0)))
     return f"{value:.3g}"
 
 
@@ -145,12 +150,21 @@ def format_ci(value: float, lo: float, hi: float) -> str:
         exp = math.floor(math.log10(mag))
         dm = d + exp  # decimals of the mantissa
         if dm >= 0:
-            s = 10.0**exp
 
-            def sci(x: float, direction: str) -> str:
-                return f"{_fixed(_round(x / s, dm, direction), dm)}e{exp:+03d}"
+            def sci(e: int, decimals: int) -> list[str]:
+                ms = [
+                    _round(x / 10.0**e, decimals, how)
+                    for x, how in zip(three, ROUNDING, strict=True)
+                ]
+                return [f"{_fixed(m, decimals)}e{e:+03d}" for m in ms]
 
-            return f"{sci(value, 'nearest')} [{sci(lo, 'down')}, {sci(hi, 'up')}]"
+            three = (value, lo, hi)
+            texts = sci(exp, dm)
+            if any(abs(float(t.partition("e")[0])) >= 10 for t in texts):
+                # a bound rounded up across a power of ten (9.99e-05 to 10.0e-05): the next
+                # exponent, one more decimal, the same last unit (0.999e-04 [..., 1.000e-04])
+                texts = sci(exp + 1, dm + 1)
+            return f"{texts[0]} [{texts[1]}, {texts[2]}]"
     d = min(d, 12)
     if d < 0:  # wide: whole numbers rounded at tens, hundreds, ...
         step = 10.0 ** (-d)
@@ -231,15 +245,35 @@ def stored_value(
     """
     x = float(x)
     if not math.isfinite(x) or x == 0.0:
-        return x
-    sig = float(f"{x:.{digits}g}")
+        return x + 0.0  # no -0.0
+    sig = float(f"{x:.{digits}g}") + 0.0
     if ci is None:
         return sig
     d = ci_decimals(*ci)
     if d is None:
         return sig
-    coarse = round(x, d + 2)
+    coarse = round(x, d + 2) + 0.0
     return coarse if _n_significant(coarse) <= most else float(f"{x:.{most}g}")
+
+
+def stored_interval(lo: float, hi: float, *, most: int = 10) -> tuple[float, float]:
+    """An interval at the precision :func:`stored_value` keeps, its bounds rounded outward (the
+    stored interval contains the computed one, so does every rounding of it shown later).
+
+    Examples
+    --------
+    >>> stored_interval(1.26339979, 1.26390011)
+    (1.263399, 1.263901)
+    """
+    lo, hi = float(lo), float(hi)
+    d = ci_decimals(lo, hi)
+    if d is None or not (math.isfinite(lo) and math.isfinite(hi)):
+        return stored_value(lo), stored_value(hi)
+    d += 2
+    mag = max(abs(lo), abs(hi))
+    if mag > 0:  # never more than ``most`` significant digits (narrower than float noise)
+        d = min(d, most - 1 - math.floor(math.log10(mag)))
+    return _round(lo, d, "down") + 0.0, _round(hi, d, "up") + 0.0
 
 
 def _n_significant(x: float) -> int:

@@ -41,7 +41,9 @@ __all__ = [
 #: CSV tables larger than this many characters are written gzip-compressed (``.csv.gz``)
 CSV_GZIP_BYTES = 2_000_000
 
-#: Significant digits of the floats in the saved records' configurations (exact constants).
+#: Significant digits of every float of a saved record (:func:`save_outputs`): exact for its
+#: configuration's constants, and no fewer than :meth:`kdtheory.claims.Claim.to_dict` keeps for
+#: the claims' numbers (at most ten), so that it leaves them unchanged.
 SIGNIFICANT_DIGITS = 10
 
 #: Significant digits of a float column of a saved table unless its simulation's ``PRECISION``
@@ -154,6 +156,10 @@ def _round_column(values, spec):
         digits = spec.digits
     else:
         digits = int(spec)
+        # whole numbers (a count, n, a seed stored as float beside a NaN) are exact: kept whole
+        whole = np.isfinite(x) & (np.abs(x) < 1e15) & (x == np.round(x))
+        rounded = [float(f"{v:.{digits}g}") if np.isfinite(v) else v for v in x]
+        return [v if w else r for v, w, r in zip(x, whole, rounded, strict=True)]
     return [float(f"{v:.{digits}g}") if np.isfinite(v) else v for v in x]
 
 
@@ -182,7 +188,9 @@ def table_csv_text(table, precision: Mapping[str, Any] | None = None) -> str:
         spec = precision.get(column, TABLE_DIGITS)
         if out[column].dtype.kind == "f":
             out[column] = _round_column(out[column], spec)
-    return out.to_csv(index=False, float_format=f"%.{max(TABLE_DIGITS, 10)}g")
+    # print every value with the digits it was rounded to (whole numbers up to 15)
+    widest = max([TABLE_DIGITS, 10] + [int(v) for v in precision.values() if isinstance(v, int)])
+    return out.to_csv(index=False, float_format=f"%.{max(widest, 15)}g")
 
 
 def _rounded(obj):
@@ -231,7 +239,7 @@ def save_outputs(
 
 def write_figures_index(out_dir, header: str = "") -> Path:
     """Regenerate ``README.md`` in ``out_dir`` from every ``*.json`` record written there."""
-    from kdtheory.claims import Claim, claims_table_markdown, verdict_summary
+    from kdtheory.claims import Claim, checks_by_id, claims_table_markdown, verdict_summary
 
     out = Path(out_dir)
     parts = [header.rstrip() + "\n"] if header else []
@@ -241,8 +249,7 @@ def write_figures_index(out_dir, header: str = "") -> Path:
         table = record.get("table", f"{stem}.csv")
         claims = [Claim.from_dict(c) for c in record.get("claims", [])]
         verdicts = "; ".join(
-            f"{cid} {verdict_summary([c for c in claims if c.id == cid])}"
-            for cid in dict.fromkeys(c.id for c in claims)
+            f"{cid} {verdict_summary(checks)}" for cid, checks in checks_by_id(claims).items()
         )
         parts.append(
             f"## {stem}\n\n{record.get('title', '')}\n\n"

@@ -367,7 +367,7 @@ def claims_footer(fig, claims, *, max_rows: int = 8, top_in: float | None = None
     """Draw the claims table (one row per check, or per claim id when there are more than
     ``max_rows`` checks) at the bottom of ``fig``; returns its height in inches."""
     rows = claim_rows(claims or [], max_rows)
-    height = table_height(len(rows))
+    height = table_height(len(rows), fig.get_size_inches()[0])
     if rows:
         draw_claims_table(fig, rows, top_in=height if top_in is None else top_in)
     return height
@@ -428,8 +428,8 @@ def finish_figure(
         else:
             shared_h = box.height / fig.dpi + 0.1
     rows = claim_rows(claims or [], max_rows)
-    table_in = table_height(len(rows))
     width += shared_w
+    table_in = table_height(len(rows), width)
     total = height + title_in + shared_h + table_in
     fig.set_size_inches(width, total)
     if rows:

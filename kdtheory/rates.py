@@ -184,7 +184,7 @@ def _fit_linear(
     intercept, slope = (float(v) for v in result.params)
     ci = np.asarray(result.conf_int(alpha=1.0 - level), dtype=float)
     # the t distribution statsmodels used: residual df, or clusters - 1 with cov_type="cluster"
-    df = float(result.df_resid) if groups is None else float(len(np.unique(groups)) - 1)
+    df = float(result.df_resid_inference if groups is not None else result.df_resid)
     summary = ""
     if with_summary:  # formatting the table costs more than the fit itself
         with warnings.catch_warnings():

@@ -88,6 +88,11 @@ class Estimate:
             return 0.0 if self.value > c else 1.0
         return self._sf((self.value - c) / self.se)
 
+    def summary(self, level: float = 0.95) -> dict[str, float]:
+        """``{"mean", "lo", "hi"}``: the estimate and its interval, for a table or a plot."""
+        lo, hi = self.ci(level)
+        return {"mean": self.value, "lo": lo, "hi": hi}
+
     def p_less(self, c: float) -> float:
         """One-sided p-value of ``H0: theta >= c`` (small: evidence that ``theta < c``)."""
         if self.se == 0:
@@ -127,11 +132,33 @@ def mean_estimate(values) -> Estimate:
     return Estimate(float(arr.mean()), float(arr.std(ddof=1) / math.sqrt(arr.size)), arr.size - 1)
 
 
-def paired_estimate(a, b) -> Estimate:
-    """The mean paired difference ``a - b`` (paired by seed or design) with its t error."""
+def _aligned(a, b) -> tuple[np.ndarray, np.ndarray]:
+    """Paired values as arrays: two pandas Series must carry the same index (the pairing key,
+    seed or design), in any order; arrays must have equal lengths."""
+    import pandas as pd
+
+    if isinstance(a, pd.Series) and isinstance(b, pd.Series):
+        if a.index.has_duplicates or b.index.has_duplicates:
+            raise ValueError("paired values need a unique pairing key (duplicated index)")
+        if set(a.index) != set(b.index):
+            raise ValueError(
+                "paired values need the same pairing keys: "
+                f"{sorted(set(a.index) ^ set(b.index))[:5]} are on one side only"
+            )
+        b = b.reindex(a.index)
     a_arr, b_arr = np.asarray(a, dtype=float).ravel(), np.asarray(b, dtype=float).ravel()
     if a_arr.shape != b_arr.shape:
         raise ValueError(f"paired values need equal lengths, got {a_arr.size} and {b_arr.size}")
+    return a_arr, b_arr
+
+
+def paired_estimate(a, b) -> Estimate:
+    """The mean paired difference ``a - b`` (paired by seed or design) with its t error.
+
+    Two pandas Series are paired by their index (the seed or design), whatever its order, and
+    must have the same keys; arrays are paired by position.
+    """
+    a_arr, b_arr = _aligned(a, b)
     return mean_estimate(a_arr - b_arr)
 
 
@@ -143,9 +170,8 @@ def ratio_estimate(num, den) -> Estimate:
     freedom. It is unreliable when ``mean(den)``'s interval comes near 0: a claim that divides
     by a gain states that gain's positivity as its premise.
     """
+    num, den = _aligned(num, den)
     n_arr, d_arr = _finite(num, "num"), _finite(den, "den")
-    if n_arr.shape != d_arr.shape:
-        raise ValueError("`num` and `den` must have equal lengths")
     n = n_arr.size
     mn, md = n_arr.mean(), d_arr.mean()
     if md == 0:
@@ -170,6 +196,8 @@ def estimate_from_ci(
 
 def estimate_from_fit(fit) -> Estimate:
     """The slope of a :class:`kdtheory.rates.RateFit` as an :class:`Estimate`."""
+    if not math.isfinite(fit.se):
+        raise ValueError("the fit has no standard error (a RateFit built by hand?)")
     return Estimate(float(fit.slope), float(fit.se), float(fit.df))
 
 
@@ -201,7 +229,9 @@ def region_outcome(
     if below is not None:
         p.append(est.p_greater(below))
     p_fail = min(p)
-    outcome = True if inside else (False if p_fail < ALPHA else None)
+    if est.se == 0:  # an exact number: inside or not, nothing undecided
+        return inside, p_fail, (lo, hi)
+    outcome = True if inside else (False if p_fail <= ALPHA else None)
     return outcome, p_fail, (lo, hi)
 
 

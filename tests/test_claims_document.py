@@ -185,6 +185,14 @@ def test_placeholders_name_exactly_one_number():
     for bad in ("sim-full:RAT-2:slope", "sim-full:RAT-2:nothing", "other:RAT-2", "sim-full"):
         with pytest.raises(QuoteError):
             quote(bad, records)
+    # a placeholder an editor wrapped over two lines is still one placeholder
+    from kdtheory._quotes import render
+
+    assert render("a {{sim-full:RAT-2:no\n    shift}} b", records, {}) == (
+        "a -0.715 [-0.725, -0.706] b"
+    )
+    with pytest.raises(QuoteError, match="unclosed"):
+        render("a {{sim-full:RAT-2:no shift b", records, {})
 
 
 def test_every_record_holds_its_presets_current_config():

@@ -84,10 +84,16 @@ def test_format_ci_rounds_to_the_precision_of_the_interval(value, half, skew):
     shown = float(_NUMBER.match(text).group())
     # the value shown is the value rounded: within half a unit of the last digit shown
     assert abs(shown - value) <= unit / 2 * (1 + 1e-6) + 1e-9 * abs(value)
-    # the three numbers share their precision
+    # the three numbers share their precision: the unit of their last digit (a bound rounded up
+    # across a power of ten may carry the next exponent: 8.9e+05 [7.9e+05, 1e+06])
     parts = re.findall(r"-?\d+(?:\.\d+)?(?:e[+-]\d+)?", text)
     assert len(parts) == 3
-    assert len({p.split("e")[0].partition(".")[2].__len__() for p in parts}) == 1
+
+    def last_unit(part: str) -> int:
+        mantissa, _, exponent = part.partition("e")
+        return int(exponent or 0) - len(mantissa.partition(".")[2])
+
+    assert len({last_unit(p) for p in parts}) == 1
 
 
 # --------------------------------------------------------------------------- verdicts
@@ -139,20 +145,27 @@ def test_claim_rows_per_id_with_the_checks_that_do_not_hold_listed():
     assert len(rows) == 6
 
 
-def test_every_figure_explains_its_verdicts():
-    """The note on "inconclusive" and "reported" is drawn under every verdict table."""
+@pytest.mark.parametrize("n_cols", [1, 3])
+def test_every_figure_explains_its_verdicts(n_cols):
+    """The whole note on "inconclusive" and "reported" is drawn under every verdict table, in a
+    one-panel figure too (wrapped, never cut), inside the figure."""
     from kdtheory.claims import REPORTED_NOTE
 
-    fig, axes = new_figure(1, 2)
+    fig, axes = new_figure(1, n_cols)
     try:
-        for ax in axes.flat:
+        for ax in np.atleast_1d(axes).flat:
             ax.plot([1, 2], [1, 2], label="a")
             ax.set_xlabel("x")
         finish_figure(fig, [Claim("RAT-1", "a check", None, 0.5, (0.1, 0.9))], "A title (RAT-1)")
+        notes = [t for t in fig.texts if t.get_style() == "italic"]
+        renderer = fig.canvas.get_renderer()
+        inside = all(0 <= t.get_window_extent(renderer).x1 <= fig.bbox.width + 1 for t in notes)
+        boxes = [t.get_window_extent(renderer) for t in notes]
         texts = " ".join(t.get_text() for t in fig.texts)
     finally:
         plt.close(fig)
-    assert REPORTED_NOTE.split(";")[0] in texts
+    assert " ".join(t.get_text() for t in notes) == " ".join(REPORTED_NOTE.split())
+    assert inside and all(b.y0 >= 0 for b in boxes)
     assert "inconclusive (undecided)" in texts
 
 

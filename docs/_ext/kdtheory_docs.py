@@ -319,7 +319,7 @@ def simulation_page(
     page_dir: Path,
 ) -> str:
     """The MyST source of one simulation's page."""
-    from kdtheory.claims import Claim, claims_table_markdown, verdict_summary
+    from kdtheory.claims import Claim, checks_by_id, claims_table_markdown, verdict_summary
 
     lines = docstring.strip().splitlines()
     title = lines[0].strip().rstrip(".") if lines else ""
@@ -348,8 +348,7 @@ def simulation_page(
     for preset, record, path in entries:
         claims = [Claim.from_dict(c) for c in record.get("claims", [])]
         verdicts = "; ".join(
-            f"{cid} {verdict_summary([c for c in claims if c.id == cid])}"
-            for cid in dict.fromkeys(c.id for c in claims)
+            f"{cid} {verdict_summary(checks)}" for cid, checks in checks_by_id(claims).items()
         )
         stem = path.stem
         folder = path.parent
@@ -418,7 +417,7 @@ def write_simulation_pages(
     ``simulations_dir`` a module ``NAME.py`` (not starting with an underscore). Returns the
     paths written: the simulation pages (sorted by name), then the index.
     """
-    from kdtheory.claims import Claim, combined_verdict
+    from kdtheory.claims import Claim, checks_by_id, combined_verdict
 
     out = Path(out_dir)
     records = _records(Path(records_dir))
@@ -438,9 +437,8 @@ def write_simulation_pages(
         counts = []
         for preset, record, _ in entries:
             claims = [Claim.from_dict(c) for c in record.get("claims", [])]
-            ids = dict.fromkeys(c.id for c in claims)
             summary = ", ".join(
-                f"{cid} {combined_verdict([c for c in claims if c.id == cid])}" for cid in ids
+                f"{cid} {combined_verdict(checks)}" for cid, checks in checks_by_id(claims).items()
             )
             counts.append(f"{preset}: {summary}")
         presets = ", ".join(p for p, _, _ in entries) or "-"
