@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pandas as pd
-
 from kdtheory.claims import Claim, Premise
 from kdtheory.plotting import (
     METHOD_STYLE,
@@ -25,7 +23,6 @@ from simulations.eigen_exaggeration import (
     BOTTOM_BOUND_MAX,
     CLOSED_FORM_RTOL,
     EIGEN_RESOLUTION,
-    INVERTIBLE_RATIO,
     MIN_SPAN_DECADES,
     ORDER_ROUNDING,
     ROUNDING_BOUND,
@@ -42,7 +39,6 @@ def _bounded(value: float, bound: float) -> tuple[float, str]:
 def _premises(a: dict) -> dict[str, Premise]:
     """The hypotheses of NAG-2..5 that are numbers on the run, checked on it."""
     fv = format_value
-    invertible = 10.0 ** -a["max_span"]
     return {
         "distinct": Premise(
             "distinct eigenvalues: smallest relative gap (lam_k - lam_k+1) / lam_k over designs "
@@ -57,10 +53,10 @@ def _premises(a: dict) -> dict[str, Premise]:
             a["min_span"],
         ),
         "invertible": Premise(
-            "X X^T invertible (n < p): smallest lam_n / lam_1 over designs > "
-            f"{fv(INVERTIBLE_RATIO)}",
-            invertible > INVERTIBLE_RATIO,
-            invertible,
+            f"X X^T invertible: rank of X = n = {a['n']} in every design (the nonzero singular "
+            "values the SVD keeps, those above max(n, p) eps s_1; value: the smallest rank)",
+            a["min_rank"] == a["n"],
+            a["min_rank"],
         ),
         "bottom": Premise(
             f"the bottom of the spectrum: b < {fv(BOTTOM_BOUND_MAX)} at the largest fitted "
@@ -87,6 +83,7 @@ def claims_of(a: dict) -> list[Claim]:
     T_inf, T_inf_rel = _bounded(a["T_inf_error"], ROUNDING_BOUND)
     t_inf, t_inf_rel = _bounded(a["t_inf_error"], ROUNDING_BOUND)
     decades = "-".join(fv(x) for x in a["bottom_decades"])
+    conditioning = 10.0 ** -a["max_span"]  # the largest span log10(lam_1 / lam_r)
     slope_claims = []
     for f, m, name, interval in (
         ("kd", 2, "KD", "[2(1 - b), 2 / (1 - eta lam)]"),
@@ -185,7 +182,8 @@ def claims_of(a: dict) -> list[Claim]:
             f"/ ||w_label|| < {fv(rtol)}",
             a["T_inf_error"] < rtol,
             T_inf,
-            detail="max over designs; at rounding level, recorded as a bound",
+            detail="max over designs; at rounding level, recorded as a bound; conditioning: "
+            f"smallest lam_r / lam_1 over designs {fv(conditioning)} (nonzero spectrum)",
             relation=T_inf_rel,
             premise=[pre["invertible"]],
         ),
@@ -220,7 +218,7 @@ def claims_of(a: dict) -> list[Claim]:
     return holm(out)
 
 
-def draw(df: pd.DataFrame, analysis: dict, claim_list: list[Claim] | None = None):
+def draw(analysis: dict, claim_list: list[Claim] | None = None):
     """Six panels: progress spectra, bottom/top ratio vs t, generations, filter order, NAG-1."""
     fig, axes = new_figure(2, 3, width=4.8, height=3.5)
     spec0, lam = analysis["spec0"], "eigenvalue $\\lambda_k$ of $X^TX$ (design 0, gradient flow"
@@ -282,12 +280,17 @@ def draw(df: pd.DataFrame, analysis: dict, claim_list: list[Claim] | None = None
     kd, lab = (analysis["slopes"][f] for f in ("kd", "label"))
     ax = axes[1, 0]
     for col, fmt, style, text in (
-        ("student_scaled", "v", KD, f"KD $S/(tT)$: slope {format_ci(*kd[['mean', 'lo', 'hi']])}"),
+        (
+            "student_scaled",
+            "v",
+            KD,
+            f"KD $S/(tT)$: slope {format_ci(kd['mean'], kd['lo'], kd['hi'])}",
+        ),
         (
             "label_scaled",
             "^",
             LAB,
-            f"labels $F(\\tau)/\\tau$: slope {format_ci(*lab[['mean', 'lo', 'hi']])}",
+            f"labels $F(\\tau)/\\tau$: slope {format_ci(lab['mean'], lab['lo'], lab['hi'])}",
         ),
         ("ref_quadratic", ":", REF, "$\\lambda^2$ (slope 2)"),
         ("ref_linear", "--", REF, "$\\lambda$ (slope 1)"),

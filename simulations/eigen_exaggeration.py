@@ -20,8 +20,10 @@ generations (NAG-4), the filter-order ratios against their bound and the log-log
 KD and label filters over the ``bottom_points`` smallest eigenvalues (NAG-5). Per design:
 simulated GD against the closed forms along every ``v_k`` (NAG-1), the two degenerate cases
 of NAG-4 on weights, and the hypotheses that are numbers on the run, checked as premises: the
-smallest relative gap between consecutive eigenvalues, the spectrum's span, ``lam_n / lam_1``
-(``X X^T`` invertible) and ``b`` at the bottom of the spectrum.
+smallest relative gap between consecutive eigenvalues, the spectrum's span, the rank of ``X``
+(``X X^T`` invertible: rank ``n``, the number of eigenvalues that
+:class:`kdtheory.dynamics.SpectralDecomposition` keeps; ``lam_r / lam_1`` over the kept ones is
+reported as the conditioning) and ``b`` at the bottom of the spectrum.
 
 Every check is deterministic. Errors at rounding level differ between BLAS builds in every
 digit: they are saved and reported as bounds (``PRECISION``: below 1e-10; the GD student's
@@ -60,6 +62,7 @@ from kdtheory.theory import (
     matched_progress_gap,
     ratio_exaggeration_gap,
 )
+from kdtheory.verdicts import mean_estimate
 
 NAME = "eigen_exaggeration"
 CLAIM_IDS = ("NAG-1", "NAG-2", "NAG-3", "NAG-4", "NAG-5")
@@ -86,8 +89,6 @@ STUDENT_EXCESS_BOUND = 0.5
 #: NAG-2/3 premise "distinct eigenvalues": the smallest relative gap between consecutive
 #: eigenvalues must exceed their float64 accuracy (relative eps * cond(X) < 1e-12 here)
 EIGEN_RESOLUTION = 1e-10
-#: NAG-4 premise "X X^T invertible": lam_n / lam_1 above the float64 resolution of an SVD
-INVERTIBLE_RATIO = 1e-12
 #: NAG-5 premise: "the bottom of the spectrum" means b (filter_order_bound) below this
 BOTTOM_BOUND_MAX = 0.01
 #: the setting of NAG-2 (module docstring): every design's spectrum spans this many decades
@@ -299,6 +300,8 @@ def _task(rng: np.random.Generator, *, dynamics: str, cfg: Config) -> list[dict]
     rows.append(
         {
             "kind": "design",
+            "n": X.shape[0],
+            "rank": lam.size,  # nonzero singular values kept: n when X X^T is invertible
             "span_decades": float(np.log10(top / bottom)),
             "eig_gap_min": float(np.min((lam[:-1] - lam[1:]) / lam[:-1])),
             "bottom_decades": float(np.log10(lam[bottom_mask][0] / bottom)),
@@ -370,7 +373,7 @@ def analyze(df: pd.DataFrame) -> dict:
         for f in filters
     }
     at_one = s[(s.dynamics == "flow") & (s.t_ratio == 1.0)]
-    slopes = {f: summarize(at_one, ["dynamics"], f"{f}_slope").iloc[0] for f in filters}
+    slopes = {f: mean_estimate(at_one[f"{f}_slope"]).summary() for f in filters}
     by_design = curve.groupby(["dynamics", "trial"]).gap2_extreme
     first = (df.trial == 0) & (df.dynamics == "flow")
     nag1 = df[df.kind == "nag1"]
@@ -382,6 +385,8 @@ def analyze(df: pd.DataFrame) -> dict:
     return {
         "min_span": float(d.span_decades.min()),
         "max_span": float(d.span_decades.max()),
+        "n": int(d.n.max()),
+        "min_rank": int(d["rank"].min()),
         "eig_gap_min": float(d.eig_gap_min.min()),
         "bottom_decades": (float(d.bottom_decades.min()), float(d.bottom_decades.max())),
         "pairs": int(s.gap2_pairs.iloc[0]),
@@ -421,8 +426,9 @@ def claims(df: pd.DataFrame, analysis: dict | None = None) -> list[Claim]:
     All checks are deterministic (exact arithmetic in float64): identities and strict
     inequalities hold or fail; an error at rounding level is recorded as a bound
     (``relation="<"``), not with digits that differ between machines. The hypotheses that are
-    numbers on the run (distinct eigenvalues, ``X X^T`` invertible, ``b`` small at the bottom
-    of the spectrum) are checked as premises (:mod:`simulations._eigen_report`).
+    numbers on the run (distinct eigenvalues, the spectrum's span of at least
+    ``MIN_SPAN_DECADES`` decades, ``X X^T`` invertible: ``X`` of rank ``n``, ``b`` small at the
+    bottom of the spectrum) are checked as premises (:mod:`simulations._eigen_report`).
     """
     from simulations._eigen_report import claims_of
 
@@ -434,4 +440,4 @@ def plot(df: pd.DataFrame, analysis: dict, claim_list: list[Claim] | None = None
     (:mod:`simulations._eigen_report`)."""
     from simulations._eigen_report import draw
 
-    return draw(df, analysis, claim_list)
+    return draw(analysis, claim_list)

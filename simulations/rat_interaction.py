@@ -188,7 +188,7 @@ def _floors(rank: int, teacher_lam: float) -> dict:
 
 def _sm_minus_rat(df: pd.DataFrame, n_max: int) -> dict:
     """SM risk - RaT risk at ``n_max`` per teacher, paired by design (trial)."""
-    last = df[df.n == n_max].pivot_table(
+    last = df[df.n == n_max].pivot(  # raises on duplicated rows: one risk per design
         index=["teacher", "size", "trial"], columns="method", values="risk"
     )
     return {

@@ -76,7 +76,7 @@ SM_FLAT = 0.1
 RAT_SLOPE_MAX = -0.55
 FLOOR_RTOL = 0.05
 #: RAT-4's equivalence margin at the smallest lam_T: 1% of KRR's risk (set by the lead after the
-#: figure had been seen; the trend checks are the primary ones)
+#: figure had been seen, so that check is reported, not asserted)
 LIMIT_MARGIN = 0.01
 
 
@@ -307,7 +307,7 @@ def _teacher_gap(rate: pd.DataFrame) -> dict:
     for (shift, fstar), g in rate.groupby(["shift", "fstar"]):
         last = g[g.n == g.n.max()]
         ref = "oracle" if "oracle" in set(last.method) else "krr"
-        wide = last.pivot_table(index="trial", columns="method", values="risk")
+        wide = last.pivot(index="trial", columns="method", values="risk")  # one row per trial
         out[(shift, fstar)] = (ref, int(last.n.max()), paired_estimate(wide.teacher, wide[ref]))
     return out
 
@@ -419,20 +419,21 @@ def claims(df: pd.DataFrame, analysis: dict | None = None) -> list[Claim]:
             check(
                 "RAT-4",
                 f"|risk({m}) - risk(KRR)| / risk(KRR) vanishes as lam_T -> 0: slope of its log "
-                "vs log lam_T, 95% CI above 0 (trend, primary)",
+                "vs log lam_T, 95% CI above 0 (trend)",
                 estimate_from_fit(fit),
                 above=0.0,
             )
         )
         out.append(
-            check(
+            check(  # a mean of absolute values: only the upper end of the region matters
                 "RAT-4",
                 f"{m} coincides with KRR at lam_T={format_value(lam)}: mean over designs of "
-                f"|risk({m}) - risk(KRR)| / risk(KRR), 95% t CI inside (-{LIMIT_MARGIN:g}, "
-                f"{LIMIT_MARGIN:g}) (equivalence)",
+                f"|risk({m}) - risk(KRR)| / risk(KRR), 95% t CI below {LIMIT_MARGIN:g}",
                 est,
-                above=-LIMIT_MARGIN,
                 below=LIMIT_MARGIN,
+                detail=f"reported, not asserted: the margin {LIMIT_MARGIN:g} (1% of KRR's risk) "
+                "was set after the figure had been seen",
+                asserted=False,
             )
         )
     return holm(out)

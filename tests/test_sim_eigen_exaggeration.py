@@ -9,6 +9,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from kdtheory.claims import combined_verdict
 from kdtheory.dynamics import SpectralDecomposition, gd_filter, gd_weights, simulate_gd
@@ -116,32 +117,72 @@ def test_an_error_above_its_bound_is_recorded_with_its_value(small):
 
 
 def test_premises_not_met_make_their_checks_inconclusive(small):
-    """Equal eigenvalues (NAG-2/3), a singular X X^T (NAG-4), b not small (NAG-5)."""
+    """Equal eigenvalues (NAG-2/3), a rank-deficient X (NAG-4), b not small (NAG-5)."""
     df, _ = small
     bad = df.copy()
     design, summary = bad.kind == "design", bad.kind == "summary"
     bad.loc[design & (bad.trial == 1), "eig_gap_min"] = 0.0
-    bad.loc[design & (bad.trial == 0), "span_decades"] = 13.0  # lam_n / lam_1 = 1e-13
+    bad.loc[design & (bad.trial == 0), "rank"] = SMALL.n - 1  # X X^T singular
     bad.loc[summary & (bad.trial == 0), "kd_fit_bound"] = 0.05
     claims = ee.claims(bad)
     unmet = {c.statement for c in claims if not c.premise_met}
     for c in claims:
         texts = {p.statement.split(":")[0] for p in c.premise}
-        expected = bool(texts & {"distinct eigenvalues", "X X^T invertible (n < p)"})
+        expected = bool(texts & {"distinct eigenvalues", "X X^T invertible"})
         expected |= any(t.startswith("the bottom of the spectrum") for t in texts)
         assert (c.statement in unmet) == expected, c.statement
         assert c.verdict == ("inconclusive" if expected else "holds"), c.statement
-    # NAG-2, 3 and 5: every check outside the premise or inconclusive; NAG-1 untouched
+    # NAG-2 and NAG-5: every check has an unmet premise, so the claim is inconclusive; NAG-3
+    # and NAG-4: the checks with an unmet premise count for neither verdict and the others
+    # (tau < min(t, T); the generations and t = inf) hold; NAG-1 untouched
     verdicts = _verdicts(claims)
-    assert verdicts["NAG-1"] == "holds"
+    assert verdicts["NAG-1"] == verdicts["NAG-3"] == verdicts["NAG-4"] == "holds"
     assert verdicts["NAG-2"] == verdicts["NAG-5"] == "inconclusive"
+
+
+@pytest.mark.claim("NAG-4")
+def test_a_rank_deficient_design_does_not_meet_the_invertibility_premise(monkeypatch):
+    """Two equal rows: X X^T is singular, SpectralDecomposition keeps n - 1 eigenvalues, whose
+    ratio lam_r / lam_1 is as large as an invertible design's: only the rank detects it."""
+    design = ee._design
+
+    def twin_rows(rng, cfg):
+        X, y = design(rng, cfg)
+        X[1] = X[0]
+        return X, y
+
+    monkeypatch.setattr(ee, "_design", twin_rows)
+    cfg = dataclasses.replace(SMALL, t_ratios=(1.0,))
+    df = ee.run(cfg, progress=False)
+    d = df[df.kind == "design"]
+    assert (d["rank"] == cfg.n - 1).all() and (d.n == cfg.n).all()
+    analysis = ee.analyze(df)
+    assert 10.0 ** -analysis["max_span"] > 1e-12  # the nonzero spectrum is well conditioned
+    claims = ee.claims(df, analysis)
+    premises = [p for c in claims for p in c.premise if p.statement.startswith("X X^T")]
+    assert premises and all(not p.met and p.value == cfg.n - 1 for p in premises)
+    interpolating = next(c for c in claims if c.statement.startswith("interpolating teacher"))
+    assert interpolating.verdict == "inconclusive" and not interpolating.premise_met
 
 
 @pytest.mark.claim("NAG-5")
 def test_slopes_near_two_and_one(small):
-    _, analysis = small
+    df, analysis = small
     assert analysis["slopes"]["kd"]["mean"] == pytest.approx(2.0, abs=1e-3)
     assert analysis["slopes"]["label"]["mean"] == pytest.approx(1.0, abs=1e-3)
+    # the 95% t interval over designs (flow, t/T = 1), recomputed from the table
+    at_one = df[(df.kind == "summary") & (df.dynamics == "flow") & (df.t_ratio == 1.0)]
+    for f in ("kd", "label"):
+        x = at_one[f"{f}_slope"].to_numpy()
+        half = stats.t.ppf(0.975, x.size - 1) * x.std(ddof=1) / np.sqrt(x.size)
+        got = analysis["slopes"][f]
+        assert got["mean"] == pytest.approx(x.mean(), rel=1e-12)
+        # half-widths compared directly: they are ~1e-6, far below the slopes' own size
+        assert half > 0
+        assert got["hi"] - got["mean"] == pytest.approx(half, rel=1e-6)
+        assert got["mean"] - got["lo"] == pytest.approx(half, rel=1e-6)
+    with pytest.raises(ValueError):  # one design: no interval (not a zero-width one)
+        ee.analyze(df[df.trial == 0])
 
 
 @pytest.mark.claim("NAG-2", "NAG-3")

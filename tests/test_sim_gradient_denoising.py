@@ -207,7 +207,7 @@ def test_hand_built_table_known_verdicts():
         (c.statement.split(" targets")[0].split(") ")[1], "cos(g, G)" in c.statement): c
         for c in claims
     }
-    assert len(claims) == 4 and all(not c.asserted for c in claims)
+    assert len(claims) == 4 and {c.id for c in claims} == set(gd.REPORTED_ONLY)
     bayes_opt, noisy_opt = verdict["Bayes teacher p(y|x)", False], verdict["noisy teacher", False]
     bayes_pop, noisy_pop = verdict["Bayes teacher p(y|x)", True], verdict["noisy teacher", True]
     assert bayes_opt.verdict == noisy_pop.verdict == "holds"
@@ -216,6 +216,18 @@ def test_hand_built_table_known_verdicts():
     assert bayes_pop.verdict == "inconclusive" and bayes_pop.ci[0] < 0 < bayes_pop.ci[1]
     # p_fail: the smallest cell p-value times the 8 cells, then Holm over the four checks
     assert noisy_opt.p_fail < ALPHA / 4 and all(c.family == 4 for c in claims)
+
+
+def test_pairing_by_design_refuses_a_duplicated_row():
+    """Teacher and one-hot cosines are paired by design: a duplicated row raises instead of
+    being averaged into its design."""
+    df = _hand_built(
+        dict.fromkeys(
+            [(m, t) for m in ("cos_opt", "cos_pop") for t in gd.TEACHERS], lambda c, n, s: 0.1
+        )
+    )
+    with pytest.raises(ValueError, match="duplicate"):
+        gd.analyze(pd.concat([df, df.iloc[[0]]], ignore_index=True))
 
 
 @pytest.mark.claim("NAG-8")

@@ -5,7 +5,8 @@ move under noise far below that window. The decomposition behind RaT's floor: on
 risk's midpoint rule the eigenfunctions ``phi_1 .. phi_2000`` are orthonormal (a discrete sine
 transform), so the unseen part of ``f*`` has exactly the energy the table's ``unseen`` column
 records, and ``risk - unseen - dist_seen`` is the cross term that Cauchy-Schwarz bounds.
-Hand-built tables get the verdicts the rules give; the tracked record's checks hold.
+Hand-built tables get the verdicts the rules give (a duplicated design is refused, not averaged);
+the tracked record's checks hold.
 
 Tolerances. Orthonormality: a sum of 2000 products of sines in double precision is exact to
 about ``2000 * eps = 4.4e-13``; we allow ``1e-11``. Hand-built tables: 3% log-normal noise on 3
@@ -113,6 +114,15 @@ def test_a_teacher_that_sees_everything_is_out_of_scope():
     assert len(rank3) == 2 and {c.verdict for c in rank3} == {"inconclusive"}
     rank1 = [c for c in out if c.statement.startswith("rank 1 teacher")]
     assert all(c.holds for c in rank1)
+
+
+def test_pairing_by_design_refuses_a_duplicated_row():
+    """SM - RaT is paired by design: a duplicated row at the largest n raises instead of being
+    averaged into its design."""
+    df = _table()
+    dup = df[(df.n == df.n.max()) & (df.method == "sm")].iloc[[0]]
+    with pytest.raises(ValueError, match="duplicate"):
+        ri.claims(pd.concat([df, dup], ignore_index=True))
 
 
 @pytest.mark.claim("RAT-5")
