@@ -4,9 +4,9 @@ NAG-6: for the teacher's top class ``c``, ``x = logit(p_T[c])`` and ``y = logit(
 ``p`` clipped to ``[P_CLIP, 1 - P_CLIP]`` (:func:`class_logits`, :func:`top_class_logits`), and
 the OLS slope of ``y`` on ``x`` (:func:`slope_fit`), evaluated after every student stage
 (:func:`evaluate_stage`); the main time is the stage nearest the teacher's budget ``t = T``
-(:func:`main_epochs`). NAG-7: the recovered fraction of the distillation gain
-(:func:`recovered_fraction`). Kept apart from the study module, which re-exports these names;
-this module does not import it.
+(:func:`main_epochs`). NAG-7's recovered fraction is the linear toy's
+(:func:`simulations.late_distillation.recovered_fraction`). Kept apart from the study module,
+which re-exports these names; this module does not import it.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import numpy as np
 from scipy.special import logsumexp
 
 from kdtheory.rates import fit_slope
-from kdtheory.verdicts import ratio_estimate
 
 #: CLAIMS.md NAG-6: probabilities clipped to [P_CLIP, 1 - P_CLIP] before the logit
 P_CLIP = 1e-7
@@ -66,23 +65,6 @@ def slope_fit(x, y) -> dict:
         "intercept": fit.intercept,
         "n_points": fit.n_obs,
     }
-
-
-def recovered_fraction(err_label, err_kd, err_switch) -> tuple[float, tuple[float, float]]:
-    """``(R_label - R_switch) / (R_label - R_kd)`` over paired seeds, with its 95% CI (NAG-7).
-
-    The ratio of the mean gains, delta-method t-interval
-    (:func:`kdtheory.verdicts.ratio_estimate`, the linear toy's definition).
-    """
-    label = np.asarray(err_label, dtype=float)
-    est = ratio_estimate(label - np.asarray(err_switch), label - np.asarray(err_kd))
-    return est.value, est.ci()
-
-
-def estimate_summary(est) -> dict:
-    """``{mean, lo, hi}`` of a :class:`kdtheory.verdicts.Estimate` (its 95% interval)."""
-    lo, hi = est.ci()
-    return {"mean": est.value, "lo": lo, "hi": hi}
 
 
 def main_epochs(epochs: Iterable, teacher_epochs) -> int:

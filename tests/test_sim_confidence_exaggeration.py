@@ -8,12 +8,16 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.linalg
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy import stats
 from scipy.spatial.distance import pdist
 
 from kdtheory.claims import combined_verdict
 from kdtheory.dynamics import distill_filter, gd_filter, gd_predictions, gd_weights
 from kdtheory.kernels import gaussian
 from kdtheory.rates import fit_slope
+from kdtheory.verdicts import Estimate
 from simulations import confidence_exaggeration as ce
 
 
@@ -122,19 +126,69 @@ def test_long_student_reproduces_teacher_slope_one():
     assert fit_slope(x, y).slope == pytest.approx(1.0, abs=1e-10)
 
 
+def _slopes(values, half_widths, df: float = 15.0) -> list[Estimate]:
+    """Slopes with 95% t intervals of the given half-widths."""
+    q = stats.t.ppf(0.975, df)
+    return [Estimate(v, h / q, df) for v, h in zip(values, half_widths, strict=True)]
+
+
 @pytest.mark.claim("NAG-6")
 def test_shrinks_toward_one_rules():
-    lo = np.array([1.2, 1.1, 1.05, 0.99])
-    hi = np.array([1.6, 1.5, 1.25, 1.01])
-    assert ce.shrinks_toward_one(np.array([1.4, 1.3, 1.15, 1.0]), lo, hi, 1) is True
-    # undershoot: |slope - 1| grows again at the end, but the intervals do not say it: undecided
-    assert ce.shrinks_toward_one(np.array([1.4, 1.3, 1.01, 0.97]), lo, hi, 1) is None
-    # last interval reaches farther from 1 (0.2) than the main interval's distance 0.1: undecided
-    wide = np.array([1.6, 1.5, 1.25, 1.2])
-    assert ce.shrinks_toward_one(np.array([1.4, 1.3, 1.15, 1.0]), lo, wide, 1) is None
-    # the reverse: the main interval [0.98, 1.04] lies closer to 1 than the last [1.3, 1.5]
-    lo, hi = np.array([0.97, 0.98, 1.1, 1.3]), np.array([1.03, 1.04, 1.3, 1.5])
-    assert ce.shrinks_toward_one(np.array([1.0, 1.01, 1.2, 1.4]), lo, hi, 1) is False
+    half = [0.2, 0.2, 0.1, 0.01]
+    outcome, p_fail, change = ce.shrinks_toward_one(_slopes([1.4, 1.3, 1.15, 1.0], half), 1)
+    # from t/T = 1 to the last: |1.0 - 1| - |1.3 - 1| = -0.3, half-width 0.2 + 0.01
+    assert outcome is True and change.value == pytest.approx(-0.3)
+    assert change.ci() == pytest.approx((-0.51, -0.09))
+    assert p_fail == pytest.approx(stats.t.sf(-0.3 / ((0.2 + 0.01) / stats.t.ppf(0.975, 15)), 15))
+    # the intervals decide, but |slope - 1| grows from t/T = 0.5 to 1 (0.1, then 0.3): undecided
+    outcome, _, change = ce.shrinks_toward_one(_slopes([1.1, 1.3, 1.15, 1.0], half), 1)
+    assert outcome is None and change.ci()[1] < 0
+    # ... or from t/T = 1 to 2 (0.3, then 0.35 on the other side of 1): undecided
+    outcome, _, _ = ce.shrinks_toward_one(_slopes([1.4, 1.3, 0.65, 1.0], half), 1)
+    assert outcome is None
+    # the last interval reaches farther from 1 (0.25) than the main one's nearest point (0.1)
+    outcome, _, change = ce.shrinks_toward_one(
+        _slopes([1.4, 1.3, 1.15, 1.0], [0.2, 0.2, 0.1, 0.25]), 1
+    )
+    assert outcome is None and change.ci()[0] < 0 < change.ci()[1]
+    # the reverse: [0.98, 1.04] lies closer to 1 than [1.3, 1.5]: fails (before Holm)
+    outcome, p_fail, change = ce.shrinks_toward_one(
+        _slopes([1.0, 1.01, 1.2, 1.4], [0.03, 0.03, 0.1, 0.1]), 1
+    )
+    assert outcome is False and p_fail < 0.025 and change.value == pytest.approx(0.39)
+    with pytest.raises(ValueError, match="before the last"):
+        ce.shrinks_toward_one(_slopes([1.2, 1.1], [0.1, 0.1]), 1)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.floats(0.0, 2.0), min_size=2, max_size=2),
+    st.lists(st.floats(1e-3, 0.5), min_size=2, max_size=2),
+)
+def test_distance_change_interval_is_the_comparison_of_the_two_intervals(values, halves):
+    """With equal degrees of freedom the change's 95% CI lies below 0 exactly when every point
+    of the last slope's interval is closer to 1 than every point of the main one's, above 0 in
+    the reverse case (the rule the statement names), the distances computed from the intervals'
+    end points."""
+    main, last = _slopes(values, halves)
+    (lo_m, hi_m), (lo_l, hi_l) = main.ci(), last.ci()
+
+    def near(lo, hi):
+        return max(lo - 1.0, 1.0 - hi, 0.0)
+
+    def far(lo, hi):
+        return max(abs(lo - 1.0), abs(hi - 1.0))
+
+    lo, hi = ce.distance_change(main, last).ci()
+    margin = 1e-9  # away from ties, where rounding decides
+    if far(lo_l, hi_l) < near(lo_m, hi_m) - margin:
+        assert hi < 0
+    elif far(lo_l, hi_l) > near(lo_m, hi_m) + margin:
+        assert not hi < 0
+    if near(lo_l, hi_l) > far(lo_m, hi_m) + margin:
+        assert lo > 0
+    elif near(lo_l, hi_l) < far(lo_m, hi_m) - margin:
+        assert not lo > 0
 
 
 #: slope of the student's logit on the teacher's at t/T = 0.5, 1, 2, 10, relative to 1: the
@@ -142,12 +196,16 @@ def test_shrinks_toward_one_rules():
 _SCALE = {0.5: 1.5, 1.0: 1.0, 2.0: 0.5, 10.0: 0.02}
 
 
-def _table(within: float, gap: float, train_fit: float = 0.85, n_designs: int = 8):
+def _table(
+    within: float, gap: float, train_fit: float = 0.85, n_designs: int = 8, scale=None
+) -> pd.DataFrame:
     """A hand-built table of the atypical design (linear features), ``n_designs`` designs of 40
     typical points (teacher logit in [0.5, 0.9]) and 10 atypical ones (in [0.1, 0.4]). At
     ``t/T = 1`` the student's logit has slope ``within`` inside each group and the group means
     lie on a line of slope ``gap`` (the pooled slope lies between the two), plus noise of sd
-    0.01; at other ``t/T`` the deviation from ``y = x`` is scaled by ``_SCALE``."""
+    0.01; at other ``t/T`` the deviation from ``y = x`` is scaled by ``scale`` (default
+    ``_SCALE``), so that every slope is ``1 + scale[t/T] (slope at t/T = 1 - 1)`` exactly."""
+    scale = _SCALE if scale is None else scale
     rng = np.random.default_rng(0)
     rows = []
     for trial in range(n_designs):
@@ -160,7 +218,7 @@ def _table(within: float, gap: float, train_fit: float = 0.85, n_designs: int = 
             atypical = np.arange(50) >= 40
             centre = np.where(atypical, 0.25, 0.7)
             y1 = 0.7 + gap * (centre - 0.7) + within * (x - centre) + rng.normal(0, 0.01, 50)
-            for ratio, k in _SCALE.items():
+            for ratio, k in scale.items():
                 y = x + k * (y1 - x)
                 rows += [
                     {"design": "atypical", "trial": trial, "kind": "point", "features": "linear",
@@ -186,12 +244,28 @@ def test_verdicts_on_hand_built_tables():
     assert [c.verdict for c in pooled] == ["holds", "holds"]
     assert all(1.1 < c.value < 1.33 for c in pooled)  # between within (0.8) and between (1.33)
     assert [c.verdict for c in groups] == ["fails"] * 4 and not any(c.asserted for c in groups)
-    assert all(c.value == pytest.approx(0.8, abs=0.05) and c.family == 6 for c in groups)
+    # Holm's family: the 8 checks, the shrinking ones included (they carry a p-value)
+    assert all(c.value == pytest.approx(0.8, abs=0.05) and c.family == 8 for c in groups)
     assert [c.verdict for c in shrink] == ["holds", "holds"]
+    assert all(c.family == 8 and c.p_fail > 0.5 for c in shrink)
+    # the value: |slope - 1| at t/T = 10 minus at t/T = 1, the former 0.02 times the latter
+    for p, c in zip(pooled, shrink, strict=True):
+        assert c.value == pytest.approx(-0.98 * (p.value - 1.0), rel=1e-9)
     assert all(c.premise_met for c in claims)
     # slopes above 1 within the groups and pooled: holds
     claims = ce.claims(_table(within=1.3, gap=1.3))
     assert combined_verdict(claims) == "holds" and all(c.holds for c in claims)
+    # the deviation from y = x doubles from t/T = 1 to 10: the shrinking checks fail, after
+    # Holm's adjustment over the claim's 8 checks
+    grows = {0.5: 0.5, 1.0: 1.0, 2.0: 1.5, 10.0: 2.0}
+    claims = ce.claims(_table(within=1.3, gap=1.3, scale=grows))
+    shrink = [c for c in claims if "strictly decreases" in c.statement]
+    assert [c.verdict for c in shrink] == ["fails", "fails"] and combined_verdict(claims) == "fails"
+    assert all(c.family == 8 and c.p_fail < 0.025 / 8 for c in shrink)
+    assert all(c.holds for c in claims if c not in shrink)
+    pooled = [c for c in claims if "pooled" in c.statement]
+    for p, c in zip(pooled, shrink, strict=True):
+        assert c.value == pytest.approx(p.value - 1.0, rel=1e-9)  # (2 - 1) (slope - 1)
     # a teacher that fits every training label has not been stopped early: inconclusive
     claims = ce.claims(_table(within=1.3, gap=1.3, train_fit=1.0))
     assert combined_verdict(claims) == "inconclusive"
@@ -223,6 +297,19 @@ def test_run_table_and_claims(tiny):
     assert set(analysis["group_fits"]) >= {
         (f, "atypical", sp, flag) for f in cfg.features for sp in ce.SPLITS for flag in ce.GROUPS
     }
+    # the numbers, recomputed from the table's points: pooled OLS slopes at t/T = 1 and 10
+    slope = {
+        key: np.polyfit(g.teacher_logit, g.student_logit, 1)[0]
+        for key, g in pts[pts.design == "atypical"].groupby(["features", "split", "ratio"])
+    }
+    for c in claim_list:
+        features, split = c.statement.split(",")[0], c.statement.split(", ")[1].split(" ")[0]
+        if "pooled" in c.statement:
+            assert c.value == pytest.approx(slope[features, split, 1.0], rel=1e-9)
+        elif "strictly decreases" in c.statement:
+            d = abs(slope[features, split, 10.0] - 1) - abs(slope[features, split, 1.0] - 1)
+            assert c.value == pytest.approx(d, rel=1e-9)
+            assert c.p_fail is not None and c.family > 1
 
 
 def test_run_is_reproducible(tiny):

@@ -9,6 +9,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
 
 from kdtheory.claims import combined_verdict
 from kdtheory.dynamics import (
@@ -110,6 +111,41 @@ def test_table_and_claims(small):
     assert len(claims) == len(analysis["gains"]) == 1  # one recovery check per setting
     assert all(c.value is not None and c.ci is not None and c.p_fail is not None for c in claims)
     assert all(len(c.premise) == 1 and "beats labels" in c.premise[0].statement for c in claims)
+    # the numbers, recomputed from the table by hand: per design the gains of distillation from
+    # the start (fraction 0) and of the midpoint switch over the labels (fraction 1)
+    sw = df[df.kind == "switch"]
+    risk = {
+        f: sw[sw.switch_fraction == f].set_index("trial").risk.sort_index() for f in (0, 0.5, 1)
+    }
+    gain, mid = risk[1] - risk[0], risk[1] - risk[0.5]
+    (claim,) = claims
+    assert claim.value == pytest.approx(mid.mean() / gain.mean(), rel=1e-12)
+    assert claim.premise[0].value == pytest.approx(gain.mean(), rel=1e-12)
+    half = stats.t.ppf(0.975, gain.size - 1) * gain.std(ddof=1) / np.sqrt(gain.size)
+    assert claim.premise[0].ci == pytest.approx((gain.mean() - half, gain.mean() + half))
+    best = df[(df.kind == "reference") & (df.method == "best_label")].set_index("trial").risk
+    kd_minus_best = (risk[0] - best).mean()  # pandas aligns the designs
+    assert analysis["gains"][1.0, 4.0]["kd_minus_best"].value == pytest.approx(kd_minus_best)
+
+
+@pytest.mark.claim("NAG-7")
+def test_recovered_fraction_on_known_numbers():
+    # gains label - kd = 0.1, label - switch = 0.05 on every design: exactly one half, no width
+    est = ld.recovered_fraction([0.5, 0.6, 0.55], [0.4, 0.5, 0.45], [0.45, 0.55, 0.5])
+    assert est.value == pytest.approx(0.5) and est.ci() == pytest.approx((0.5, 0.5))
+    # ratio of the mean gains (not the mean of the ratios): (0.02 + 0.06) / (0.1 + 0.1) = 0.4
+    est = ld.recovered_fraction([0.5, 0.5], [0.4, 0.4], [0.48, 0.44])
+    assert est.value == pytest.approx(0.4) and est.ci()[0] < 0.4 < est.ci()[1]
+    # switching never helps: 0; the switch as good as KD: 1
+    assert ld.recovered_fraction([0.5, 0.6], [0.4, 0.45], [0.5, 0.6]).value == pytest.approx(0)
+    assert ld.recovered_fraction([0.5, 0.6], [0.4, 0.45], [0.4, 0.45]).value == pytest.approx(1)
+    # Series are paired by their index (the design), whatever their order
+    label = pd.Series([0.5, 0.5, 0.6], index=[0, 1, 2])
+    kd = pd.Series([0.45, 0.4, 0.4], index=[2, 1, 0])  # gains 0.1, 0.1, 0.15
+    switch = pd.Series([0.55, 0.44, 0.48], index=[2, 1, 0])  # gains 0.02, 0.06, 0.05
+    assert ld.recovered_fraction(label, kd, switch).value == pytest.approx(0.13 / 0.35)
+    with pytest.raises(ValueError, match="pairing keys|finite"):  # a design on one side only
+        ld.recovered_fraction(label, kd, switch.rename(index={2: 3}))
 
 
 def _hand_built(small, settings: dict, n_designs: int = 12, seed: int = 5) -> pd.DataFrame:
