@@ -55,7 +55,8 @@ the gain's 95% CI above 0 (holds), below (fails, after Holm over the run's PD-2 
 undecided. Fixed in advance, judged on every seed: ``D_{-1/2}`` and the paper's ``lam = 2/3`` in
 each order (the paper's order is unknown: both count). Chosen on separate seeds: per order, the
 ``lam`` of the grid with the largest mean gain on the first half of the seeds (``trial < n //
-2``), judged on the second half only (left out, as the detail says, when fewer than two remain).
+2``; on a tie, the smallest such ``lam``), judged on the second half only (left out, as the detail
+says, when fewer than two remain).
 """
 
 from __future__ import annotations
@@ -322,8 +323,10 @@ def analyze(df: pd.DataFrame) -> dict:
     trials = at_max[at_max.method != "kl"][keys + ["gain"]].sort_values(keys)
     select, judge = split_trials(d.trial)
     chosen = summarize(trials[trials.trial.isin(select)], keys[::2] + ["lam"], "gain")
-    chosen = chosen.sort_values(["mean", "lam"], ascending=[True, False], kind="stable")
-    best = chosen.groupby(["corruption", "method"], as_index=False).last()
+    # per (corruption, order) the row of the largest mean gain; ties: the smallest lam (rows
+    # sorted by lam, and idxmax takes the first maximum)
+    chosen = chosen.sort_values(["corruption", "method", "lam"], kind="stable")
+    best = chosen.loc[chosen.groupby(["corruption", "method"])["mean"].idxmax()]
     return {
         "acc_loss": summarize(d, by, "acc_loss"),
         "bayes_kl": summarize(d, by, "bayes_kl"),

@@ -2,9 +2,10 @@
 
 The bands the claims use are derived in the module's comments; the tests check those derivations
 (the local-slope inequalities of SEMI-1, the expansion constants ``K`` of SEMI-2), the exact
-conditional moments against Monte Carlo, that the quick preset runs and its claims hold, and
-that hand-altered tables get the verdicts their rules give (a slope outside its margin fails, an
-unmet premise is inconclusive).
+conditional moments against Monte Carlo, that the quick preset runs, its asserted checks hold
+and its SEMI-2 slopes agree with a recomputation from the table, and that hand-altered tables get
+the verdicts their rules give (a slope outside its margin fails, an unmet premise is
+inconclusive).
 
 Tolerances. Floating point: least squares on a few thousand points in double precision agrees with
 a second solve to ``1e-8`` relative (condition number of ``Phi' Phi`` below 10). Monte Carlo: a
@@ -16,6 +17,8 @@ error ``sqrt(2 / (N - 1))``, and we allow 5 of them.
 from __future__ import annotations
 
 import dataclasses
+import json
+from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -23,11 +26,14 @@ import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scipy import stats
 from sklearn.linear_model import LinearRegression
 
 from kdtheory.claims import Claim, combined_verdict
 from kdtheory.semiparametric import DistilledRegressor, distillation_target, target_bias
 from simulations import semiparametric_bias as sb
+
+FIGURES = Path(__file__).resolve().parents[1] / "paper_figures"
 
 
 def _kd_slope(u):
@@ -171,17 +177,40 @@ def test_quick_preset_claims_hold(quick):
     assert {"trial", "risk", "kind"} <= set(df.columns)
     assert all(isinstance(c, Claim) for c in claims)
     assert {c.id for c in claims} == set(sb.CLAIM_IDS)
-    assert not [c for c in claims if c.asserted and not c.holds]
-    assert not [c for c in claims if c.verdict == "fails"]
+    asserted = [c for c in claims if c.asserted]
+    assert not [c for c in asserted if not c.holds]
     for cid in sb.CLAIM_IDS:
-        assert combined_verdict([c for c in claims if c.id == cid]) == "holds"
-    # SEMI-2's headline: slopes near 1 (KD) and near 2 (corrected), inside the expansion's band;
-    # the bias is exact, so the interval (clustered by design) excludes the exponent itself
+        assert combined_verdict([c for c in asserted if c.id == cid]) == "holds"
+    # the reported check (the sampled fits' factor-2 convention) is not required to hold: it
+    # keeps the verdict of the committed record, whatever that is
+    record = json.loads((FIGURES / "semiparametric_bias-quick.json").read_text())
+    recorded = {c["statement"]: c["verdict"] for c in record["claims"]}
+    reported = [c for c in claims if not c.asserted]
+    assert [c.id for c in reported] == ["SEMI-2"]
+    assert [c.verdict for c in reported] == [recorded[c.statement] for c in reported]
+    # SEMI-2's headline, recomputed from the table without fit_slope: every design has the same
+    # eps grid, so the pooled OLS slope is the mean of the per-design slopes b_g, and the
+    # cluster-robust variance (statsmodels' correction G/(G-1) (N-1)/(N-2)) is
+    # var(b_g) / G (N-1)/(N-2), with a t interval on G - 1 df. Slopes near 1 (KD) and 2
+    # (corrected), inside the expansion's band; the interval excludes the exponent itself.
+    est = df[df.kind == "estimator"]
+    eps_max = max(sb.PRESETS["quick"].eps)
     for method, k in sb.ORDER.items():
+        g = est[est.method == method]
+        b = np.array(
+            [np.polyfit(np.log(d.eps), np.log(d.bias), 1)[0] for _, d in g.groupby(["n", "trial"])]
+        )
+        n_groups, n_points = b.size, len(g)
+        assert n_groups == len(sb.PRESETS["quick"].ns) * sb.PRESETS["quick"].n_designs
+        se = b.std(ddof=1) / np.sqrt(n_groups) * np.sqrt((n_points - 1) / (n_points - 2))
+        half = stats.t.ppf(0.975, n_groups - 1) * se
+        lo, hi = b.mean() - half, b.mean() + half
         fit = analysis["slopes"][method]
-        band = sb.SLOPE_K[method] * max(sb.PRESETS["quick"].eps) ** 2
-        assert k - band < fit.ci[0] <= fit.slope <= fit.ci[1] < k + band
-        assert fit.df == 2 * sb.PRESETS["quick"].n_designs - 1
+        assert fit.slope == pytest.approx(b.mean(), rel=1e-9)
+        assert fit.ci == pytest.approx((lo, hi), rel=1e-9)
+        assert fit.df == n_groups - 1
+        band = sb.SLOPE_K[method] * eps_max**2
+        assert k - band < lo and hi < k + band and not lo <= k <= hi
 
 
 def _check(claims, cid, words):

@@ -10,6 +10,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import stats
+from statsmodels.stats.multitest import multipletests
 
 pytest.importorskip("jax")
 pytest.importorskip("orbax.checkpoint")
@@ -61,16 +63,33 @@ def test_smoke_analysis_claims_and_figure(smoke):
     analysis = sim.analyze(df)
     claims = sim.claims(df, analysis)
     assert {c.id for c in claims} == {"RAT-6"} and len(claims) == len(cfg.shifts)
-    for c in claims:  # the verdict follows from the interval and the premises, whatever they are
+    # numbers and verdicts recomputed from the table, whatever they are: t intervals of the
+    # differences paired by seed, the premises, Holm's adjustment over the checks they admit
+    main = df[df.method != sim.REFERENCE]
+    expected = []
+    for c, shift in zip(claims, sorted(cfg.shifts), strict=True):
         assert "RaT - sm_long" in c.statement and len(c.premise) == 2
-        assert c.ci[0] <= c.value <= c.ci[1]
-        if not c.premise_met:
-            assert c.verdict == "inconclusive"
-        elif c.ci[0] > 0:
-            assert c.verdict == "holds"
-        else:
-            assert c.verdict in ("fails", "inconclusive")
-            assert c.verdict == "inconclusive" or c.ci[1] < 0
+        g = main[main["shift"] == shift]
+        target = g.pivot(index="seed", columns="method", values="target_acc")
+        source = g.pivot(index="seed", columns="method", values="source_acc")
+        worth = _t_interval(target.teacher - target.source)
+        hurts = _t_interval(source.teacher - target.teacher)
+        for p, want, above in zip(c.premise, (worth, hurts), (0.0, sim.SHIFT_HURTS), strict=True):
+            assert (p.value, *p.ci) == pytest.approx(want[:3], rel=1e-9, abs=1e-12)
+            assert p.met == (want[1] > above)
+        expected.append(
+            (*_t_interval(target.rat - target.sm_long), worth[1] > 0 and hurts[1] > sim.SHIFT_HURTS)
+        )
+    family = [k for k, e in enumerate(expected) if e[4]]
+    rejected = dict.fromkeys(range(len(expected)), False)
+    if family:
+        reject = multipletests([expected[k][3] for k in family], alpha=0.025, method="holm")[0]
+        rejected |= dict(zip(family, reject, strict=True))
+    for k, (c, (mean, lo, hi, _, met)) in enumerate(zip(claims, expected, strict=True)):
+        assert (c.value, *c.ci) == pytest.approx((mean, lo, hi), rel=1e-9, abs=1e-12)
+        assert c.premise_met == met
+        want = "holds" if lo > 0 else ("fails" if hi < 0 and rejected[k] else "inconclusive")
+        assert c.verdict == (want if met else "inconclusive")
     table = sim.result_table(analysis)
     assert set(table.method) == set(sim.METHODS)
     fig = sim.plot(df, analysis, claims)
@@ -78,6 +97,14 @@ def test_smoke_analysis_claims_and_figure(smoke):
         assert len(fig.axes) == 3 and all(ax.get_xlabel() for ax in fig.axes)
     finally:
         plt.close(fig)
+
+
+def _t_interval(x) -> tuple[float, float, float, float]:
+    """Mean, 95% t interval and the one-sided p-value of "mean <= 0" ("fails" for CI above 0)."""
+    x = np.asarray(x, dtype=float)
+    se = x.std(ddof=1) / np.sqrt(x.size)
+    half = stats.t.ppf(0.975, x.size - 1) * se
+    return x.mean(), x.mean() - half, x.mean() + half, stats.t.cdf(x.mean() / se, x.size - 1)
 
 
 def _table(rat_minus_long, teacher_minus_source=0.05, shift_hurt=0.1, rat_minus_sm=0.2):
@@ -128,19 +155,23 @@ def test_claims_on_tables_with_known_verdicts():
     assert c15.verdict == "inconclusive" and not c15.premise[1].met
 
 
-def test_paired_difference_is_paired_by_seed():
-    df = pd.DataFrame(
-        {
-            "shift": [0.0] * 6,
-            "seed": [0, 0, 1, 1, 2, 2],
-            "method": ["rat", "sm"] * 3,
-            "target_acc": [0.50, 0.40, 0.81, 0.70, 0.32, 0.20],
-        }
-    )
-    d = sim.paired_difference(df, "rat", "sm").iloc[0]
-    assert d["mean"] == pytest.approx(0.11) and d["count"] == 3
-    # the seed-to-seed spread cancels in the pairs: a narrow interval around 0.11
-    assert 0.08 < d.lo < 0.11 < d.hi < 0.14
+def test_differences_are_paired_by_seed():
+    """RaT - SM per seed is 0.10, 0.11, 0.12 while the seeds' levels differ by 0.5: the pairs,
+    formed by seed whatever the rows' order, cancel the spread (a narrow interval around 0.11)."""
+    level = {0: 0.40, 1: 0.70, 2: 0.20}
+    rat_minus_sm = {0: 0.10, 1: 0.11, 2: 0.12}
+    rows = [
+        dict(shift=0.0, seed=seed, method=method, target_acc=level[seed] + up,
+             source_acc=level[seed], epochs=1, images=1, ratio_bound=1.0)
+        for seed in (2, 0, 1)
+        for method, up in (("sm", 0.0), ("rat", rat_minus_sm[seed]), ("sm_long", 0.0),
+                           ("teacher", 0.0), ("source", 0.0), ("oracle", 0.0))
+    ]  # fmt: skip
+    df = pd.DataFrame(rows).sample(frac=1.0, random_state=0)
+    est = sim.analyze(df)["paired"]["rat - sm", 0.0]
+    assert est.value == pytest.approx(0.11) and est.df == 2
+    half = stats.t.ppf(0.975, 2) * 0.01 / np.sqrt(3)
+    assert est.ci() == pytest.approx((0.11 - half, 0.11 + half))
 
 
 def test_resumes_from_the_cache(smoke):

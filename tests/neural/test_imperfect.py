@@ -504,6 +504,25 @@ def test_unmet_premises_make_the_checks_inconclusive(kwargs, unmet):
         assert ("not recorded" in p.statement) == (kwargs["widths"] is None)
 
 
+@pytest.mark.claim("PD-2")
+def test_a_study_without_the_residual_student_has_no_res1_checks():
+    """Without ``res`` among the methods, RES-1 has nothing to check: the claims are PD-2's alone
+    (the same as with it), and the figure's RES-1 panel stays empty."""
+    full = _known_table()
+    df = full[~full.method.isin(sim.RESIDUAL)]
+    analysis = sim.analyze(df)
+    assert analysis["res_diffs"].empty
+    out = sim.claims(df, analysis)
+    assert [c.id for c in out] == ["PD-2"] * 3
+    with_res = [c for c in sim.claims(full) if c.id == "PD-2"]
+    assert [c.to_dict() for c in out] == [c.to_dict() for c in with_res]
+    fig = sim.plot(df, analysis, out)
+    try:
+        assert len(fig.axes) == 3
+    finally:
+        plt.close(fig)
+
+
 def test_every_method_of_the_presets_and_unknown_names():
     cpu = sim.methods(sim.PRESETS["cpu"])
     assert len(cpu) == 3 + 6 + 5 and {"pd_ts(2/3)", "pd_st(2/3)", "kd_res"} <= set(cpu)
