@@ -98,7 +98,7 @@ One formatter writes every number (`kdtheory.formatting`): a value with the digi
 supports, the interval's bounds rounded outward, integers as integers, bounds as `< 1e-10`. The
 README's quoted numbers are generated from the records (`kdtheory claims`, and
 `kdtheory claims --check` fails when a number disagrees). Records store each quantity at the
-precision it is determined to (two digits beyond what its interval supports, six significant
+precision it is determined to (four digits beyond what its interval supports, six significant
 digits otherwise, rounding-level errors as bounds), so that a rerun on another machine, with
 another BLAS or thread count, writes the same files.
 

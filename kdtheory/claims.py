@@ -264,7 +264,7 @@ class Claim:
         dict
             Keys ``id, statement, verdict, holds, outcome, value, ci, relation, premise,
             detail, asserted, p_fail, family``. Numbers at the precision they are determined
-            to (:func:`kdtheory.formatting.stored_value`: two digits beyond what the interval
+            to (:func:`kdtheory.formatting.stored_value`: four digits beyond what the interval
             supports, or six significant digits; a p-value to three), so that a record does
             not change with the last bits of a computation.
         """

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 
 __all__ = [
+    "GUARD_DECIMALS",
     "ci_decimals",
     "stored_interval",
     "format_ci",
@@ -23,6 +24,10 @@ __all__ = [
 
 #: magnitudes shown in plain decimals; outside, scientific notation
 PLAIN_RANGE = (1e-3, 1e5)
+#: decimals a record keeps beyond those its interval supports: a number shown from the record
+#: is then the number shown from the computation except when the computed value lies within
+#: 5e-5 units of a rounding boundary (double rounding: about one value in ten thousand)
+GUARD_DECIMALS = 4
 #: how a value and its interval's two bounds are rounded
 ROUNDING = ("nearest", "down", "up")
 
@@ -214,7 +219,7 @@ def stored_value(
 ) -> float:
     """``x`` at the precision it is determined to, for the tracked records.
 
-    With an interval: rounded at two decimals more than the interval supports
+    With an interval: rounded at :data:`GUARD_DECIMALS` decimals more than the interval supports
     (:func:`ci_decimals`), but never to more than ``most`` significant digits (an interval
     narrower than a computation's floating-point noise does not make its last bits
     meaningful); without one: to ``digits`` significant digits. A record stored this way does
@@ -239,7 +244,7 @@ def stored_value(
     Examples
     --------
     >>> stored_value(-0.71534917, (-0.72413, -0.70651)), stored_value(1.0 / 3.0)
-    (-0.71535, 0.333333)
+    (-0.7153492, 0.333333)
     >>> stored_value(1.99999791234, (1.99999771, 1.99999811))
     1.999997912
     """
@@ -252,7 +257,7 @@ def stored_value(
     d = ci_decimals(*ci)
     if d is None:
         return sig
-    coarse = round(x, d + 2) + 0.0
+    coarse = _round(x, d + GUARD_DECIMALS) + 0.0
     return coarse if _n_significant(coarse) <= most else float(f"{x:.{most}g}")
 
 
@@ -262,14 +267,14 @@ def stored_interval(lo: float, hi: float, *, most: int = 10) -> tuple[float, flo
 
     Examples
     --------
-    >>> stored_interval(1.26339979, 1.26390011)
-    (1.263399, 1.263901)
+    >>> stored_interval(1.2633997912, 1.2639001134)
+    (1.26339979, 1.26390012)
     """
     lo, hi = float(lo), float(hi)
     d = ci_decimals(lo, hi)
     if d is None or not (math.isfinite(lo) and math.isfinite(hi)):
         return stored_value(lo), stored_value(hi)
-    d += 2
+    d += GUARD_DECIMALS
     mag = max(abs(lo), abs(hi))
     if mag > 0:  # never more than ``most`` significant digits (narrower than float noise)
         d = min(d, most - 1 - math.floor(math.log10(mag)))

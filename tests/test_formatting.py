@@ -9,6 +9,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from kdtheory.formatting import (
+    GUARD_DECIMALS,
     ci_decimals,
     format_ci,
     format_estimate,
@@ -72,13 +73,13 @@ def test_stored_values_keep_what_the_interval_supports(value, half):
     ci = (value - half, value + half)
     stored = stored_value(value, ci)
     d = ci_decimals(*ci)
-    # two decimals more than the interval supports, or, where that is more than ten
+    # four decimals more than the interval supports, or, where that is more than ten
     # significant digits, ten significant digits
-    unit = max(10.0 ** -(d + 2), 10.0 ** (math.floor(math.log10(abs(value))) - 9))
+    unit = max(10.0 ** -(d + GUARD_DECIMALS), 10.0 ** (math.floor(math.log10(abs(value))) - 9))
     assert abs(stored - value) <= 0.5 * unit * (1 + 1e-9)
     # the last bits of a computation do not move it, except at a rounding boundary
     nudged = stored_value(value * (1 + 1e-13), ci)
-    assert nudged == stored or abs(nudged - stored) <= 10.0 ** -(d + 2) * (1 + 1e-9)
+    assert nudged == stored or abs(nudged - stored) <= unit * (1 + 1e-9)
     assert stored_value(1.0 / 3.0) == 0.333333
 
 
@@ -107,5 +108,5 @@ def test_a_stored_claim_shows_an_interval_containing_the_computed_one(value, hal
     d = ci_decimals(lo, hi)
     mag = max(abs(value), abs(lo), abs(hi))
     # plain decimals, and the two guard digits within the ten significant digits a record keeps
-    if 1e-3 <= mag < 1e5 and d + 2 <= 9 - math.floor(math.log10(mag)):
+    if 1e-3 <= mag < 1e5 and d + GUARD_DECIMALS <= 9 - math.floor(math.log10(mag)):
         assert abs(shown[0] - exact[0]) <= 10.0**-d * (1 + 1e-9)

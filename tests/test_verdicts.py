@@ -89,8 +89,8 @@ def test_record_round_trip_and_old_records():
     back = Claim.from_dict(d)
     assert back.verdict == claim.verdict and back.family == 4 and back.asserted is False
     assert back.premise[0].statement == "teacher biased"
-    # stored at the digits the interval supports and two more, not 17
-    assert d["value"] == -0.01235 and d["premise"][0]["value"] == 0.04123
+    # stored at the digits the interval supports and four more, not 17
+    assert d["value"] == -0.0123457 and d["premise"][0]["value"] == 0.0412346
     old = {"id": "NAG-2", "statement": "gap", "holds": False, "value": 1.0, "ci": None}
     assert Claim.from_dict(old).verdict == "fails"
     assert Claim.from_dict({**old, "holds": True}).verdict == "holds"
