@@ -73,9 +73,18 @@ class TrainConfig:
     warmup_fraction : float
         Fraction of the steps with a linear warm-up from 0; cosine decay to 0 after it.
     pad : int
-        Zero padding (pixels) of the random crop; 0 disables the crop.
+        Padding (pixels) of the random crop; 0 disables the crop.
     flip : bool
         Random horizontal flips.
+    optimizer : {"adamw", "nesterov"}
+        AdamW (decoupled weight decay), or SGD with Nesterov momentum and coupled weight decay
+        (the airbench recipe of the teachers).
+    momentum : float
+        Nesterov's momentum (unused by AdamW).
+    schedule : {"cosine", "linear"}
+        After the warm-up: cosine or linear decay to 0.
+    pad_mode : {"constant", "reflect"}
+        Zero or mirror padding of the random crop.
     """
 
     epochs: int
@@ -85,8 +94,23 @@ class TrainConfig:
     warmup_fraction: float = 0.15
     pad: int = 4
     flip: bool = True
+    optimizer: str = "adamw"
+    momentum: float = 0.9
+    schedule: str = "cosine"
+    pad_mode: str = "constant"
 
     def __post_init__(self):
+        for name, allowed in (
+            ("optimizer", ("adamw", "nesterov")),
+            ("schedule", ("cosine", "linear")),
+            ("pad_mode", ("constant", "reflect")),
+        ):
+            if getattr(self, name) not in allowed:
+                raise ValueError(
+                    f"TrainConfig: `{name}` must be one of {allowed}, got {getattr(self, name)!r}"
+                )
+        if not 0 <= self.momentum < 1:
+            raise ValueError(f"TrainConfig: `momentum` must be in [0, 1), got {self.momentum}")
         for name in ("epochs", "batch_size"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -151,18 +175,37 @@ def enable_compilation_cache(path: str | Path | None = None) -> Path:
     return folder
 
 
-def init_network(config: NetworkConfig, key, *, dtype=None) -> Network:
-    """A freshly initialized network of the family, split for the functional step.
+def init_network(config, key, *, dtype=None, images=None) -> Network:
+    """A freshly initialized network of a family, split for the functional step.
 
     Parameters
     ----------
-    config : NetworkConfig
+    config : NetworkConfig or kdtheory.neural.airnet.AirConfig
+        A residual network, or an airbench-shaped one.
     key : int or jax PRNG key
         Initialization seed or key.
     dtype : jax dtype, optional
         Activation dtype; default :func:`activation_dtype`.
+    images : array of uint8, optional
+        Training images; an :class:`~kdtheory.neural.airnet.AirConfig` network needs them for
+        its frozen whitening layer (:func:`~kdtheory.neural.airnet.whitening_filters`).
+
+    Raises
+    ------
+    ValueError
+        An AirNet without ``images``.
     """
-    model = build_network(config, key, dtype=activation_dtype() if dtype is None else dtype)
+    from kdtheory.neural.airnet import AirConfig, AirNet, whitening_filters
+
+    dtype = activation_dtype() if dtype is None else dtype
+    if isinstance(config, AirConfig):
+        if images is None:
+            raise ValueError("init_network: an AirConfig network needs `images` (its whitening)")
+        key = jax.random.key(key) if isinstance(key, int) else key
+        filters = whitening_filters(images, config)
+        model = AirNet(config, filters, rngs=nnx.Rngs(params=key), dtype=dtype)
+    else:
+        model = build_network(config, key, dtype=dtype)
     model.train()
     graphdef, params, rest = nnx.split(model, nnx.Param, ...)
     model.eval()
@@ -170,12 +213,13 @@ def init_network(config: NetworkConfig, key, *, dtype=None) -> Network:
     return Network(config, graphdef, eval_graphdef, params, rest)
 
 
-def augment(images, key, pad: int, flip: bool):
-    """Random crop (zero padding ``pad``) and horizontal flip, per image; uint8 in, uint8 out."""
+def augment(images, key, pad: int, flip: bool, pad_mode: str = "constant"):
+    """Random crop (padding ``pad``, zeros or mirrored) and horizontal flip, per image; uint8 in,
+    uint8 out."""
     n, h, w, _ = images.shape
     k_crop, k_flip = jax.random.split(key)
     if pad > 0:
-        padded = jnp.pad(images, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+        padded = jnp.pad(images, ((0, 0), (pad, pad), (pad, pad), (0, 0)), mode=pad_mode)
         offsets = jax.random.randint(k_crop, (n, 2), 0, 2 * pad + 1)
 
         def crop(image, offset):
@@ -189,8 +233,15 @@ def augment(images, key, pad: int, flip: bool):
 
 
 def learning_rates(cfg: TrainConfig, total_steps: int) -> np.ndarray:
-    """The learning rate of every step: linear warm-up from 0, then cosine decay to 0."""
+    """The learning rate of every step: linear warm-up from 0, then cosine (or linear) decay to
+    0."""
     warmup = int(round(cfg.warmup_fraction * total_steps))
+    if cfg.schedule == "linear":
+        steps = np.arange(total_steps, dtype=np.float64)
+        up = (steps + 1) / max(warmup, 1)
+        down = (total_steps - steps) / max(total_steps - warmup, 1)
+        rate = cfg.learning_rate * np.clip(np.where(steps < warmup, up, down), 0.0, 1.0)
+        return rate.astype(np.float32)
     if warmup == 0:
         schedule = optax.cosine_decay_schedule(cfg.learning_rate, max(total_steps, 1))
     else:
@@ -207,12 +258,28 @@ def _train_step(graphdef, loss: Loss, cfg: TrainConfig):
     """The jitted step of one (network graph, loss, protocol); built once and memoized.
 
     AdamW as optax composes it (``scale_by_adam``, ``add_decayed_weights``, then the learning
+    rate), or Nesterov SGD (``add_decayed_weights``, ``trace(nesterov=True)``, then the learning
     rate), with the learning rate an argument: the step does not depend on the schedule's length.
     """
-    cache_key = (graphdef, loss, cfg.pad, cfg.flip, cfg.weight_decay)
+    cache_key = (
+        graphdef,
+        loss,
+        cfg.pad,
+        cfg.flip,
+        cfg.pad_mode,
+        cfg.weight_decay,
+        cfg.optimizer,
+        cfg.momentum,
+    )
     if cache_key in _STEPS:
         return _STEPS[cache_key]
-    tx = optax.chain(optax.scale_by_adam(), optax.add_decayed_weights(cfg.weight_decay))
+    if cfg.optimizer == "nesterov":
+        tx = optax.chain(
+            optax.add_decayed_weights(cfg.weight_decay),
+            optax.trace(decay=cfg.momentum, nesterov=True),
+        )
+    else:
+        tx = optax.chain(optax.scale_by_adam(), optax.add_decayed_weights(cfg.weight_decay))
 
     def objective(params, rest, images, batch, hparams):
         model = nnx.merge(graphdef, params, rest, copy=True)
@@ -226,7 +293,7 @@ def _train_step(graphdef, loss: Loss, cfg: TrainConfig):
 
     @jax.jit
     def step(params, rest, opt_state, batch, key, hparams, learning_rate):
-        images = augment(batch["images"], key, cfg.pad, cfg.flip)
+        images = augment(batch["images"], key, cfg.pad, cfg.flip, cfg.pad_mode)
         (value, rest), grads = jax.value_and_grad(objective, has_aux=True)(
             params, rest, images, batch, hparams
         )
@@ -366,29 +433,34 @@ def train(
 _FORWARD: dict = {}
 
 
-def _forward(graphdef, with_features: bool):
+def _forward(graphdef, with_features: bool, flip_tta: bool = False):
     """The jitted evaluation-mode forward pass of one network graph (memoized): logits, or
-    ``(features, logits)``."""
-    key = (graphdef, with_features)
+    ``(features, logits)``; with ``flip_tta`` the features are the mean over the image and its
+    mirror (and the logits the head's output on them: the mean logits, the head being linear)."""
+    key = (graphdef, with_features, flip_tta)
     if key not in _FORWARD:
 
         @jax.jit
         def forward(params, rest, x):
             model = nnx.merge(graphdef, params, rest, copy=True)
-            if not with_features:
-                return model(x).astype(jnp.float32)
             h = model.features(x)
-            return h, model.head(h).astype(jnp.float32)
+            if flip_tta:
+                h = 0.5 * (h + model.features(x[:, :, ::-1, :]))
+            logits = model.head(h).astype(jnp.float32)
+            return (h, logits) if with_features else logits
 
         _FORWARD[key] = forward
     return _FORWARD[key]
 
 
-def batched_forward(network: Network, images, *, batch_size: int = 512, with_features=False):
+def batched_forward(
+    network: Network, images, *, batch_size: int = 512, with_features=False, flip_tta=False
+):
     """Evaluation-mode outputs of uint8 images, in batches of one fixed shape.
 
     The last batch is padded with zeros and the padding dropped, so the forward pass compiles
-    once per network and batch size whatever the number of images.
+    once per network and batch size whatever the number of images. With ``flip_tta``, the
+    features (and so the logits) are averaged over each image and its mirror image.
 
     Returns
     -------
@@ -399,7 +471,7 @@ def batched_forward(network: Network, images, *, batch_size: int = 512, with_fea
     if images.dtype != np.uint8 or images.ndim != 4:
         raise ValueError("`images` must be uint8 of shape (N, H, W, 3)")
     n = images.shape[0]
-    forward = _forward(network.eval_graphdef, with_features)
+    forward = _forward(network.eval_graphdef, with_features, flip_tta)
     batch = min(batch_size, max(n, 1))
     out = []
     for lo in range(0, n, batch):
