@@ -44,6 +44,8 @@ FAMILY_STYLE: dict[str, dict] = {
     "rat_schedule": {"color": _C["sky_blue"], "marker": "D"},
     "oracle": {"color": _C["reddish_purple"], "marker": "X"},
     "kd_long": {"color": _C["orange"], "marker": "d"},
+    "kd_ce": {"color": _C["bluish_green"], "marker": "P"},
+    "rat_eta0": {"color": _C["orange"], "marker": "P"},
     "crossfit": {"color": _C["sky_blue"], "marker": "o"},
     "enhanced": {"color": _C["blue"], "marker": "P"},
     "kd_p": {"color": _C["orange"], "marker": "<"},
@@ -82,6 +84,8 @@ METHOD_STYLE: dict[str, dict] = {
     "oracle": _method("oracle", "oracle (target labels)", short="oracle"),
     "source": _method("labels", "student on source labels"),
     "sm_long": _method("kd_long", "SM with RaT's budget"),
+    "sm_ce": _method("kd_ce", "SM + CE on source labels"),
+    "rat_eta0": _method("rat_eta0", "RaT with eta = 0 (no residual)"),
     # semiparametric_bias, tabular_kd, crossfit_overfitting
     "kd": _method("kd", "KD"),
     "orthogonal": _method("ortho", "orthogonal correction"),

@@ -251,7 +251,7 @@ def _task(rng, *, seed: int, method: str, cfg: Config, workdir: str) -> list[dic
     import jax
 
     from kdtheory.neural.distill import MethodResult, _chain, _Runner, method_hparams, training_data
-    from kdtheory.neural.train import init_network, predict_logits
+    from kdtheory.neural.train import predict_logits
 
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
@@ -294,7 +294,7 @@ def _task(rng, *, seed: int, method: str, cfg: Config, workdir: str) -> list[dic
         "ce": training_data(xtr, labels=ytr, n_classes=runner.n_classes),
         "kd": training_data(xtr, n_classes=runner.n_classes, teacher_logits=train_logits),
     }
-    result = MethodResult(init_network(proto.student, runner.keys["student"]))
+    result = MethodResult(runner.init_student())
     ends = [k * cfg.stage_epochs for k in range(1, cfg.n_student_stages + 1)]
     main_stage = ends.index(main_epochs(ends, cfg.teacher_epochs)) + 1  # as in analyze
     rows = []

@@ -27,13 +27,25 @@ target split ``T`` (images only):
     squared loss (``refit_epochs``); the student continued on the target images toward
     ``f(x_t) + eta r_hat(x_t)`` in logit space by squared loss (``student_epochs``).
 ``sm_long``
-    the control with RaT's budget: the ``sm`` student continued for ``rounds`` stages of
-    ``refit_epochs + student_epochs`` epochs of soft matching.
+    the control with RaT's budget: the ``sm`` student continued for ``rounds`` stages of soft
+    matching, each of as many images as one RaT round (``refit_epochs`` on the source images
+    and ``student_epochs`` on the target images), to the nearest epoch.
+``sm_ce``
+    the control that also reads the source labels: the ``sm`` student continued on the source
+    and target images together, cross-entropy on the source rows and soft matching on the
+    target rows, for as many images as RaT's rounds process.
+``rat_eta0``
+    the control without the residual step (``eta = 0``): RaT's student stages, each toward the
+    student's own logits at the start of the round (no refit is needed, none is trained).
 ``oracle``
     the student on the target images with their labels (infeasible in practice).
 
 Targets are computed once per stage on the un-augmented images (offline distillation); the step
-augments the images and keeps each image's target.
+augments the images and keeps each image's target. A trained teacher can be handed in
+(:class:`Teacher`: from the teacher bank, :mod:`kdtheory.neural.bank`), with its logits on the
+source and target images; then no method trains or re-predicts it. RaT's rounds record how far
+the student moves: the mean total-variation distance between its class probabilities on the
+target images before and after each round (``MethodResult.trace``).
 """
 
 from __future__ import annotations
@@ -46,6 +58,15 @@ from pathlib import Path
 import numpy as np
 
 from kdtheory.neural import require
+from kdtheory.neural.losses import (
+    LOSS_TERMS,
+    cross_entropy_loss,
+    distillation_loss,
+    logit_regression_loss,
+    method_hparams,
+    sm_ce_loss,
+    soft_matching_loss,
+)
 from kdtheory.neural.models import NetworkConfig
 from kdtheory.neural.train import (
     Network,
@@ -69,61 +90,14 @@ __all__ = [
     "residuals",
     "rat_targets",
     "Protocol",
+    "Teacher",
+    "sm_ce_loss",
     "training_data",
     "run_method",
 ]
 
 #: the methods of the study, in the order of the tables
-METHODS = ("teacher", "source", "sm", "sm_long", "rat", "oracle")
-
-
-def cross_entropy_loss(logits, batch, hparams):
-    """Mean cross-entropy ``-log softmax(z)_y`` with ``batch["labels"]``."""
-    return optax.softmax_cross_entropy_with_integer_labels(logits, batch["labels"]).mean()
-
-
-def soft_matching_loss(logits, batch, hparams):
-    """Mean ``T^2 KL(softmax(t/T) || softmax(z/T))``, ``t = batch["teacher_logits"]``."""
-    temperature = hparams["temperature"]
-    log_q = jax.nn.log_softmax(logits / temperature)
-    log_p = jax.nn.log_softmax(batch["teacher_logits"] / temperature)
-    kl = jnp.sum(jnp.exp(log_p) * (log_p - log_q), axis=-1)
-    return temperature**2 * kl.mean()
-
-
-def logit_regression_loss(logits, batch, hparams):
-    """Mean ``(1/2) ||z - target||^2`` with ``batch["targets"]`` (squared loss on logits)."""
-    return 0.5 * jnp.sum((logits - batch["targets"]) ** 2, axis=-1).mean()
-
-
-#: loss term name -> pure function ``(logits, batch, hparams) -> scalar``
-LOSS_TERMS = {
-    "ce": cross_entropy_loss,
-    "kd": soft_matching_loss,
-    "mse": logit_regression_loss,
-}
-
-
-def distillation_loss(logits, batch, hparams):
-    """``sum_term hparams["w_" + term] * term(logits, batch, hparams)``: every method's loss.
-
-    The weights are arrays, so one compiled step serves every method.
-    """
-    return sum(
-        hparams[f"w_{name}"] * term(logits, batch, hparams) for name, term in LOSS_TERMS.items()
-    )
-
-
-def method_hparams(term: str, temperature: float = 1.0) -> dict[str, float]:
-    """Weights selecting one loss term (``"ce"``, ``"kd"`` or ``"mse"``) and the temperature."""
-    if term not in LOSS_TERMS:
-        raise ValueError(f"unknown loss term {term!r}; choose from {sorted(LOSS_TERMS)}")
-    if not (np.isfinite(temperature) and temperature > 0):
-        raise ValueError(f"`temperature` must be finite and > 0, got {temperature!r}")
-    return {
-        **{f"w_{name}": float(name == term) for name in LOSS_TERMS},
-        "temperature": float(temperature),
-    }
+METHODS = ("teacher", "source", "sm", "sm_long", "sm_ce", "rat", "rat_eta0", "oracle")
 
 
 def residuals(logits: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -182,12 +156,35 @@ class Protocol:
 
 @dataclass
 class MethodResult:
-    """A trained method: the network, and the budget it used (epochs, images processed)."""
+    """A trained method: the network, the budget it used (epochs, images processed), its stages
+    and, for RaT, one record per round (``trace``)."""
 
     network: Network
     epochs: int = 0
     images: int = 0
     stages: list = field(default_factory=list)
+    trace: list = field(default_factory=list)
+
+
+@dataclass
+class Teacher:
+    """A trained teacher handed to :func:`run_method` (from the teacher bank).
+
+    Attributes
+    ----------
+    network : Network
+        RaT's refit starts from it (its head set to zero).
+    source_logits, target_logits : ndarray
+        Its logits on the source and target images (the bank's, on the un-augmented images).
+    epochs, images : int
+        Its training budget (the ``teacher`` row of the table).
+    """
+
+    network: Network | None
+    source_logits: np.ndarray
+    target_logits: np.ndarray
+    epochs: int = 0
+    images: int = 0
 
 
 def training_data(images, *, n_classes, labels=None, teacher_logits=None, targets=None):
@@ -212,8 +209,9 @@ def _images_processed(n: int, cfg: TrainConfig, epochs: int) -> int:
 class _Runner:
     """Trains the stages of one (split, seed), each checkpointed under ``workdir/<stage>``."""
 
-    def __init__(self, protocol, source, target, key, workdir, progress):
+    def __init__(self, protocol, source, target, key, workdir, progress, teacher=None):
         self.p, self.source, self.target = protocol, source, target
+        self.given_teacher = teacher
         self.keys = dict(
             zip(("teacher", "student", "order"), jax.random.split(key, 3), strict=True)
         )
@@ -238,10 +236,15 @@ class _Runner:
         n = len(data["images"])
         return MethodResult(trained, epochs, _images_processed(n, cfg, epochs), [name])
 
+    def init_student(self) -> Network:
+        """The student's initial network (every method of a seed starts from it; an AirNet
+        whitens with the source images)."""
+        return init_network(self.p.student, self.keys["student"], images=self.source[0])
+
     def teacher(self, name: str = "teacher", epochs: int | None = None) -> MethodResult:
         """The teacher network from its key, trained on the source labels as stage ``name``
         for ``epochs`` (default: the protocol's ``teacher_epochs``)."""
-        net = init_network(self.p.teacher_network, self.keys["teacher"])
+        net = init_network(self.p.teacher_network, self.keys["teacher"], images=self.source[0])
         images, labels = self.source
         return self.stage(
             name,
@@ -252,7 +255,7 @@ class _Runner:
         )
 
     def labelled(self, name, images, labels) -> MethodResult:
-        net = init_network(self.p.student, self.keys["student"])
+        net = self.init_student()
         return self.stage(
             name,
             net,
@@ -261,59 +264,93 @@ class _Runner:
             method_hparams("ce"),
         )
 
-    def soft_matching(self, teacher: Network) -> MethodResult:
+    def soft_matching(self, target_logits) -> MethodResult:
         images = self.target[0]
-        data = training_data(
-            images, n_classes=self.n_classes, teacher_logits=predict_logits(teacher, images)
-        )
-        net = init_network(self.p.student, self.keys["student"])
+        data = training_data(images, n_classes=self.n_classes, teacher_logits=target_logits)
         return self.stage(
-            "sm", net, data, self.p.train.epochs, method_hparams("kd", self.p.temperature)
+            "sm",
+            self.init_student(),
+            data,
+            self.p.train.epochs,
+            method_hparams("kd", self.p.temperature),
         )
 
-    def sm_long(self, teacher: Network, start: MethodResult) -> MethodResult:
-        images = self.target[0]
+    def sm_ce(self, source_logits, target_logits, start: MethodResult) -> MethodResult:
+        """``sm`` continued on the source (cross-entropy) and target (soft matching) images for
+        about as many images as RaT's rounds process."""
+        (src, labels), tgt = self.source, self.target[0]
+        n_s, n_t = len(src), len(tgt)
+        rat_images = self.p.rounds * (self.p.refit_epochs * n_s + self.p.student_epochs * n_t)
+        epochs = max(1, round(rat_images / (n_s + n_t)))
         data = training_data(
-            images, n_classes=self.n_classes, teacher_logits=predict_logits(teacher, images)
+            np.concatenate([src, tgt]),
+            n_classes=self.n_classes,
+            labels=np.concatenate([labels, np.zeros(n_t, np.int32)]),
+            teacher_logits=np.concatenate([source_logits, target_logits]),
         )
+        data["source"] = np.concatenate([np.ones(n_s), np.zeros(n_t)]).astype(np.float32)
+        hp = method_hparams("kd", self.p.temperature)
+        return _chain(start, self.stage("sm_ce", start.network, data, epochs, hp, sm_ce_loss))
+
+    def sm_long(self, target_logits, start: MethodResult) -> MethodResult:
+        """``sm`` continued for ``rounds`` stages, each of as many target images as one RaT
+        round processes (its refit on the source images and its student stage), to the
+        nearest epoch."""
+        images = self.target[0]
+        data = training_data(images, n_classes=self.n_classes, teacher_logits=target_logits)
+        n_s, n_t = len(self.source[0]), len(images)
+        per_round = self.p.refit_epochs * n_s + self.p.student_epochs * n_t
+        epochs = max(1, round(per_round / n_t))
         result = start
         for k in range(1, self.p.rounds + 1):
             nxt = self.stage(
                 f"sm_long-{k}",
                 result.network,
                 data,
-                self.p.refit_epochs + self.p.student_epochs,
+                epochs,
                 method_hparams("kd", self.p.temperature),
             )
             result = _chain(result, nxt)
         return result
 
-    def rat(self, teacher: Network, start: MethodResult) -> MethodResult:
+    def rat(self, teacher: Network | None, start: MethodResult, eta=None) -> MethodResult:
+        """RaT's rounds from ``start``; with ``eta = 0`` (the control) no refit is trained and
+        each round moves the student toward its own logits."""
         (src_images, src_labels), tgt_images = self.source, self.target[0]
+        eta = self.p.eta if eta is None else float(eta)
+        prefix = "rat" if eta == self.p.eta else f"rat_eta{eta:g}"
         result = start
+        before = predict_logits(result.network, tgt_images)
         for k in range(1, self.p.rounds + 1):
-            r = residuals(predict_logits(result.network, src_images), src_labels)
-            refit = _zero_head(teacher)
-            fit = self.stage(
-                f"rat-refit-{k}",
-                refit,
-                training_data(src_images, n_classes=self.n_classes, targets=r),
-                self.p.refit_epochs,
-                method_hparams("mse"),
-            )
-            z = rat_targets(
-                predict_logits(result.network, tgt_images),
-                predict_logits(fit.network, tgt_images),
-                self.p.eta,
-            )
+            fit_logits, fit = np.zeros_like(before), None
+            if eta != 0:
+                r = residuals(predict_logits(result.network, src_images), src_labels)
+                fit = self.stage(
+                    f"{prefix}-refit-{k}",
+                    _zero_head(teacher),
+                    training_data(src_images, n_classes=self.n_classes, targets=r),
+                    self.p.refit_epochs,
+                    method_hparams("mse"),
+                )
+                fit_logits = predict_logits(fit.network, tgt_images)
             step = self.stage(
-                f"rat-student-{k}",
+                f"{prefix}-student-{k}",
                 result.network,
-                training_data(tgt_images, n_classes=self.n_classes, targets=z),
+                training_data(
+                    tgt_images,
+                    n_classes=self.n_classes,
+                    targets=rat_targets(before, fit_logits, eta),
+                ),
                 self.p.student_epochs,
                 method_hparams("mse"),
             )
-            result = _chain(_chain(result, fit), step)
+            trace = result.trace
+            result = _chain(result, fit) if fit is not None else result
+            result = _chain(result, step)
+            after = predict_logits(result.network, tgt_images)
+            change = 0.5 * np.abs(_softmax(after) - _softmax(before)).sum(axis=1).mean()
+            result.trace = [*trace, {"round": k, "change": float(change)}]
+            before = after
         return result
 
 
@@ -323,7 +360,14 @@ def _chain(first: MethodResult, second: MethodResult) -> MethodResult:
         first.epochs + second.epochs,
         first.images + second.images,
         first.stages + second.stages,
+        first.trace + second.trace,
     )
+
+
+def _softmax(z):
+    z = np.asarray(z, np.float64)
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
 
 
 def _zero_head(network: Network) -> Network:
@@ -365,6 +409,7 @@ def run_method(
     workdir: str | Path,
     *,
     progress: bool = False,
+    teacher: Teacher | None = None,
 ) -> tuple[MethodResult, MethodResult]:
     """Train one method of the study (and what it needs), checkpointing every stage.
 
@@ -385,6 +430,10 @@ def run_method(
         teacher, ``sm``) are trained once and loaded afterwards, and a killed run resumes.
     progress : bool
         tqdm bars per stage.
+    teacher : Teacher, optional
+        A trained teacher (from the bank) and its logits on the source and target images;
+        without it the teacher is trained here (``protocol.teacher_epochs``, stage
+        ``teacher``).
 
     Returns
     -------
@@ -403,19 +452,36 @@ def run_method(
     _check_protocol_data(protocol, source, target)
     key = jax.random.key(key) if isinstance(key, int) else key
     runner = _Runner(protocol, source, target, key, workdir, progress)
-    teacher = runner.teacher()
-    if method == "teacher":
-        return teacher, teacher
+    if teacher is None:
+        trained = runner.teacher()
+        if method == "teacher":
+            return trained, trained
+        net = trained.network
+        source_logits = predict_logits(net, source[0]) if method == "sm_ce" else None
+        target_logits = None if method in ("source", "oracle") else predict_logits(net, target[0])
+    else:
+        trained = MethodResult(teacher.network, teacher.epochs, teacher.images, ["bank"])
+        if method == "teacher":
+            return trained, trained
+        net, source_logits, target_logits = (
+            teacher.network,
+            teacher.source_logits,
+            teacher.target_logits,
+        )
     if method == "source":
-        return runner.labelled("source", *source), teacher
+        return runner.labelled("source", *source), trained
     if method == "oracle":
-        return runner.labelled("oracle", *target), teacher
-    sm = runner.soft_matching(teacher.network)
+        return runner.labelled("oracle", *target), trained
+    sm = runner.soft_matching(target_logits)
     if method == "sm":
-        return sm, teacher
+        return sm, trained
     if method == "sm_long":
-        return runner.sm_long(teacher.network, sm), teacher
-    return runner.rat(teacher.network, sm), teacher
+        return runner.sm_long(target_logits, sm), trained
+    if method == "sm_ce":
+        return runner.sm_ce(source_logits, target_logits, sm), trained
+    if method == "rat_eta0":
+        return runner.rat(None, sm, eta=0.0), trained
+    return runner.rat(net, sm), trained
 
 
 def evaluate(network: Network, sets: Mapping[str, tuple[np.ndarray, np.ndarray]]) -> dict:

@@ -61,7 +61,7 @@ from kdtheory.neural.distill import (
     evaluate,
     soft_matching_loss,
 )
-from kdtheory.neural.train import Network, batched_forward, init_network
+from kdtheory.neural.train import Network, batched_forward
 
 jax, jnp, nnx, optax = require("jax", "jax.numpy", "flax.nnx", "optax")
 
@@ -329,7 +329,8 @@ def predict_features(network: Network, images, *, batch_size: int = 512):
 
 def _head(network: Network):
     head = network.module().head
-    return jnp.asarray(head.kernel[...]), jnp.asarray(head.bias[...])
+    scale = getattr(head, "scale", 1.0)  # AirNet's head scales its logits
+    return jnp.asarray(head.kernel[...]) * scale, jnp.asarray(head.bias[...]) * scale
 
 
 @dataclass(frozen=True)
@@ -416,7 +417,7 @@ class _ImperfectRunner(_Runner):
         )
         name = f"{setting}-{method}" if "logits" in reads else method
         stage = re.sub(r"[^A-Za-z0-9_.-]", "_", name)
-        net = init_network(self.p.student, self.keys["student"])
+        net = self.init_student()
         return self.stage(
             stage, net, data, self.p.train.epochs, hp, loss=imperfect_loss, order="students"
         )
