@@ -1,6 +1,7 @@
 """Covariate shift on images by selection on the input alone (CLAIMS.md 6, claim RAT-6).
 
-Each image gets a scalar statistic (mean brightness by default, mean saturation as option). The
+Each image gets a scalar statistic (mean brightness by default; mean saturation, contrast or
+sharpness as options: the last two are features a network is sensitive to). The
 source split keeps an image with a probability that decreases in the standardized statistic ``z``,
 the target split with one that increases in it, both logistic tilts of strength ``c``::
 
@@ -33,7 +34,7 @@ __all__ = [
 ]
 
 #: the image statistics the selection can tilt on
-STATISTICS = ("brightness", "saturation")
+STATISTICS = ("brightness", "saturation", "contrast", "sharpness")
 
 #: ITU-R BT.601 luma weights of R, G, B
 LUMA = (0.299, 0.587, 0.114)
@@ -49,15 +50,20 @@ def image_statistic(images: ArrayLike, kind: str = "brightness") -> NDArray:
     ----------
     images : array_like of uint8, shape (N, H, W, 3)
         RGB images.
-    kind : {"brightness", "saturation"}
-        ``"brightness"``: mean over pixels of the luma ``(0.299 R + 0.587 G + 0.114 B) / 255``.
+    kind : {"brightness", "saturation", "contrast", "sharpness"}
+        ``"brightness"``: mean over pixels of the luma ``Y = (0.299 R + 0.587 G + 0.114 B) /
+        255``.
         ``"saturation"``: mean over pixels of the HSV saturation ``(max - min) / max`` over the
         three channels (0 where ``max = 0``).
+        ``"contrast"``: the standard deviation of ``Y`` over the pixels (RMS contrast).
+        ``"sharpness"``: the square root of the mean squared 4-neighbour Laplacian of ``Y`` over
+        the interior pixels (high-frequency energy: low for blurred images); images need
+        ``H, W >= 3``.
 
     Returns
     -------
     numpy.ndarray of float64, shape (N,)
-        Values in ``[0, 1]``.
+        Values in ``[0, 1]`` (sharpness: in ``[0, 8]``).
 
     Raises
     ------
@@ -78,6 +84,8 @@ def image_statistic(images: ArrayLike, kind: str = "brightness") -> NDArray:
     if images.ndim != 4 or images.shape[-1] != 3 or images.shape[1] < 1 or images.shape[2] < 1:
         raise ValueError(f"images must have shape (N, H, W, 3) with H, W >= 1, got {images.shape}.")
     n, h, w, _ = images.shape
+    if kind == "sharpness" and min(h, w) < 3:
+        raise ValueError(f"sharpness needs images of at least 3 x 3 pixels, got {h} x {w}.")
     pixels = h * w
     chunk = max(1, _CHUNK_PIXELS // pixels)
     out = np.empty(n, dtype=np.float64)
@@ -85,7 +93,20 @@ def image_statistic(images: ArrayLike, kind: str = "brightness") -> NDArray:
     for start in range(0, n, chunk):
         block = images[start : start + chunk].reshape(-1, pixels, 3)
         red, green, blue = block[..., 0], block[..., 1], block[..., 2]
-        if kind == "brightness":
+        if kind in ("contrast", "sharpness"):
+            luma = (block.astype(np.float64) @ weights).reshape(-1, h, w)
+            if kind == "contrast":
+                out[start : start + chunk] = luma.std(axis=(1, 2))
+            else:
+                lap = (
+                    4 * luma[:, 1:-1, 1:-1]
+                    - luma[:, :-2, 1:-1]
+                    - luma[:, 2:, 1:-1]
+                    - luma[:, 1:-1, :-2]
+                    - luma[:, 1:-1, 2:]
+                )
+                out[start : start + chunk] = np.sqrt(np.mean(lap**2, axis=(1, 2)))
+        elif kind == "brightness":
             # integer channel sums (exact), then the luma weights
             sums = np.stack([c.sum(axis=1, dtype=np.uint64) for c in (red, green, blue)], axis=1)
             out[start : start + chunk] = sums.astype(np.float64) @ weights / pixels

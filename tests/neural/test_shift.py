@@ -79,11 +79,41 @@ def test_image_statistic_matches_direct_reference(seed, n, h, w):
     )
 
 
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 2**32 - 1), h=st.integers(3, 9), w=st.integers(3, 9))
+def test_contrast_and_sharpness_match_direct_references(seed, h, w):
+    """Contrast is the luma's standard deviation; sharpness the RMS 4-neighbour Laplacian,
+    written here with scipy's convolution; a blur lowers sharpness, an affine change of the
+    luma scales both by its gain."""
+    from scipy.ndimage import convolve, uniform_filter
+
+    images = np.random.default_rng(seed).integers(0, 256, (3, h, w, 3), dtype=np.uint8)
+    luma = images.astype(np.float64) @ np.array([0.299, 0.587, 0.114]) / 255.0
+    np.testing.assert_allclose(
+        image_statistic(images, "contrast"), luma.std(axis=(1, 2)), rtol=1e-12, atol=1e-15
+    )
+    kernel = np.array([[0, -1, 0], [-1, 4, -1], [0, -1, 0]], float)
+    lap = np.stack([convolve(y, kernel)[1:-1, 1:-1] for y in luma])
+    np.testing.assert_allclose(
+        image_statistic(images, "sharpness"),
+        np.sqrt((lap**2).mean(axis=(1, 2))),
+        rtol=1e-12,
+        atol=1e-15,
+    )
+    big = np.random.default_rng(seed).integers(0, 256, (2, 32, 32, 3), dtype=np.uint8)
+    blurred = uniform_filter(big.astype(float), size=(1, 3, 3, 1)).round().astype(np.uint8)
+    assert np.all(image_statistic(blurred, "sharpness") < image_statistic(big, "sharpness"))
+    grey = np.full((2, 5, 5, 3), 77, np.uint8)
+    np.testing.assert_allclose(image_statistic(grey, "contrast"), 0.0, atol=1e-15)
+    np.testing.assert_allclose(image_statistic(grey, "sharpness"), 0.0, atol=1e-15)
+
+
 def test_image_statistic_chunks_and_invariances():
     # more images than one chunk of 64 x 64 holds; a chunk boundary must not change anything
     images = np.random.default_rng(3).integers(0, 256, (1100, 64, 64, 3), dtype=np.uint8)
-    whole = image_statistic(images, "saturation")
-    np.testing.assert_array_equal(whole[1000:], image_statistic(images[1000:], "saturation"))
+    for kind in ("saturation", "contrast", "sharpness"):
+        whole = image_statistic(images, kind)
+        np.testing.assert_array_equal(whole[1000:], image_statistic(images[1000:], kind))
     # constant images: brightness v / 255 whatever the size; grey has saturation 0
     for v in (0, 1, 128, 255):
         grey = np.full((2, 7, 3, 3), v, dtype=np.uint8)
@@ -98,7 +128,8 @@ def test_image_statistic_chunks_and_invariances():
 @pytest.mark.parametrize(
     "images, kind, match",
     [
-        (np.zeros((2, 4, 4, 3), np.uint8), "contrast", "kind must be one of .*brightness"),
+        (np.zeros((2, 4, 4, 3), np.uint8), "blur", "kind must be one of .*brightness"),
+        (np.zeros((2, 2, 4, 3), np.uint8), "sharpness", "at least 3 x 3"),
         (np.zeros((2, 4, 4, 3), np.float32), "brightness", "images must be a uint8"),
         (np.zeros((2, 4, 4), np.uint8), "brightness", r"images must have shape \(N, H, W, 3\)"),
         (np.zeros((2, 4, 4, 4), np.uint8), "saturation", "images must have shape"),
