@@ -1,19 +1,26 @@
 """Imagenette with an imperfect teacher: power-divergence KD and residual learning (PD-2, RES-1).
 
 Experiment (CLAIMS.md 4 and 5; both papers' full texts were not available to us, the protocol is
-ours). Teacher and students are the same small ResNet trained with the same optimizer, schedule,
-augmentation, batch and budget through one compiled step (:mod:`kdtheory.neural.imperfect`);
-they differ only in the loss. The teacher is trained on the labelled training images and stopped
-early (``teacher_epochs``). Two settings: its outputs as they are (``clean``), and corrupted on a
-seeded ``corrupt_fraction`` (30%) of the training images, where its logits are replaced by
-``10 e_c`` on a class ``c`` drawn uniformly among the wrong ones (``corrupt``).
+ours). The teacher comes from the teacher bank (:mod:`kdtheory.neural.bank`): the recipe
+``teacher`` (the airbench-shaped network, ``d_T`` = 256 features) trained once on one half of
+the train folder (``split_seed``), **shared by the student seeds** (the intervals cover the
+students' variation only). The students, a narrower network of the same family (``d_S`` = 128
+at the cpu preset), learn from the other half, where the teacher's outputs are held-out
+predictions that err on part of the images; they all use the same optimizer, schedule,
+augmentation, batch and budget through one compiled step (:mod:`kdtheory.neural.imperfect`)
+and differ only in the loss. Two settings: the teacher's outputs as they are (``clean``), and
+corrupted on a seeded ``corrupt_fraction`` (30%) of the students' images, where its logits are
+replaced by ``10 e_c`` on a class ``c`` drawn uniformly among the wrong ones (``corrupt``).
 
 Students, each ``epochs`` epochs on the same images from the same initialization and data order:
 ``ce`` (labels only; one network for both settings), ``kd`` (``T^2 KL`` at ``T = 4``, no
 labels), ``pd_ts(lam)`` / ``pd_st(lam)`` (``T^2 D_lam`` teacher first / student first, ``T = 4``,
-no labels) for ``lam`` in ``lams`` (the paper's 2/3 among them), residual learning ``res``
-(``0.5 L_res + 0.5 L_CE``, ``d_A`` = 64 on real images), its ablations ``res_no_beta``,
-``res_no_mask``, ``res_no_pretrain``, and ``kd_res`` (``0.5 L_res + 0.5 L_KD``).
+no labels) for ``lam`` in ``lams`` (the paper's 2/3 among them), the KD + CE pipeline the PD
+paper plugs into (``kd+ce``: ``0.5 CE + 0.5 KD``) and PD at ``lam = 2/3`` in it
+(``pd_ts(2/3)+ce``, ``pd_st(2/3)+ce``), residual learning ``res`` (``0.5 L_res + 0.5 L_CE``,
+``d_A`` = 64 on real images; a student narrower than the teacher reads the code through its
+own adapter), its ablations ``res_no_beta``, ``res_no_mask``, ``res_no_pretrain``, and
+``kd_res`` (``0.5 L_res + 0.5 L_KD``).
 
 Each (setting, seed, method) is one :func:`kdtheory.montecarlo.run_grid` task; stages are
 checkpointed. Reported: test accuracy (the val folder) with 95% t-intervals over seeds, paired
@@ -25,12 +32,13 @@ only through the teacher-error mask, and ``ce`` and ``res_no_mask`` not at all (
 network per seed, trained once and reported in both settings), so the residual methods'
 robustness "gains" over KD mostly measure how little of the corrupted signal they read.
 
-Claims (reported, not asserted; the intervals are t intervals over the seeds: with the presets'
-3 seeds, 2 degrees of freedom). Every check is "the 95% CI lies above 0" (holds), "below 0"
+Claims (reported, not asserted; the intervals are t intervals over the student seeds: with the
+presets' 5 seeds, 4 degrees of freedom). Every check is "the 95% CI lies above 0" (holds), "below 0"
 (fails, after Holm's adjustment within the claim), else undecided.
 
-PD-2 (images): the gain of a power divergence over KD has its CI above 0, for the losses fixed in
-advance: the paper's ``lam = 2/3`` in each argument order (we do not know the paper's order;
+PD-2 (images): the gain of a power divergence over KD (over ``kd+ce`` for the ``+ce``
+pipelines) has its CI above 0, for the losses fixed in advance: the paper's ``lam = 2/3`` in
+each argument order, alone and in the KD + CE pipeline (we do not know the paper's order;
 student first ``nu = -lam < 1`` down-weights, teacher first ``nu = 5/3`` up-weights,
 :func:`kdtheory.losses.power_divergence_kd_loss`) and the smallest ``lam`` teacher first when
 it is negative (down-weights). Premises: KD beats label training with the clean teacher (paired
@@ -42,8 +50,7 @@ RES-1: residual learning (``res``) beats label training (``ce``), KD, and each o
 Premises: a good teacher that errs, i.e. it beats ``ce`` (paired CI above 0) and its top-1 error
 mask covers 10% to 50% of the training images (mean ``mask_fraction`` over seeds, CI inside);
 and a real compression ``d_A < d_S < d_T`` (feature widths, recorded in the table; deterministic).
-In this protocol the teacher is the student's network (``d_S = d_T``), so the compression premise
-is not met and RES-1 is inconclusive by construction until a wider teacher is trained.
+At the cpu and gpu presets ``d_A = 64 < d_S = 128 < d_T = 256``.
 """
 
 from __future__ import annotations
@@ -66,7 +73,7 @@ from kdtheory.plotting import (
     summarize,
 )
 from kdtheory.verdicts import check, holm, mean_estimate, paired_estimate, premise
-from simulations._neural import imagenette_images, network_and_training, run_trainings
+from simulations._neural import imagenette_images, run_trainings
 
 NAME = "imagenette_imperfect"
 CLAIM_IDS = ("PD-2", "RES-1")
@@ -89,19 +96,21 @@ _STAGE_PROGRESS = {"on": False}
 
 @dataclass(frozen=True)
 class Config:
-    """Preset parameters (see the module docstring)."""
+    """Preset parameters (see the module docstring).
 
-    resolution: int
-    width: int
-    depth: int
+    ``teacher`` names a recipe of :data:`kdtheory.neural.bank.RECIPES` (it fixes the
+    resolution); the teacher learns from one half of the train folder (``split_seed``), the
+    students from the other half, with the teacher recipe's optimizer at ``learning_rate``.
+    """
+
+    teacher: str
+    student_widths: tuple[int, ...]
     epochs: int
-    teacher_epochs: int
     d_a: int = 64
     lams: tuple[float, ...] = (-0.25, 2 / 3, 1.0)
-    n_seeds: int = 3
-    n_stages: int = 3
-    batch_size: int = 64
-    learning_rate: float = 2e-3
+    n_seeds: int = 5
+    batch_size: int = 128
+    learning_rate: float = 0.2
     weight_decay: float = 5e-4
     temperature: float = 4.0
     res_lambda: float = 0.5
@@ -110,56 +119,54 @@ class Config:
     max_train: int | None = None
     max_test: int | None = None
     methods: tuple[str, ...] | None = None
+    split_seed: int = 0
+    teacher_seed: int = 0
     seed: int = 0
     data_root: str | None = None
 
 
 PRESETS = {
-    # tests and CI: a few hundred images, a tiny network (feature width 8, so d_A = 4)
+    # tests and CI: a few hundred images, tiny networks (feature widths 16 and 8, d_A = 4)
     "smoke": Config(
-        resolution=16,
-        width=4,
-        depth=1,
-        n_stages=2,
+        teacher="tiny",
+        student_widths=(4, 8),
         epochs=1,
-        teacher_epochs=1,
         d_a=4,
+        lams=(2 / 3,),
         n_seeds=2,
+        batch_size=64,
         pretrain_steps=50,
         max_train=300,
         max_test=200,
     ),
-    # real Imagenette on two CPU cores, 24 px, feature width 64 = d_A: a subset of the train
-    # folder (1,200 images) and of the val folder (1,000), sized to about 12 minutes
+    # real Imagenette on two CPU cores at 64 px: the bank's air64 teacher on one half of the
+    # train folder (d_T = 256), students of widths 32/64/128 (d_S = 128) on the other half,
+    # d_A = 64, the paper's lam = 2/3 only, five seeds
     "cpu": Config(
-        resolution=24,
-        width=16,
-        depth=1,
-        epochs=2,
-        teacher_epochs=4,
-        max_train=1200,
-        max_test=1000,
+        teacher="air64",
+        student_widths=(32, 64, 128),
+        epochs=4,
+        lams=(2 / 3,),
     ),
-    # one GPU: 64 px, the whole train (9,469 images) and val folders, feature width 128; 75
-    # trainings: 3 teachers of 6 epochs and 72 students of 3 epochs (ce and res_no_mask once per
-    # seed), 2.2 M images processed in whole batches of 256, to fit about 4 minutes
+    # one GPU: the same networks, longer, three lams
     "gpu": Config(
-        resolution=64,
-        width=32,
-        depth=1,
-        epochs=3,
-        teacher_epochs=6,
+        teacher="air64",
+        student_widths=(32, 64, 128),
+        epochs=12,
         batch_size=256,
     ),
 }
 
 
 def methods(cfg: Config) -> tuple[str, ...]:
-    """The methods of a preset, in table order (``cfg.methods``, if given, keeps a subset)."""
+    """The methods of a preset, in table order (``cfg.methods``, if given, keeps a subset):
+    the teacher, label training, KD, PD in both orders for every ``lam``, the KD + CE pipeline
+    and PD at the paper's ``lam = 2/3`` plugged into it, and the residual family."""
     from kdtheory.neural.imperfect import parse_method, pd_method
 
     pd = [pd_method(o, lam) for o in ("ts", "st") for lam in cfg.lams]
-    every = ("teacher", "ce", "kd", *pd, *RESIDUAL)
+    pipeline = ["kd+ce", *(pd_method(o, 2 / 3) + "+ce" for o in ("ts", "st"))]
+    every = ("teacher", "ce", "kd", *pd, *pipeline, *RESIDUAL)
     if cfg.methods is None:
         return every
     for m in cfg.methods:
@@ -172,18 +179,50 @@ def _style(method: str) -> str:
     return method.split("(")[0]
 
 
-def _images(resolution: int, data_root: str | None, max_train, max_test):
-    """Train and val images at ``resolution``, subsampled (seed 0) to the preset's sizes."""
-    return imagenette_images(resolution, data_root, max_train, max_test, 0)[:4]
+def recipe(cfg: Config):
+    """The teacher's recipe (:data:`kdtheory.neural.bank.RECIPES`)."""
+    from kdtheory.neural.bank import RECIPES
+
+    if cfg.teacher not in RECIPES:
+        raise ValueError(f"unknown teacher recipe {cfg.teacher!r}; choose from {list(RECIPES)}")
+    return RECIPES[cfg.teacher]
+
+
+def _images(cfg: Config):
+    """Train and val images at the recipe's resolution, subsampled (seed 0) to the preset's
+    sizes."""
+    res = recipe(cfg).resolution
+    return imagenette_images(res, cfg.data_root, cfg.max_train, cfg.max_test, 0)[:4]
+
+
+def halves(cfg: Config, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(teacher_half, student_half)``: a seeded random halving of the ``n`` train images."""
+    perm = np.random.default_rng([cfg.seed, cfg.split_seed]).permutation(n)
+    return np.sort(perm[: n // 2]), np.sort(perm[n // 2 :])
 
 
 def protocol(cfg: Config):
-    """The shared protocol (:class:`kdtheory.neural.imperfect.ImperfectProtocol`)."""
+    """The shared protocol (:class:`kdtheory.neural.imperfect.ImperfectProtocol`): students of
+    ``student_widths`` with an adapter from ``d_A`` when narrower than the teacher, the teacher
+    recipe's optimizer, schedule and augmentation."""
+    from dataclasses import replace
+
     from kdtheory.neural.imperfect import ImperfectProtocol
 
+    rec = recipe(cfg)
+    widths = tuple(cfg.student_widths)
+    adapter = cfg.d_a if widths[-1] != rec.network.feature_dim else 0
     return ImperfectProtocol(
-        **network_and_training(cfg, cfg.epochs),
-        teacher_epochs=cfg.teacher_epochs,
+        student=replace(rec.network, widths=widths, adapter_dim=adapter),
+        train=replace(
+            rec.train,
+            epochs=cfg.epochs,
+            batch_size=cfg.batch_size,
+            learning_rate=cfg.learning_rate,
+            weight_decay=cfg.weight_decay,
+        ),
+        teacher=rec.network,
+        teacher_epochs=rec.train.epochs,
         temperature=cfg.temperature,
         d_a=cfg.d_a,
         res_lambda=cfg.res_lambda,
@@ -192,29 +231,70 @@ def protocol(cfg: Config):
     )
 
 
-def _task(rng, *, setting: str, seed: int, method: str, cfg: Config, workdir: str) -> dict:
-    """Train one method in one (setting, seed) and test it; keys derive from the seed."""
+def _teacher_entry(cfg: Config, cache_dir, progress: bool = False):
+    from kdtheory.neural.bank import get_teacher
+
+    xtr, ytr, xte, yte = _images(cfg)
+    teacher_half, _ = halves(cfg, len(xtr))
+    return get_teacher(
+        recipe(cfg),
+        (xtr, ytr),
+        (xte, yte),
+        index=teacher_half,
+        seed=cfg.teacher_seed,
+        cache_dir=cache_dir,
+        progress=progress,
+        name="teacher (half A)",
+    )
+
+
+def teachers(cfg: Config, *, cache_dir=None, progress: bool = False) -> list:
+    """The bank entry the preset reads (built when missing): the teacher of half A."""
+    return [_teacher_entry(cfg, cache_dir, progress)]
+
+
+def _task(rng, *, setting: str, seed: int, method: str, cfg: Config, workdir: str, bank: str):
+    """Train one method in one (setting, seed) on the students' half and test it on the val
+    folder; the teacher (shared by the seeds) comes from the bank."""
     import jax
 
+    from kdtheory.neural.distill import Teacher
     from kdtheory.neural.imperfect import evaluate, run_imperfect
 
-    xtr, ytr, xte, yte = _images(cfg.resolution, cfg.data_root, cfg.max_train, cfg.max_test)
+    xtr, ytr, xte, yte = _images(cfg)
+    _, half = halves(cfg, len(xtr))
+    entry = _teacher_entry(cfg, bank)
+    rec = recipe(cfg)
+    n_a = len(xtr) - len(half)
+    batch = min(rec.train.batch_size, n_a)
+    teacher = Teacher(
+        entry.network(),
+        source_logits=entry.outputs["train_logits"][half],
+        source_features=entry.outputs["train_features"][half],
+        epochs=rec.train.epochs,
+        images=-(-n_a // batch) * batch * rec.train.epochs,
+    )
     key = jax.random.fold_in(jax.random.key(cfg.seed), seed)
     proto = protocol(cfg)
-    result, teacher, info = run_imperfect(
+    result, trained, info = run_imperfect(
         method,
         proto,
-        (xtr, ytr),
+        (xtr[half], ytr[half]),
         key,
         Path(workdir) / f"seed{seed}",
         setting=setting,
         progress=_STAGE_PROGRESS["on"],
+        teacher=teacher,
     )
+    if method == "teacher":
+        test = {"test_acc": float(np.mean(entry.outputs["val_logits"].argmax(1) == yte))}
+    else:
+        test = evaluate(result.network, {"test": (xte, yte)})
     return {
-        **evaluate(result.network, {"test": (xte, yte)}),
+        **test,
         "epochs": result.epochs,
         "images": result.images,
-        "n_train": len(xtr),
+        "n_train": len(half),
         "n_test": len(xte),
         "d_a": proto.d_a,
         "d_s": proto.student.feature_dim,
@@ -241,7 +321,14 @@ def run(cfg: Config, *, n_jobs=1, backend="loky", cache_dir=None, progress=True)
         cache_dir=cache_dir,
         progress=progress,
         stage_progress=_STAGE_PROGRESS,
+        teachers=teachers,
     )
+
+
+def _kd_of(method: str) -> str:
+    """The KD a method's robustness gain is measured against: ``kd+ce`` for a ``+ce``
+    pipeline, ``kd`` otherwise."""
+    return "kd+ce" if method.endswith("+ce") else "kd"
 
 
 def analyze(df: pd.DataFrame) -> dict:
@@ -269,9 +356,9 @@ def analyze(df: pd.DataFrame) -> dict:
     # drop(m) = acc(m, clean) - acc(m, corrupt), paired by seed; gain(m) = drop(KD) - drop(m)
     drop = clean - corrupt.reindex(clean.index)
     gains = {
-        m: mean_estimate(drop["kd"] - drop[m])
+        m: mean_estimate(drop[_kd_of(m)] - drop[m])
         for m in order
-        if "kd" in order and m not in ("kd", "teacher", "ce")
+        if _kd_of(m) in order and m not in ("kd", "kd+ce", "teacher", "ce")
     }
     info = df[df.setting == "corrupt"]
     widths = [c for c in ("d_a", "d_s", "d_t") if c in df]
@@ -317,15 +404,17 @@ def _pd_checks(a: dict, premises: list[Premise], seeds: str, df_text: str) -> li
     """PD-2 on images: the gain over KD of the losses fixed in advance."""
     order = a["order"]
     pd_methods = [m for m in order if m.startswith("pd_")]
-    fixed = [(m, "the paper's lam") for m in ("pd_ts(2/3)", "pd_st(2/3)") if m in pd_methods]
-    ts = [m for m in pd_methods if m.startswith("pd_ts")]
+    paper = ("pd_ts(2/3)", "pd_st(2/3)", "pd_ts(2/3)+ce", "pd_st(2/3)+ce")
+    fixed = [(m, "the paper's lam") for m in paper if m in pd_methods]
+    ts = [m for m in pd_methods if m.startswith("pd_ts") and not m.endswith("+ce")]
     if ts and _lam(min(ts, key=_lam)) < 0:
         fixed.append((min(ts, key=_lam), "teacher first, lam < 0"))
     share = format_value(100 * a["corrupted"])
     return [
         check(
             "PD-2",
-            f"{m} ({why}) loses less test accuracy than KD: gain = drop(KD) - drop({m}), "
+            f"{m} ({why}) loses less test accuracy than {_kd_of(m)}: gain = "
+            f"drop({_kd_of(m)}) - drop({m}), "
             f"{seeds}, 95% CI above 0 (drop: accuracy with the clean minus with the {share}% "
             "corrupted teacher)",
             a["gain_estimates"][m],

@@ -55,6 +55,10 @@ class AirConfig:
         Multiplies the head's output (airbench's 1/8).
     n_classes : int
         Output logits.
+    adapter_dim : int
+        0, or ``d_A``: the network gets a trainable linear ``adapter`` from ``R^{d_A}`` to its
+        feature space, read only by residual learning (RES-1) to bring a teacher's compressed
+        features into a student of another width.
     """
 
     widths: tuple[int, ...] = (64, 128, 256)
@@ -63,6 +67,7 @@ class AirConfig:
     whiten_dim: int = 12
     logit_scale: float = 0.125
     n_classes: int = 10
+    adapter_dim: int = 0
 
     def __post_init__(self):
         widths = tuple(self.widths)
@@ -75,6 +80,14 @@ class AirConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"AirConfig: `{name}` must be an int >= 1, got {value!r}")
+        if (
+            isinstance(self.adapter_dim, bool)
+            or not isinstance(self.adapter_dim, int)
+            or (self.adapter_dim < 0)
+        ):
+            raise ValueError(
+                f"AirConfig: `adapter_dim` must be an int >= 0, got {self.adapter_dim!r}"
+            )
         if self.whiten_dim > 3 * self.patch**2:
             raise ValueError(
                 f"AirConfig: `whiten_dim` ({self.whiten_dim}) exceeds the patch dimension "
@@ -210,6 +223,8 @@ class AirNet(nnx.Module):
             c_in = width
         self.blocks = nnx.List(blocks) if hasattr(nnx, "List") else blocks
         self.head = ScaledHead(c_in, config.n_classes, config.logit_scale, rngs)
+        if config.adapter_dim:
+            self.adapter = nnx.Linear(config.adapter_dim, c_in, rngs=rngs)
 
     def features(self, images):
         """Penultimate features (float32): the global max-pool of the last block."""

@@ -178,13 +178,16 @@ class Teacher:
         Its logits on the source and target images (the bank's, on the un-augmented images).
     epochs, images : int
         Its training budget (the ``teacher`` row of the table).
+    source_features : ndarray, optional
+        Its penultimate features on the source images (white-box methods, RES-1).
     """
 
     network: Network | None
     source_logits: np.ndarray
-    target_logits: np.ndarray
+    target_logits: np.ndarray | None = None
     epochs: int = 0
     images: int = 0
+    source_features: np.ndarray | None = None
 
 
 def training_data(images, *, n_classes, labels=None, teacher_logits=None, targets=None):

@@ -19,8 +19,11 @@ serves every student method, seed and setting of a network and batch shape.
       Adam) on the teacher's penultimate features ``h_T`` of the training images by
       self-reconstruction ``sum ||P(h_T) - h_T||^2 / sum ||h_T||^2`` plus prediction through the
       teacher's frozen head ``CE(head_T(P(h_T)), y)`` with the true labels.
-    * The residual ``h_S - beta P(h_T)`` lives in the student's feature space, so the residual
-      methods need the same teacher and student feature width ``d_S = d_T`` (as in this study).
+    * The residual ``h_S - beta P(h_T)`` lives in the student's feature space. With ``d_S =
+      d_T``, ``P(h_T)`` is used as it is; for a narrower student (``d_A < d_S < d_T``, a real
+      compression) the student reads the code ``E(h_T)`` through a trainable linear adapter
+      ``U: R^{d_A} -> R^{d_S}`` of its own (:class:`~kdtheory.neural.airnet.AirConfig`
+      ``adapter_dim = d_A``), trained with it: the residual is ``h_S - beta U E(h_T)``.
     * ``beta = sqrt(d_S / d_A) * mean_b ||h_S,b|| / mean_b ||P(h_T)_b||`` over the batch (a
       ratio of mean norms), without gradient.
     * Mask: images whose teacher top-1 (of the logits the student is given, corrupted or not)
@@ -55,11 +58,20 @@ from kdtheory.neural import require
 from kdtheory.neural.distill import (
     MethodResult,
     Protocol,
+    Teacher,
     _check_protocol_data,
     _Runner,
     cross_entropy_loss,
     evaluate,
     soft_matching_loss,
+)
+from kdtheory.neural.projector import (
+    _check_d_a,
+    encode,
+    init_projector,
+    pretrain_projector,
+    project,
+    projector_loss,
 )
 from kdtheory.neural.train import Network, batched_forward
 
@@ -78,6 +90,7 @@ __all__ = [
     "teacher_outputs_read",
     "corrupt_teacher_logits",
     "init_projector",
+    "encode",
     "project",
     "projector_loss",
     "pretrain_projector",
@@ -136,14 +149,23 @@ def residual_beta(features, projected, d_ratio, adaptive):
     return adaptive * beta + (1.0 - adaptive)
 
 
-def residual_term(logits, batch, hparams, *, features, head):
+def residual_term(logits, batch, hparams, *, features, head, adapter=None):
     """``L_res``: CE of the student's head on ``h_S - beta P(h_T)`` over the masked images.
 
-    ``batch``: ``labels``, ``projected`` (``P(h_T)``, width ``d_S``) and ``teacher_wrong``
-    (0/1); ``hparams``: ``res_beta`` (1: adaptive beta, 0: beta = 1), ``res_mask`` (1: the
-    teacher-error mask, 0: every image), ``d_ratio`` (``d_S / d_A``). See the module docstring.
+    ``batch``: ``labels``, ``projected`` (``P(h_T)``, width ``d_S``; or, for a student of
+    another width than the teacher, the code ``E(h_T)`` of width ``d_A``, brought to ``d_S`` by
+    the student's trainable ``adapter``) and ``teacher_wrong`` (0/1); ``hparams``: ``res_beta``
+    (1: adaptive beta, 0: beta = 1), ``res_mask`` (1: the teacher-error mask, 0: every image),
+    ``d_ratio`` (``d_S / d_A``). See the module docstring.
     """
     projected = batch["projected"]
+    if projected.shape[-1] != features.shape[-1]:
+        if adapter is None:
+            raise ValueError(
+                f"projected teacher features of width {projected.shape[-1]} for a student of "
+                f"width {features.shape[-1]}: the student needs an adapter (AirConfig.adapter_dim)"
+            )
+        projected = adapter(projected)
     beta = residual_beta(features, projected, hparams["d_ratio"], hparams["res_beta"])
     residual_logits = head(features - beta * projected).astype(jnp.float32)
     ce = optax.softmax_cross_entropy_with_integer_labels(residual_logits, batch["labels"])
@@ -152,7 +174,7 @@ def residual_term(logits, batch, hparams, *, features, head):
     return jnp.sum(mask * ce) / jnp.maximum(jnp.sum(mask), 1.0)
 
 
-def imperfect_loss(logits, batch, hparams, *, features, head):
+def imperfect_loss(logits, batch, hparams, *, features, head, adapter=None):
     """``w_ce CE + w_kd KD + w_pd PD + w_res L_res``: every student's loss (PD-2, RES-1).
 
     The PD term of a method without it (``w_pd = 0``) is evaluated on a uniform teacher at
@@ -166,7 +188,8 @@ def imperfect_loss(logits, batch, hparams, *, features, head):
         hparams["w_ce"] * cross_entropy_loss(logits, batch, hparams)
         + hparams["w_kd"] * soft_matching_loss(logits, batch, hparams)
         + hparams["w_pd"] * power_divergence_term(logits, pd_batch, pd_hparams)
-        + hparams["w_res"] * residual_term(logits, batch, hparams, features=features, head=head)
+        + hparams["w_res"]
+        * residual_term(logits, batch, hparams, features=features, head=head, adapter=adapter)
     )
 
 
@@ -180,15 +203,29 @@ def pd_method(order: str, lam: float) -> str:
     return f"pd_{order}({Fraction(lam).limit_denominator(64)})"
 
 
+#: the label weight of the "+ce" pipelines (``kd+ce``, ``pd_ts(2/3)+ce``): fixed, not tuned
+CE_WEIGHT = 0.5
+
+
 def parse_method(method: str) -> tuple[str, float | None]:
-    """``(base, lam)`` of a method name; ``ValueError`` listing the known names otherwise."""
+    """``(base, lam)`` of a method name; ``ValueError`` listing the known names otherwise.
+
+    A KD or PD method followed by ``+ce`` is the pipeline the PD paper plugs into:
+    ``CE_WEIGHT`` times cross-entropy plus ``1 - CE_WEIGHT`` times the distillation term.
+    """
+    if method.endswith("+ce"):
+        base, lam = parse_method(method[:-3])
+        if base != "kd" and not base.startswith("pd_"):
+            raise ValueError(f"`+ce` follows kd or a pd method, got {method!r}")
+        return base + "+ce", lam
     if method in BASE_METHODS:
         return method, None
     match = _PD.match(method)
     if match is None:
         raise ValueError(
             f"unknown method {method!r}; choose from {', '.join(BASE_METHODS)}, "
-            "pd_ts(LAM), pd_st(LAM) (LAM an integer or a fraction such as 2/3)"
+            "pd_ts(LAM), pd_st(LAM) (LAM an integer or a fraction such as 2/3), and kd or a pd "
+            "method followed by +ce"
         )
     return f"pd_{match.group(1)}", float(Fraction(match.group(2)))
 
@@ -200,6 +237,14 @@ def imperfect_hparams(
     base, lam = parse_method(method)
     if base == "teacher":
         raise ValueError("the teacher is trained by distill's runner, not imperfect_loss")
+    if base.endswith("+ce"):
+        hp = imperfect_hparams(
+            method[:-3], temperature=temperature, res_lambda=res_lambda, d_ratio=d_ratio
+        )
+        hp["w_kd"] *= 1.0 - CE_WEIGHT
+        hp["w_pd"] *= 1.0 - CE_WEIGHT
+        hp["w_ce"] = CE_WEIGHT
+        return hp
     hp = dict.fromkeys(("w_ce", "w_kd", "w_pd", "w_res", "pd_lam", "pd_order"), 0.0)
     hp.update(temperature=float(temperature), d_ratio=float(d_ratio), res_beta=1.0, res_mask=1.0)
     if base == "ce":
@@ -263,65 +308,6 @@ def corrupt_teacher_logits(logits, labels, fraction: float, rng, *, margin: floa
     return out, corrupted
 
 
-def _check_d_a(d_a, d_t: int) -> None:
-    """``ValueError`` naming ``d_A`` unless it is an int in ``[1, d_T]``."""
-    if not isinstance(d_a, int) or d_a < 1:
-        raise ValueError(f"`d_A` must be an int >= 1, got {d_a!r}")
-    if d_a > d_t:
-        raise ValueError(
-            f"`d_A` = {d_a} is larger than the teacher's feature width {d_t}: the projector "
-            "must compress; choose d_A <= the feature width"
-        )
-
-
-def init_projector(key, d_t: int, d_a: int) -> dict:
-    """An affine encoder ``R^{d_T} -> R^{d_A}`` and decoder back, LeCun-normal (RES-1).
-
-    Raises ``ValueError`` naming ``d_A`` when ``d_A`` exceeds the feature width ``d_T``.
-    """
-    _check_d_a(d_a, d_t)
-    k_e, k_d = jax.random.split(key)
-    return {
-        "enc_w": jax.random.normal(k_e, (d_t, d_a)) / np.sqrt(d_t),
-        "enc_b": jnp.zeros(d_a),
-        "dec_w": jax.random.normal(k_d, (d_a, d_t)) / np.sqrt(d_a),
-        "dec_b": jnp.zeros(d_t),
-    }
-
-
-def project(params: dict, features):
-    """``P(h) = D(E(h))``."""
-    return (features @ params["enc_w"] + params["enc_b"]) @ params["dec_w"] + params["dec_b"]
-
-
-def projector_loss(params: dict, features, labels, head_w, head_b):
-    """Self-reconstruction ``sum||P(h) - h||^2 / sum||h||^2`` + ``CE(head_T(P(h)), y)``."""
-    recon = project(params, features)
-    rel = jnp.sum((recon - features) ** 2) / jnp.maximum(jnp.sum(features**2), 1e-12)
-    logits = recon @ head_w + head_b
-    return rel + optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
-
-
-@jax.jit
-def _projector_step(params, opt_state, features, labels, head_w, head_b, lr):
-    value, grads = jax.value_and_grad(projector_loss)(params, features, labels, head_w, head_b)
-    updates, opt_state = optax.scale_by_adam().update(grads, opt_state)
-    return jax.tree.map(lambda p, u: p - lr * u, params, updates), opt_state, value
-
-
-def pretrain_projector(params, features, labels, head_w, head_b, *, steps=300, lr=1e-2):
-    """Full-batch Adam on :func:`projector_loss`; returns ``(params, losses per step)``."""
-    features, labels = jnp.asarray(features, jnp.float32), jnp.asarray(labels, jnp.int32)
-    opt_state = optax.scale_by_adam().init(params)
-    losses = []
-    for _ in range(steps):
-        params, opt_state, value = _projector_step(
-            params, opt_state, features, labels, head_w, head_b, jnp.float32(lr)
-        )
-        losses.append(value)
-    return params, np.asarray(jnp.stack(losses)) if losses else np.zeros(0)
-
-
 def predict_features(network: Network, images, *, batch_size: int = 512):
     """``(features, logits)`` of uint8 images in evaluation mode, one fixed batch shape."""
     return batched_forward(network, images, batch_size=batch_size, with_features=True)
@@ -354,10 +340,11 @@ class ImperfectProtocol(Protocol):
 class _ImperfectRunner(_Runner):
     """distill's runner (teacher, stages, checkpoints) plus this study's teacher outputs."""
 
-    def teacher_outputs(self, teacher: Network, setting: str) -> dict:
-        images, labels = self.source
-        features, logits = predict_features(teacher, images)
-        corrupted = np.zeros(len(images), bool)
+    def teacher_outputs(self, features, logits, setting: str) -> dict:
+        """The teacher's features and logits on the training images as the students read them
+        (the logits corrupted in the ``corrupt`` setting), and its error mask."""
+        labels = self.source[1]
+        corrupted = np.zeros(len(labels), bool)
         if setting == "corrupt":
             seed = int(jax.random.randint(self._key("corrupt"), (), 0, 2**31 - 1))
             logits, corrupted = corrupt_teacher_logits(
@@ -373,7 +360,13 @@ class _ImperfectRunner(_Runner):
     def _key(self, name: str):
         return jax.random.fold_in(self.keys["teacher"], zlib.crc32(name.encode()))
 
+    @property
+    def uses_adapter(self) -> bool:
+        """A student narrower than the teacher reads ``E(h_T)`` through its adapter."""
+        return self.p.student.feature_dim != self.p.teacher_network.feature_dim
+
     def projected(self, teacher: Network, features, pretrained: bool):
+        """``P(h_T)`` (same widths) or the code ``E(h_T)`` (a narrower student)."""
         params = init_projector(self._key("projector"), features.shape[1], self.p.d_a)
         if pretrained:
             params, _ = pretrain_projector(
@@ -384,7 +377,8 @@ class _ImperfectRunner(_Runner):
                 steps=self.p.pretrain_steps,
                 lr=self.p.pretrain_lr,
             )
-        return np.asarray(project(params, jnp.asarray(features)), np.float32)
+        mapping = encode if self.uses_adapter else project
+        return np.asarray(mapping(params, jnp.asarray(features)), np.float32)
 
     def student(
         self, method: str, setting: str, teacher: Network, out: dict | None
@@ -395,7 +389,8 @@ class _ImperfectRunner(_Runner):
         base, _ = parse_method(method)
         reads = teacher_outputs_read(method)
         images, labels = self.source
-        n, d = len(images), self.p.student.feature_dim
+        n = len(images)
+        d = self.p.d_a if self.uses_adapter else self.p.student.feature_dim
         projected = np.zeros((n, d), np.float32)
         if "logits" not in reads:
             zeros = {"logits": np.zeros((n, self.n_classes), np.float32), "wrong": np.zeros(n)}
@@ -413,7 +408,7 @@ class _ImperfectRunner(_Runner):
             method,
             temperature=self.p.temperature,
             res_lambda=self.p.res_lambda,
-            d_ratio=d / self.p.d_a,
+            d_ratio=self.p.student.feature_dim / self.p.d_a,
         )
         name = f"{setting}-{method}" if "logits" in reads else method
         stage = re.sub(r"[^A-Za-z0-9_.-]", "_", name)
@@ -429,8 +424,13 @@ def _check(protocol: ImperfectProtocol, train_set, method: str, setting: str) ->
         raise ValueError(f"unknown setting {setting!r}; choose from {', '.join(SETTINGS)}")
     d_s, d_t = protocol.student.feature_dim, protocol.teacher_network.feature_dim
     _check_d_a(protocol.d_a, d_t)
-    if method != "teacher" and "features" in teacher_outputs_read(method) and d_s != d_t:
-        raise ValueError(f"residual learning needs d_S = d_T, got {d_s} and {d_t}")
+    adapter = getattr(protocol.student, "adapter_dim", 0)
+    reads_features = method != "teacher" and "features" in teacher_outputs_read(method)
+    if reads_features and d_s != d_t and adapter != protocol.d_a:
+        raise ValueError(
+            f"residual learning with d_S = {d_s} != d_T = {d_t} needs a student with an adapter "
+            f"from d_A = {protocol.d_a} (AirConfig(adapter_dim={protocol.d_a})), got {adapter}"
+        )
     _check_protocol_data(protocol, train_set, train_set)
 
 
@@ -443,6 +443,7 @@ def run_imperfect(
     *,
     setting: str = "clean",
     progress: bool = False,
+    teacher: Teacher | None = None,
 ) -> tuple[MethodResult, MethodResult, dict]:
     """Train one method of the imperfect-teacher study in one setting (PD-2, RES-1).
 
@@ -462,6 +463,9 @@ def run_imperfect(
         teacher's logits (``ce``, ``res_no_mask``) are trained once per seed.
     setting : {"clean", "corrupt"}
     progress : bool
+    teacher : kdtheory.neural.distill.Teacher, optional
+        A trained teacher (from the bank) with its logits and features on the training images
+        (``source_logits``, ``source_features``); without it the teacher is trained here.
 
     Returns
     -------
@@ -480,15 +484,24 @@ def run_imperfect(
     _check(protocol, train_set, method, setting)
     key = jax.random.key(key) if isinstance(key, int) else key
     runner = _ImperfectRunner(protocol, train_set, train_set, key, workdir, progress)
-    teacher = runner.teacher()
+    if teacher is None:
+        trained = runner.teacher()
+        net = trained.network
+    else:
+        net = teacher.network
+        trained = MethodResult(net, teacher.epochs, teacher.images, ["bank"])
     if method != "teacher" and not teacher_outputs_read(method):  # ce: no teacher pass
         info = {"corrupted_fraction": float("nan"), "mask_fraction": float("nan")}
-        return runner.student(method, setting, teacher.network, None), teacher, info
-    out = runner.teacher_outputs(teacher.network, setting)
+        return runner.student(method, setting, net, None), trained, info
+    if teacher is None:
+        features, logits = predict_features(net, train_set[0])
+    else:
+        features, logits = teacher.source_features, teacher.source_logits
+    out = runner.teacher_outputs(features, logits, setting)
     info = {
         "corrupted_fraction": float(out["corrupted"].mean()),
         "mask_fraction": float(out["wrong"].mean()),
     }
     if method == "teacher":
-        return teacher, teacher, info
-    return runner.student(method, setting, teacher.network, out), teacher, info
+        return trained, trained, info
+    return runner.student(method, setting, net, out), trained, info

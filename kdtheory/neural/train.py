@@ -286,7 +286,10 @@ def _train_step(graphdef, loss: Loss, cfg: TrainConfig):
         if getattr(loss, "takes_features", False):  # white-box losses (RES-1): features, head
             features = model.features(images)
             logits = model.head(features).astype(jnp.float32)
-            value = loss(logits, batch, hparams, features=features, head=model.head)
+            adapter = getattr(model, "adapter", None)  # AirNet's d_A -> d_S map (RES-1)
+            value = loss(
+                logits, batch, hparams, features=features, head=model.head, adapter=adapter
+            )
         else:
             value = loss(model(images).astype(jnp.float32), batch, hparams)
         return value, nnx.state(model, nnx.Not(nnx.Param))
@@ -351,6 +354,7 @@ def train(
     loss : callable
         ``loss(logits, batch, hparams) -> scalar``, a pure function (module level, so that the
         compiled step is reused); with ``loss.takes_features`` true it also receives
+        ``adapter=`` (the network's ``adapter`` module, or None) and
         ``features=`` (penultimate features, float32) and ``head=`` (the linear head).
     hparams : mapping of str to float
         The method's hyper-parameters, passed to the step as float32 arrays.
