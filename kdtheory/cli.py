@@ -321,6 +321,21 @@ def _parser() -> argparse.ArgumentParser:
         help="folder holding the data sets (magic04.csv, adult.csv); sets $KDTHEORY_DATA for "
         "this run (default: $KDTHEORY_DATA, then ~/.cache/kdtheory)",
     )
+    teachers = sub.add_parser(
+        "teachers",
+        help="build (or, with --list, list) the teacher bank of the neural studies' preset",
+    )
+    teachers.add_argument(
+        "--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+    )
+    teachers.add_argument("--preset", default="cpu", help="smoke, cpu or gpu (default cpu)")
+    teachers.add_argument(
+        "names", nargs="*", help="neural studies (default: every one with the preset)"
+    )
+    teachers.add_argument("--cache-dir", default=".kdtheory_cache", help="the bank's cache folder")
+    teachers.add_argument("--data-root", default=None, help="folder holding imagenette2-64")
+    teachers.add_argument("--list", action="store_true", help="list the bank, build nothing")
+    teachers.add_argument("--no-progress", action="store_true", help="hide progress bars")
     run_p = sub.add_parser("run", parents=[common], help="run one simulation")
     run_p.add_argument("name", help="simulation name (see `kdtheory list`)")
     sub.add_parser("figures", parents=[common], help="run every simulation")
@@ -377,6 +392,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _redraw(args)
     if args.command == "claims":
         return _claims(args)
+    if args.command == "teachers":
+        return _teachers(args)
     if args.scheduler and args.backend != "dask":
         args.backend = "dask"  # a scheduler means the dask backend
     if args.data_root:
@@ -416,6 +433,43 @@ def _dispatch(args: argparse.Namespace) -> int:
     print(f"outputs in {args.out}/ (index: {args.out}/README.md)")
     if failed:
         print(f"{len(failed)} claim check(s) fail: see the tables above.")
+    return 0
+
+
+def _teachers(args: argparse.Namespace) -> int:
+    """``kdtheory teachers``: build the teachers the neural studies' preset reads, then list the
+    bank (key, recipe, accuracy, seconds, images per second)."""
+    import time
+
+    from kdtheory.neural.bank import list_teachers
+
+    cache = args.cache_dir or None
+    if cache is None:
+        raise UsageError("the bank lives in the cache folder: give --cache-dir")
+    if not args.list:
+        if args.data_root:
+            os.environ[DATA_ENV_VAR] = str(Path(args.data_root).expanduser())
+        names = args.names or [n for n in SIMULATIONS if hasattr(_module(n), "teachers")]
+        for name in names:
+            mod = _module(name)
+            if not hasattr(mod, "teachers"):
+                raise UsageError(f"{name} reads no teachers from the bank")
+            _check_preset(name, args.preset)
+            start = time.perf_counter()
+            entries = mod.teachers(
+                mod.PRESETS[args.preset], cache_dir=cache, progress=not args.no_progress
+            )
+            built = sum(not e.cached for e in entries)
+            print(
+                f"== {name} ({args.preset}): {len(entries)} teacher(s), {built} trained now, "
+                f"{time.perf_counter() - start:.0f} s",
+                flush=True,
+            )
+    table = list_teachers(cache)
+    if table.empty:
+        print(f"the bank in {cache}/teachers is empty")
+    else:
+        print(table.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
     return 0
 
 

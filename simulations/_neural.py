@@ -67,13 +67,17 @@ def run_trainings(
     cache_dir=None,
     progress: bool = True,
     stage_progress: dict | None = None,
+    teachers=None,
 ) -> pd.DataFrame:
     """Run ``task(rng, **point, cfg=cfg, workdir=...)`` for every point of ``grid``, one at a
     time (JAX already uses every core or the GPU), and return the tidy table.
 
     Checkpoints go to ``cache_dir/<name>/<config_tag(cfg)>/`` (a temporary folder, removed
     afterwards, without a cache), so a killed study resumes mid-training; ``stage_progress``
-    (a module's ``{"on": bool}``) receives ``progress`` for the per-stage bars.
+    (a module's ``{"on": bool}``) receives ``progress`` for the per-stage bars. With
+    ``teachers`` (a study's ``teachers(cfg, cache_dir=, progress=)``), the teacher bank is built
+    first under ``cache_dir`` (inside the temporary folder without a cache) and every task
+    receives its folder as ``bank=``.
     """
     from kdtheory.neural.train import enable_compilation_cache
 
@@ -84,9 +88,14 @@ def run_trainings(
         stage_progress["on"] = progress
     temporary = cache_dir is None
     workdir = Path(tempfile.mkdtemp() if temporary else Path(cache_dir) / name / config_tag(cfg))
+    kwargs = {"cfg": cfg, "workdir": str(workdir)}
     try:
+        if teachers is not None:
+            bank = workdir if temporary else Path(cache_dir)
+            teachers(cfg, cache_dir=bank, progress=progress)
+            kwargs["bank"] = str(bank)
         return run_grid(
-            partial(task, cfg=cfg, workdir=str(workdir)),
+            partial(task, **kwargs),
             grid,
             n_trials=1,
             seed=cfg.seed,
