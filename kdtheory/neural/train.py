@@ -339,6 +339,7 @@ def train(
     checkpoint_dir: str | Path | None = None,
     progress: bool = False,
     desc: str | None = None,
+    on_epoch: Callable | None = None,
 ) -> Network:
     """Train ``network`` on ``data`` with ``loss`` for ``cfg.epochs`` epochs.
 
@@ -356,8 +357,10 @@ def train(
         compiled step is reused); with ``loss.takes_features`` true it also receives
         ``adapter=`` (the network's ``adapter`` module, or None) and
         ``features=`` (penultimate features, float32) and ``head=`` (the linear head).
-    hparams : mapping of str to float
-        The method's hyper-parameters, passed to the step as float32 arrays.
+    hparams : mapping of str to float, or callable
+        The method's hyper-parameters, passed to the step as float32 arrays; or a function of
+        the epoch (0-based) returning them, a schedule under one learning-rate schedule (e.g.
+        labels first, then a teacher): arrays of the same shapes, so the step compiles once.
     key : jax PRNG key or int
         Randomness of the permutations and augmentations.
     checkpoint_dir : str or Path, optional
@@ -367,6 +370,9 @@ def train(
         A tqdm bar over epochs.
     desc : str, optional
         Its label.
+    on_epoch : callable, optional
+        ``on_epoch(epochs_done, network)`` after each epoch run here, before its checkpoint
+        is saved (so an evaluation it stores is redone, not lost, when a run is killed).
 
     Returns
     -------
@@ -388,7 +394,10 @@ def train(
     rates = jnp.asarray(learning_rates(cfg, n_steps * cfg.epochs))
     key = jax.random.key(key) if isinstance(key, int) else key
     device_data = {name: jnp.asarray(value) for name, value in data.items()}
-    hp = {name: jnp.asarray(value, jnp.float32) for name, value in hparams.items()}
+    def hp_at(epoch: int) -> dict:
+        values = hparams(epoch) if callable(hparams) else hparams
+        return {name: jnp.asarray(value, jnp.float32) for name, value in values.items()}
+
     params, rest = network.params, network.rest
     opt_state = tx.init(params)
     start, manager = 0, None
@@ -406,6 +415,7 @@ def train(
     try:
         for epoch in bar:
             epoch_key = jax.random.fold_in(key, epoch)
+            hp = hp_at(epoch)
             perm_key, aug_key = jax.random.split(epoch_key)
             order = _epoch_indices(perm_key, n, n_steps, batch)
             losses = []
@@ -422,6 +432,10 @@ def train(
                 losses.append(value)
             history.append(float(jnp.mean(jnp.stack(losses))))
             bar.set_postfix(loss=f"{history[-1]:.4f}")
+            if on_epoch is not None:
+                trained = network.replace(params, rest)
+                trained.history = list(history)
+                on_epoch(epoch + 1, trained)
             if manager is not None:
                 state = {"params": params, "rest": rest, "opt": opt_state}
                 manager.save(epoch + 1, args=ocp.args.StandardSave(state))

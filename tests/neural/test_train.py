@@ -234,6 +234,63 @@ def test_killed_and_resumed_run_ends_with_the_same_parameters(tmp_path, monkeypa
     )
 
 
+def test_a_hyper_parameter_schedule_equals_the_runs_it_chains():
+    """Labels for epoch 0 then KD for epoch 1 under one two-epoch schedule equals two calls of
+    one epoch each whose learning rates are the halves of that schedule: the schedule of
+    hyper-parameters changes the loss, nothing else; on_epoch sees every epoch."""
+    data = _data(n=16)
+    rng = np.random.default_rng(3)
+    data["teacher_logits"] = rng.standard_normal((16, 3)).astype(np.float32)
+    cfg = train.TrainConfig(
+        epochs=2,
+        batch_size=8,
+        warmup_fraction=0.0,
+        schedule="linear",
+        optimizer="nesterov",
+        learning_rate=0.05,
+        pad=1,
+        pad_mode="reflect",
+    )
+    ce, kd = distill.method_hparams("ce"), distill.method_hparams("kd", 2.0)
+    seen = []
+    net = train.train(
+        train.init_network(TINY, 0),
+        data,
+        cfg,
+        distill.distillation_loss,
+        lambda epoch: ce if epoch == 0 else kd,
+        5,
+        on_epoch=lambda e, n: seen.append((e, len(n.history))),
+    )
+    assert seen == [(1, 1), (2, 2)]
+    constant = train.train(train.init_network(TINY, 0), data, cfg, distill.distillation_loss, ce, 5)
+    assert net.history[0] == constant.history[0]  # the first epoch is the same run
+    assert net.history[1] != constant.history[1]  # the second reads the teacher
+
+
+def test_nesterov_linear_schedule_and_mirror_padding():
+    cfg = train.TrainConfig(epochs=1, learning_rate=0.2, warmup_fraction=0.2, schedule="linear")
+    rates = train.learning_rates(cfg, 10)
+    np.testing.assert_allclose(
+        rates,
+        0.2 * np.array([0.5, 1, 1, 7 / 8, 6 / 8, 5 / 8, 4 / 8, 3 / 8, 2 / 8, 1 / 8]),
+        rtol=1e-6,
+    )
+    images = jnp.asarray(np.random.default_rng(0).integers(1, 256, (3, 5, 5, 3), np.uint8))
+    out = np.asarray(
+        train.augment(images, jax.random.key(2), pad=2, flip=False, pad_mode="reflect")
+    )
+    assert (out > 0).all()  # mirror padding: no zero pixels enter the crop
+    for bad in (
+        dict(optimizer="sgd"),
+        dict(schedule="step"),
+        dict(pad_mode="edge"),
+        dict(momentum=1.0),
+    ):
+        with pytest.raises(ValueError, match="TrainConfig"):
+            train.TrainConfig(epochs=1, **bad)
+
+
 def test_learning_rate_schedule():
     cfg = train.TrainConfig(epochs=1, learning_rate=0.1, warmup_fraction=0.2)
     rates = train.learning_rates(cfg, 100)
