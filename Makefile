@@ -58,7 +58,8 @@ test-slow: $(VENV)/.stamp-dev
 bench: $(VENV)/.stamp-base
 	$(BIN)/python benchmarks/bench_rat_path.py
 
-# images per second of the neural training step (JAX; beside PyTorch when it is installed)
+# images per second of the neural training step: JAX, beside PyTorch when it is importable
+# (optional: install the CPU build of PyTorch to compare; see benchmarks/README.md)
 bench-neural: $(VENV)/.stamp-dev
 	$(BIN)/python benchmarks/bench_neural.py
 

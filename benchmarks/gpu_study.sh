@@ -1,35 +1,35 @@
 #!/usr/bin/env bash
-# The whole GPU run of the neural module in one call: install, smoke run, the `gpu` preset of
-# imagenette_shift (all methods, 3 seeds), the throughput benchmark beside PyTorch. Set-up and
-# switches: benchmarks/_gpu.sh (torch is also needed, for the benchmark).
+# The whole GPU run of the neural module in one call of at most 8 minutes: the smoke preset, the
+# teacher bank, the `gpu` preset of imagenette_shift (all methods, 3 seeds), its tables, and the
+# throughput benchmark beside PyTorch. Nothing is installed; set-up, switches and what comes back
+# under $OUT: benchmarks/_gpu.sh (torch is also needed, for the benchmark).
 #
 #   mkdir -p .data && cp -r "$KDTHEORY_DATA/imagenette2-64" .data/
 #   bash benchmarks/gpu_study.sh            # results in $OUT (default gpu_results/)
+#   PRESET=smoke bash benchmarks/gpu_study.sh   # the whole script on a CPU, in minutes
 #
-# Each step has its own time limit, so a slow step cannot eat the next one's time; the log,
-# the figure, its table and claims, and the benchmark land in $OUT.
+# Each step has its own time limit (LIMITS, seconds), so a slow step cannot eat the next one's
+# time; a preset stopped by its limit resumes from $OUT/cache when the script runs again.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 LOG_NAME=gpu_study
+LIMITS="versions:25 gpuinfo:10 smoke:60 teachers:45 main:210 tables:20 benchmark:90"
 source benchmarks/_gpu.sh
 
-install_checkout
-smoke imagenette_shift 150
+versions
+smoke imagenette_shift
+teachers imagenette_shift
 
-step "gpu preset"
-run_preset imagenette_shift gpu 480 paper_figures .kdtheory_cache 15
-$PY - <<'PY' 2>&1 | tee -a "$log"
-import pandas as pd
-from simulations import imagenette_shift as sim
-df = pd.read_csv("paper_figures/imagenette_shift-gpu.csv")
-analysis = sim.analyze(df)
-print(sim.result_table(analysis).to_string(index=False))
-print(analysis["diffs"].to_string(index=False))
-print(analysis["reference"])
-PY
-keep imagenette_shift gpu
+step "main run ($PRESET preset): imagenette_shift"
+run_preset main imagenette_shift "$PRESET"
+tables imagenette_shift
 
 step benchmark
-timeout 240 $PY benchmarks/bench_neural.py --presets gpu cpu --torch-compile --out "$OUT" \
-  2>&1 | grep -v Warning | tail -8 | tee -a "$log"
-step done
+if [ "$PRESET" = smoke ]; then
+  bench=(--presets smoke --steps 2)  # a check that it runs, not a benchmark
+else
+  bench=(--presets gpu cpu --torch-compile)
+fi
+timed benchmark $PY benchmarks/bench_neural.py "${bench[@]}" --out "$OUT" \
+  || FAILED+=("benchmark")
+finish
