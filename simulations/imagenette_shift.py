@@ -131,7 +131,7 @@ PRESETS = {
     # one GPU: the same networks, longer, two shift strengths and the c = 0 control
     "gpu": Config(
         teacher="air64",
-        student_widths=(64, 128, 256),
+        student_widths=(32, 64, 128),
         epochs=16,
         rounds=4,
         refit_epochs=2,
