@@ -101,6 +101,8 @@ class Config:
     ``teacher`` names a recipe of :data:`kdtheory.neural.bank.RECIPES` (it fixes the
     resolution); the teacher learns from one half of the train folder (``split_seed``), the
     students from the other half, with the teacher recipe's optimizer at ``learning_rate``.
+    ``methods`` keeps a subset of the methods; ``corrupt_methods`` those also run with the
+    corrupted teacher (default: every one).
     """
 
     teacher: str
@@ -119,6 +121,7 @@ class Config:
     max_train: int | None = None
     max_test: int | None = None
     methods: tuple[str, ...] | None = None
+    corrupt_methods: tuple[str, ...] | None = None
     split_seed: int = 0
     teacher_seed: int = 0
     seed: int = 0
@@ -141,12 +144,37 @@ PRESETS = {
     ),
     # real Imagenette on two CPU cores at 64 px: the bank's air64 teacher on one half of the
     # train folder (d_T = 256), students of widths 32/64/128 (d_S = 128) on the other half,
-    # d_A = 64, the paper's lam = 2/3 only, five seeds
+    # d_A = 64, the paper's lam = 2/3 only, five seeds, two epochs per student; the corrupted
+    # teacher for PD-2's methods only (RES-1 on the clean teacher, which errs already)
     "cpu": Config(
         teacher="air64",
         student_widths=(32, 64, 128),
-        epochs=4,
+        epochs=2,
         lams=(2 / 3,),
+        methods=(
+            "teacher",
+            "ce",
+            "kd",
+            "pd_ts(2/3)",
+            "pd_st(2/3)",
+            "kd+ce",
+            "pd_ts(2/3)+ce",
+            "pd_st(2/3)+ce",
+            "res",
+            "res_no_beta",
+            "res_no_mask",
+            "res_no_pretrain",
+        ),
+        corrupt_methods=(
+            "teacher",
+            "ce",
+            "kd",
+            "pd_ts(2/3)",
+            "pd_st(2/3)",
+            "kd+ce",
+            "pd_ts(2/3)+ce",
+            "pd_st(2/3)+ce",
+        ),
     ),
     # one GPU: the same networks, longer, three lams
     "gpu": Config(
@@ -310,6 +338,7 @@ def run(cfg: Config, *, n_jobs=1, backend="loky", cache_dir=None, progress=True)
         for k in range(cfg.n_seeds)
         for s in SETTINGS
         for m in methods(cfg)
+        if s == "clean" or cfg.corrupt_methods is None or m in cfg.corrupt_methods
     ]
     return run_trainings(
         NAME,
@@ -323,6 +352,11 @@ def run(cfg: Config, *, n_jobs=1, backend="loky", cache_dir=None, progress=True)
         stage_progress=_STAGE_PROGRESS,
         teachers=teachers,
     )
+
+
+def _ran(wide: pd.DataFrame, method: str) -> bool:
+    """``method`` has a value for every seed of this (setting's) wide table."""
+    return method in wide and bool(wide[method].notna().all())
 
 
 def _kd_of(method: str) -> str:
@@ -342,23 +376,24 @@ def analyze(df: pd.DataFrame) -> dict:
     diffs = [
         {"setting": setting, "method": m, "vs": base, **paired_estimate(w[m], w[base]).summary()}
         for base in ("kd", "ce")
-        if base in order
         for setting, w in (("clean", clean), ("corrupt", corrupt))
+        if _ran(w, base)
         for m in order
-        if m not in (base, "teacher")
+        if m not in (base, "teacher") and _ran(w, m)
     ]
     res_diffs = [
         {"setting": setting, "method": m, **paired_estimate(w["res"], w[m]).summary()}
         for setting, w in (("clean", clean), ("corrupt", corrupt))
+        if _ran(w, "res")
         for m in RES_RIVALS
-        if "res" in order and m in order
+        if _ran(w, m)
     ]
     # drop(m) = acc(m, clean) - acc(m, corrupt), paired by seed; gain(m) = drop(KD) - drop(m)
     drop = clean - corrupt.reindex(clean.index)
     gains = {
         m: mean_estimate(drop[_kd_of(m)] - drop[m])
         for m in order
-        if _kd_of(m) in order and m not in ("kd", "kd+ce", "teacher", "ce")
+        if _ran(drop, _kd_of(m)) and _ran(drop, m) and m not in ("kd", "kd+ce", "teacher", "ce")
     }
     info = df[df.setting == "corrupt"]
     widths = [c for c in ("d_a", "d_s", "d_t") if c in df]
@@ -461,6 +496,8 @@ def claims(df: pd.DataFrame, analysis: dict | None = None) -> list[Claim]:
     lo, hi = MASK_RANGE
     for setting in SETTINGS:
         w = wide.loc[setting]
+        if not _ran(w, "res"):  # this setting ran no residual student
+            continue
         errs = premise(
             f"({setting}) the teacher errs on {format_value(100 * lo)}% to "
             f"{format_value(100 * hi)}% of the training images: mean error-mask fraction over "
@@ -470,7 +507,7 @@ def claims(df: pd.DataFrame, analysis: dict | None = None) -> list[Claim]:
             below=hi,
         )
         for m, what in RES_RIVALS.items():
-            if m not in a["order"]:
+            if not _ran(w, m):
                 continue
             out.append(
                 check(
@@ -501,6 +538,9 @@ def result_table(analysis: dict) -> pd.DataFrame:
     for m in analysis["order"]:
         row = {"method": m}
         for s in SETTINGS:
+            if (s, m) not in acc.index:
+                row[f"{s}_acc"] = row[f"{s}_vs_kd"] = ""
+                continue
             r = acc.loc[(s, m)]
             row[f"{s}_acc"] = f"{r['mean']:.3f} [{r.lo:.3f}, {r.hi:.3f}]"
             if (s, m, "kd") in d.index:
@@ -539,8 +579,10 @@ def plot(df: pd.DataFrame, analysis: dict, claim_list: list[Claim] | None = None
     ax = axes[0, 0]
     y = np.arange(len(order))[::-1]
     for j, s in enumerate(SETTINGS):
-        g = acc[acc.setting == s].set_index("method").loc[order]
+        g = acc[acc.setting == s].set_index("method")
         for yy, m in zip(y, order, strict=True):
+            if m not in g.index:
+                continue
             _hbar(ax, g.loc[m], yy + (0.17 if j == 0 else -0.17), _style(m), open_marker=j)
     ax.set_yticks(y, [_label(m) for m in order], fontsize=7.5)
     for j, s in enumerate(SETTINGS):
@@ -566,6 +608,8 @@ def plot(df: pd.DataFrame, analysis: dict, claim_list: list[Claim] | None = None
     for j, s in enumerate(SETTINGS):
         g = d[d.setting == s].set_index("method") if len(d) else d
         for yy, m in zip(yr, rivals, strict=True):
+            if m not in g.index:
+                continue
             _hbar(ax, g.loc[m], yy + (0.15 if j == 0 else -0.15), _style(m), open_marker=j)
     ax.axvline(0, color=REFERENCE_COLOR, lw=0.9)
     ax.set_yticks(yr, [_label(m) for m in rivals], fontsize=7.5)

@@ -559,10 +559,34 @@ def test_a_study_without_the_residual_student_has_no_res1_checks():
         plt.close(fig)
 
 
+def test_residual_methods_on_the_clean_teacher_only():
+    """The cpu preset's layout: the residual family runs with the clean teacher only. RES-1 is
+    then checked in the clean setting alone, with the same numbers as in the full table; PD-2
+    is unchanged; the table and figure leave the missing cells empty."""
+    full = _known_table(mask=(0.3, 0.3))
+    df = full[~((full.setting == "corrupt") & full.method.isin(sim.RESIDUAL))]
+    analysis = sim.analyze(df)
+    out = sim.claims(df, analysis)
+    res = [c for c in out if c.id == "RES-1"]
+    assert res and all(c.statement.startswith("(clean teacher)") for c in res)
+    res_full = [c for c in sim.claims(full) if c.id == "RES-1" and "(clean" in c.statement]
+    assert [(c.value, c.ci) for c in res] == [(c.value, c.ci) for c in res_full]
+    pd2 = [c.value for c in out if c.id == "PD-2"]
+    assert [c.value for c in sim.claims(full) if c.id == "PD-2"] == pd2
+    table = sim.result_table(analysis).set_index("method")
+    assert table.loc["res", "corrupt_acc"] == "" and table.loc["res", "clean_acc"] != ""
+    plt.close(sim.plot(df, analysis, out))
+
+
 def test_every_method_of_the_presets_and_unknown_names():
     cpu = sim.methods(sim.PRESETS["cpu"])
-    assert len(cpu) == 3 + 2 + 3 + 5 and {"pd_ts(2/3)", "pd_st(2/3)", "kd_res"} <= set(cpu)
+    assert len(cpu) == 3 + 2 + 3 + 4 and {"pd_ts(2/3)", "pd_st(2/3)"} <= set(cpu)
     assert {"kd+ce", "pd_ts(2/3)+ce", "pd_st(2/3)+ce"} <= set(cpu)
+    gpu = sim.methods(sim.PRESETS["gpu"])
+    assert len(gpu) == 3 + 6 + 3 + 5 and "kd_res" in gpu
+    # the cpu preset runs the corrupted teacher for PD-2's methods only
+    corrupt = set(sim.PRESETS["cpu"].corrupt_methods)
+    assert {"kd", "pd_ts(2/3)", "pd_st(2/3)+ce"} <= corrupt and not corrupt & {"res", "res_no_beta"}
     bad = dataclasses.replace(sim.PRESETS["smoke"], methods=("kd", "dkd"))
     with pytest.raises(ValueError, match="unknown method 'dkd'.*res_no_beta"):
         sim.methods(bad)
