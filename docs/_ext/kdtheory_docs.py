@@ -72,9 +72,13 @@ API_MODULES = [
     "kdtheory.neural.data",
     "kdtheory.neural.shift",
     "kdtheory.neural.models",
+    "kdtheory.neural.airnet",
     "kdtheory.neural.train",
+    "kdtheory.neural.bank",
+    "kdtheory.neural.losses",
     "kdtheory.neural.distill",
     "kdtheory.neural.imperfect",
+    "kdtheory.neural.projector",
 ]
 
 #: order in which the presets of a simulation are shown; other presets follow alphabetically

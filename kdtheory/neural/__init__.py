@@ -9,10 +9,16 @@ calling a function that needs one without it raises an :class:`ImportError` nami
   :func:`~kdtheory.neural.data.download_imagenette` (the official archive, checksummed).
 * :mod:`kdtheory.neural.shift`: covariate shift by selection on the image alone.
 * :mod:`kdtheory.neural.models`: small residual CNNs (Flax NNX).
+* :mod:`kdtheory.neural.airnet`: the airbench-shaped network of the teachers and students
+  (frozen patch whitening; fast on two CPU cores).
 * :mod:`kdtheory.neural.train`: one jit-compiled training step for every method, checkpoints.
-* :mod:`kdtheory.neural.distill`: the methods as loss terms, and the runs each one needs.
+* :mod:`kdtheory.neural.bank`: the teacher bank: each teacher trained once per recipe, split
+  and seed, cached with its logits and features on every image (``kdtheory teachers``).
+* :mod:`kdtheory.neural.losses`: the methods' loss terms.
+* :mod:`kdtheory.neural.distill`: the methods, and the runs each one needs.
 * :mod:`kdtheory.neural.imperfect`: power-divergence KD and residual learning from an imperfect
-  teacher (CLAIMS.md 4 and 5, claims PD-2 and RES-1).
+  teacher (CLAIMS.md 4 and 5, claims PD-2 and RES-1); its projector:
+  :mod:`kdtheory.neural.projector`.
 """
 
 from __future__ import annotations

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import replace
 
 import numpy as np
@@ -184,3 +185,42 @@ def test_bank_rejects_labels_outside_the_classes(sets, tmp_path):
     (x, y), val_set = sets
     with pytest.raises(ValueError, match="labels"):
         bank.get_teacher(TINY, (x, y + 10), val_set, cache_dir=tmp_path)
+
+
+# --- the command line ---------------------------------------------------------------------
+
+
+def test_kdtheory_teachers_builds_lists_and_refuses(tmp_path, capsys, monkeypatch):
+    from _imagenette_folder import write_imagenette
+
+    # --data-root sets $KDTHEORY_DATA for the run: restored after the test
+    monkeypatch.setenv("KDTHEORY_DATA", os.environ.get("KDTHEORY_DATA", ""))
+    from kdtheory.cli import main
+
+    folder = write_imagenette(
+        tmp_path / "imagenette",
+        {"train": 40, "val": 24},
+        lambda rng, label: rng.uniform(30, 220) + 40 * rng.standard_normal((16, 16, 3)),
+    )
+    cache = str(tmp_path / "cache")
+    assert main(["teachers", "--list", "--cache-dir", cache]) == 0
+    assert "is empty" in capsys.readouterr().out
+    assert main(["teachers", "rat_separation", "--cache-dir", cache]) == 2
+    assert "reads no teachers" in capsys.readouterr().err
+    args = [
+        "teachers",
+        "--preset",
+        "smoke",
+        "imagenette_shift",
+        "--cache-dir",
+        cache,
+        "--data-root",
+        str(folder),
+        "--no-progress",
+    ]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    # the smoke preset's two shift strengths: two teachers, trained now, listed with accuracy
+    assert "2 teacher(s), 2 trained now" in out and "val_accuracy" in out
+    assert main(args) == 0  # again: read from the bank, nothing trained
+    assert "2 teacher(s), 0 trained now" in capsys.readouterr().out
