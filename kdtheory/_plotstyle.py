@@ -44,8 +44,9 @@ FAMILY_STYLE: dict[str, dict] = {
     "rat_schedule": {"color": _C["sky_blue"], "marker": "D"},
     "oracle": {"color": _C["reddish_purple"], "marker": "X"},
     "kd_long": {"color": _C["orange"], "marker": "d"},
-    "kd_ce": {"color": _C["bluish_green"], "marker": "P"},
-    "rat_eta0": {"color": _C["orange"], "marker": "P"},
+    "kd_ce": {"color": _C["sky_blue"], "marker": "P"},
+    "rat_eta0": {"color": _C["yellow"], "marker": "X", "mec": "0.25"},
+    "kd_plus_ce": {"color": _C["vermillion"], "marker": "P"},
     "crossfit": {"color": _C["sky_blue"], "marker": "o"},
     "enhanced": {"color": _C["blue"], "marker": "P"},
     "kd_p": {"color": _C["orange"], "marker": "<"},
@@ -127,22 +128,22 @@ METHOD_STYLE: dict[str, dict] = {
         for o, who in (("ts", "teacher $\\|$ student"), ("st", "student $\\|$ teacher"))
         for lam in ("-1/4", "2/3", "1")
     },
+    # the KD + CE pipeline the PD paper plugs into (imagenette_imperfect)
+    "kd+ce": _method("kd_plus_ce", "KD + CE"),
+    **{
+        f"pd_{o}(2/3)+ce": _method(f"pd_{o}", f"$D_{{2/3}}$({who}) + CE")
+        for o, who in (("ts", "teacher $\\|$ student"), ("st", "student $\\|$ teacher"))
+    },
 }
 
 #: Which methods each simulation plots (the style table must cover them; a test checks it).
 SIMULATION_METHODS: dict[str, tuple[str, ...]] = {
     "rat_separation": ("teacher", "sm", "rat", "rat_schedule", "krr", "oracle"),
     "rat_interaction": ("krr", "rat", "sm"),
-    "imagenette_shift": ("teacher", "source", "sm", "sm_long", "rat", "oracle"),
-    "imagenette_deviations": (
-        "teacher",
-        "label",
-        "kd",
-        "switch_mid",
-        "teacher_full",
-        "kd_full",
-        "switch_full",
+    "imagenette_shift": (
+        "teacher", "source", "sm", "sm_long", "sm_ce", "rat", "rat_eta0", "oracle",
     ),  # fmt: skip
+    "imagenette_deviations": ("teacher", "label", "kd", "switch_mid"),
     "semiparametric_bias": ("kd", "orthogonal"),
     "crossfit_overfitting": ("vanilla", "crossfit", "scratch"),
     "tabular_kd": ("teacher", "scratch", "kd", "kd_p", "kd_cf", "enhanced", "ortho"),
@@ -152,7 +153,9 @@ SIMULATION_METHODS: dict[str, tuple[str, ...]] = {
     "pd_robustness": ("kl", "pd_ts", "pd_st"),
     # one colour per family: the other lams share their order's colour, the ablations the
     # colour of residual learning (with their own markers)
-    "imagenette_imperfect": ("teacher", "ce", "kd", "pd_ts(2/3)", "pd_st(2/3)", "res", "kd_res"),
+    "imagenette_imperfect": (
+        "teacher", "ce", "kd", "pd_ts(2/3)", "pd_st(2/3)", "kd+ce", "res", "kd_res",
+    ),  # fmt: skip
 }
 
 #: Markers for series that are not methods (a parameter's values), in order.
