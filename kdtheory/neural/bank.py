@@ -307,7 +307,17 @@ def get_teacher(
     enable_compilation_cache()
     partial = bank / f"{key}.partial"
     partial.mkdir(parents=True, exist_ok=True)
+    # seconds and loss curve of the training so far, kept beside the checkpoints: a resumed
+    # teacher's record counts the time and epochs of every process that trained it
+    clock = partial / "progress.json"
+    before = json.loads(clock.read_text()) if clock.is_file() else {"seconds": 0.0, "curve": []}
     start = time.perf_counter()
+
+    def tick(epoch: int, network) -> None:
+        seconds = before["seconds"] + time.perf_counter() - start
+        curve = before["curve"][: epoch - len(network.history)] + list(network.history)
+        clock.write_text(json.dumps({"seconds": seconds, "curve": curve}))
+
     net = init_network(recipe.network, seed, images=x[index])
     data = {"images": x[index], "labels": y[index].astype(np.int32)}
     net = train(
@@ -320,8 +330,11 @@ def get_teacher(
         checkpoint_dir=partial / "training",
         progress=progress,
         desc=name,
+        on_epoch=tick,
     )
-    train_seconds = time.perf_counter() - start
+    done = json.loads(clock.read_text()) if clock.is_file() else before
+    train_seconds = done["seconds"]
+    end_of_training = time.perf_counter()
     n_steps = -(-len(index) // min(recipe.train.batch_size, len(index)))
     images_seen = n_steps * min(recipe.train.batch_size, len(index)) * recipe.train.epochs
     tta = recipe.flip_tta
@@ -354,10 +367,10 @@ def get_teacher(
         if len(held_out)
         else None,
         "val_accuracy": float(np.mean(val_logits.argmax(1) == yv)),
-        "curve": [float(v) for v in net.history],
+        "curve": [float(v) for v in done["curve"]],
         "train_seconds": train_seconds,
-        "total_seconds": time.perf_counter() - start,
-        "images_per_second": images_seen / train_seconds,
+        "total_seconds": train_seconds + time.perf_counter() - end_of_training,
+        "images_per_second": images_seen / train_seconds if train_seconds > 0 else None,
         "view_kl": view_kl,
         "view_agreement": view_agreement,
         "backend": jax.default_backend(),

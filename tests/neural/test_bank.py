@@ -149,6 +149,35 @@ def test_bank_trains_once_and_reads_back(sets, tmp_path, monkeypatch):
     assert list(listing["key"]) == [entry.key]
 
 
+def test_an_interrupted_teacher_resumes_to_the_same_entry(sets, tmp_path, monkeypatch):
+    """Killed in its second epoch, the teacher resumes from its checkpoint on the next call and
+    ends with the outputs of an uninterrupted run; its record counts the time of both calls."""
+    train_set, val_set = sets
+    recipe = replace(TINY, train=replace(TINY.train, epochs=3, batch_size=16))
+    whole = bank.get_teacher(recipe, train_set, val_set, seed=1, cache_dir=tmp_path / "a")
+    calls = {"n": 0}
+    real = train._gather
+
+    def dying(arrays, idx):  # 3 steps per epoch: dies in the second epoch
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise KeyboardInterrupt
+        return real(arrays, idx)
+
+    monkeypatch.setattr(train, "_gather", dying)
+    with pytest.raises(KeyboardInterrupt):
+        bank.get_teacher(recipe, train_set, val_set, seed=1, cache_dir=tmp_path / "b")
+    assert list((tmp_path / "b" / "teachers").glob("*.partial"))
+    monkeypatch.setattr(train, "_gather", real)
+    resumed = bank.get_teacher(recipe, train_set, val_set, seed=1, cache_dir=tmp_path / "b")
+    assert resumed.key == whole.key and not resumed.cached
+    for name, value in whole.outputs.items():
+        np.testing.assert_array_equal(resumed.outputs[name], value)
+    # the record holds every epoch's loss, the first from the killed call
+    np.testing.assert_allclose(resumed.record["curve"], whole.record["curve"], rtol=1e-6)
+    assert resumed.record["train_seconds"] > 0
+
+
 def test_bank_key_changes_with_everything_that_determines_a_teacher(sets):
     train_set, val_set = sets
     index = np.arange(20)
