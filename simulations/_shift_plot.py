@@ -42,6 +42,7 @@ def plot_shift(df: pd.DataFrame, analysis: dict, claim_list: list[Claim] | None 
         text = f"student net, whole train folder -> val: {r['target_acc']:.3f}"
         ax.axhline(r["target_acc"], color=REFERENCE_COLOR, ls=":", lw=1.2, label=text)
     ax.set_xticks(*ticks)
+    ax.set_xlim(-0.5, len(shifts) - 0.5)
     title = "target test accuracy per method\n(mean, 95% CI over student seeds)"
     dress_axis(ax, xlabel, "target test accuracy", title, ncol=3)
     ax = axes[0, 1]
@@ -60,6 +61,7 @@ def plot_shift(df: pd.DataFrame, analysis: dict, claim_list: list[Claim] | None 
         _ci_points(ax, g, x, **kw)
     ax.axhline(0, color=REFERENCE_COLOR, lw=0.9)
     ax.set_xticks(*ticks)
+    ax.set_xlim(-0.5, len(shifts) - 0.5)
     title = "RaT minus each control in target accuracy,\npaired by seed (95% CI; "
     title += "the check: SM with RaT's budget)"
     dress_axis(ax, xlabel, "paired difference in target accuracy", title, ncol=2)
@@ -81,6 +83,7 @@ def plot_shift(df: pd.DataFrame, analysis: dict, claim_list: list[Claim] | None 
         )
         errorbar(ax, x, p, p - half, p + half, **{**kw, "ls": "none"})
     ax.set_xticks(*ticks)
+    ax.set_xlim(-0.5, len(shifts) - 0.5)
     title = "premise: the teacher (one network per c)\non the source and target test sets "
     title += "(95% binomial CI)"
     dress_axis(ax, xlabel, "accuracy", title, ncol=1)
