@@ -141,7 +141,14 @@ SIMULATION_METHODS: dict[str, tuple[str, ...]] = {
     "rat_separation": ("teacher", "sm", "rat", "rat_schedule", "krr", "oracle"),
     "rat_interaction": ("krr", "rat", "sm"),
     "imagenette_shift": (
-        "teacher", "source", "sm", "sm_long", "sm_ce", "rat", "rat_eta0", "oracle",
+        "teacher",
+        "source",
+        "sm",
+        "sm_long",
+        "sm_ce",
+        "rat",
+        "rat_eta0",
+        "oracle",
     ),  # fmt: skip
     "imagenette_deviations": ("teacher", "label", "kd", "switch_mid"),
     "semiparametric_bias": ("kd", "orthogonal"),
@@ -154,7 +161,14 @@ SIMULATION_METHODS: dict[str, tuple[str, ...]] = {
     # one colour per family: the other lams share their order's colour, the ablations the
     # colour of residual learning (with their own markers)
     "imagenette_imperfect": (
-        "teacher", "ce", "kd", "pd_ts(2/3)", "pd_st(2/3)", "kd+ce", "res", "kd_res",
+        "teacher",
+        "ce",
+        "kd",
+        "pd_ts(2/3)",
+        "pd_st(2/3)",
+        "kd+ce",
+        "res",
+        "kd_res",
     ),  # fmt: skip
 }
 

@@ -110,6 +110,16 @@ def run_trainings(
             shutil.rmtree(workdir, ignore_errors=True)
 
 
+def teacher_recipe(name: str):
+    """The bank recipe ``name`` (:data:`kdtheory.neural.bank.RECIPES`); an unknown name is a
+    ``ValueError`` listing the known ones."""
+    from kdtheory.neural.bank import RECIPES
+
+    if name not in RECIPES:
+        raise ValueError(f"unknown teacher recipe {name!r}; choose from {list(RECIPES)}")
+    return RECIPES[name]
+
+
 def network_and_training(cfg, epochs: int) -> dict:
     """``student`` and ``train`` of a preset's protocol (:class:`kdtheory.neural.distill.
     Protocol`): the network every method trains and the optimizer, schedule, augmentation and

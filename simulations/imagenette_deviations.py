@@ -67,7 +67,7 @@ from simulations._deviations_stats import (  # noqa: F401 (re-exported for tests
     top_class_logits,
     within_class,
 )
-from simulations._neural import imagenette_images, run_trainings
+from simulations._neural import imagenette_images, run_trainings, teacher_recipe
 from simulations.confidence_exaggeration import shrink_claim
 from simulations.late_distillation import (  # noqa: F401 (RECOVERED_MIN: re-exported, the plot)
     RECOVERED_MIN,
@@ -167,11 +167,7 @@ PRESETS = {
 # --------------------------------------------------------------------------- training
 def recipe(cfg: Config):
     """The teacher's recipe (:data:`kdtheory.neural.bank.RECIPES`)."""
-    from kdtheory.neural.bank import RECIPES
-
-    if cfg.teacher not in RECIPES:
-        raise ValueError(f"unknown teacher recipe {cfg.teacher!r}; choose from {list(RECIPES)}")
-    return RECIPES[cfg.teacher]
+    return teacher_recipe(cfg.teacher)
 
 
 def _images(cfg: Config):
@@ -246,7 +242,12 @@ def _task(rng, *, seed: int, method: str, cfg: Config, workdir: str, bank: str) 
 
     import jax
 
-    from kdtheory.neural.distill import _Runner, distillation_loss, training_data
+    from kdtheory.neural.distill import (
+        _Runner,
+        distillation_loss,
+        images_processed,
+        training_data,
+    )
     from kdtheory.neural.train import train
 
     if method not in METHODS:
@@ -265,8 +266,7 @@ def _task(rng, *, seed: int, method: str, cfg: Config, workdir: str, bank: str) 
             f"{sp}_acc": float(np.mean(np.argmax(teacher_logits[sp], 1) == lab))
             for sp, (_, lab) in sets.items()
         }
-        batch = min(rec.train.batch_size, len(xtr))
-        images = -(-len(xtr) // batch) * batch * rec.train.epochs
+        images = images_processed(len(xtr), rec.train, rec.train.epochs)
         return [
             {
                 "kind": "eval",
@@ -286,8 +286,7 @@ def _task(rng, *, seed: int, method: str, cfg: Config, workdir: str, bank: str) 
     folder = Path(workdir) / f"seed{seed}"
     runner = _Runner(proto, (xtr, ytr), (xtr, ytr), key, folder, _STAGE_PROGRESS["on"])
     data = training_data(xtr, labels=ytr, teacher_logits=train_logits, n_classes=runner.n_classes)
-    batch = min(proto.train.batch_size, len(xtr))
-    per_epoch = -(-len(xtr) // batch) * batch
+    per_epoch = images_processed(len(xtr), proto.train, 1)
     evals_file = folder / method / "evals.json"
     done = json.loads(evals_file.read_text()) if evals_file.is_file() else {}
     hp = schedule(method, cfg)

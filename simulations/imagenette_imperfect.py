@@ -73,7 +73,7 @@ from kdtheory.plotting import (
     summarize,
 )
 from kdtheory.verdicts import check, holm, mean_estimate, paired_estimate, premise
-from simulations._neural import imagenette_images, run_trainings
+from simulations._neural import imagenette_images, run_trainings, teacher_recipe
 
 NAME = "imagenette_imperfect"
 CLAIM_IDS = ("PD-2", "RES-1")
@@ -209,11 +209,7 @@ def _style(method: str) -> str:
 
 def recipe(cfg: Config):
     """The teacher's recipe (:data:`kdtheory.neural.bank.RECIPES`)."""
-    from kdtheory.neural.bank import RECIPES
-
-    if cfg.teacher not in RECIPES:
-        raise ValueError(f"unknown teacher recipe {cfg.teacher!r}; choose from {list(RECIPES)}")
-    return RECIPES[cfg.teacher]
+    return teacher_recipe(cfg.teacher)
 
 
 def _images(cfg: Config):
@@ -286,7 +282,7 @@ def _task(rng, *, setting: str, seed: int, method: str, cfg: Config, workdir: st
     folder; the teacher (shared by the seeds) comes from the bank."""
     import jax
 
-    from kdtheory.neural.distill import Teacher
+    from kdtheory.neural.distill import Teacher, images_processed
     from kdtheory.neural.imperfect import evaluate, run_imperfect
 
     xtr, ytr, xte, yte = _images(cfg)
@@ -294,13 +290,12 @@ def _task(rng, *, setting: str, seed: int, method: str, cfg: Config, workdir: st
     entry = _teacher_entry(cfg, bank)
     rec = recipe(cfg)
     n_a = len(xtr) - len(half)
-    batch = min(rec.train.batch_size, n_a)
     teacher = Teacher(
         entry.network(),
         source_logits=entry.outputs["train_logits"][half],
         source_features=entry.outputs["train_features"][half],
         epochs=rec.train.epochs,
-        images=-(-n_a // batch) * batch * rec.train.epochs,
+        images=images_processed(n_a, rec.train, rec.train.epochs),
     )
     key = jax.random.fold_in(jax.random.key(cfg.seed), seed)
     proto = protocol(cfg)

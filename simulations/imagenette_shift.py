@@ -52,7 +52,7 @@ from kdtheory.plotting import (
     summarize,
 )
 from kdtheory.verdicts import Estimate, check, holm, mean_estimate, premise
-from simulations._neural import imagenette_images, run_trainings
+from simulations._neural import imagenette_images, run_trainings, teacher_recipe
 
 NAME = "imagenette_shift"
 CLAIM_IDS = ("RAT-6",)
@@ -146,11 +146,7 @@ PRESETS = {
 
 def recipe(cfg: Config):
     """The teacher's recipe (:data:`kdtheory.neural.bank.RECIPES`)."""
-    from kdtheory.neural.bank import RECIPES
-
-    if cfg.teacher not in RECIPES:
-        raise ValueError(f"unknown teacher recipe {cfg.teacher!r}; choose from {list(RECIPES)}")
-    return RECIPES[cfg.teacher]
+    return teacher_recipe(cfg.teacher)
 
 
 def protocol(cfg: Config):
@@ -237,7 +233,7 @@ def _task(rng, *, shift: float, seed: int, method: str, cfg: Config, workdir: st
     """Train one method for one (shift, seed) and test it; the rng is not used (keys: seed)."""
     import jax
 
-    from kdtheory.neural.distill import Teacher, evaluate, run_method
+    from kdtheory.neural.distill import Teacher, evaluate, images_processed, run_method
 
     xtr, ytr, xva, yva, _ = _images(cfg)
     key = jax.random.fold_in(jax.random.key(cfg.seed), seed)
@@ -275,8 +271,7 @@ def _task(rng, *, shift: float, seed: int, method: str, cfg: Config, workdir: st
     }
     logits = entry.outputs["train_logits"]
     rec = recipe(cfg)
-    batch = min(rec.train.batch_size, len(sp.source))
-    teacher_images = -(-len(sp.source) // batch) * batch * rec.train.epochs
+    teacher_images = images_processed(len(sp.source), rec.train, rec.train.epochs)
     if method == "teacher":
         val = entry.outputs["val_logits"].argmax(1)
         return {

@@ -93,6 +93,7 @@ __all__ = [
     "Teacher",
     "sm_ce_loss",
     "training_data",
+    "images_processed",
     "run_method",
 ]
 
@@ -204,7 +205,9 @@ def training_data(images, *, n_classes, labels=None, teacher_logits=None, target
     }
 
 
-def _images_processed(n: int, cfg: TrainConfig, epochs: int) -> int:
+def images_processed(n: int, cfg: TrainConfig, epochs: int) -> int:
+    """Images a training on ``n`` images processes in ``epochs`` epochs: each epoch a whole
+    number of batches (the last one wrapped around), the budget the tables state."""
     batch = min(cfg.batch_size, n)
     return -(-n // batch) * batch * epochs
 
@@ -237,7 +240,7 @@ class _Runner:
             desc=name,
         )
         n = len(data["images"])
-        return MethodResult(trained, epochs, _images_processed(n, cfg, epochs), [name])
+        return MethodResult(trained, epochs, images_processed(n, cfg, epochs), [name])
 
     def init_student(self) -> Network:
         """The student's initial network (every method of a seed starts from it; an AirNet

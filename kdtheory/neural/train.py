@@ -394,6 +394,7 @@ def train(
     rates = jnp.asarray(learning_rates(cfg, n_steps * cfg.epochs))
     key = jax.random.key(key) if isinstance(key, int) else key
     device_data = {name: jnp.asarray(value) for name, value in data.items()}
+
     def hp_at(epoch: int) -> dict:
         values = hparams(epoch) if callable(hparams) else hparams
         return {name: jnp.asarray(value, jnp.float32) for name, value in values.items()}
