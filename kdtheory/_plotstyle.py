@@ -45,7 +45,9 @@ FAMILY_STYLE: dict[str, dict] = {
     "oracle": {"color": _C["reddish_purple"], "marker": "X"},
     "kd_long": {"color": _C["orange"], "marker": "d"},
     "kd_ce": {"color": _C["sky_blue"], "marker": "P"},
-    "rat_eta0": {"color": _C["yellow"], "marker": "X", "mec": "0.25"},
+    # the eighth colour of the shift figure (yellow is too light on white): Paul Tol's wine,
+    # from his colour-blind safe "muted" scheme
+    "rat_eta0": {"color": "#882255", "marker": "X"},
     "kd_plus_ce": {"color": _C["vermillion"], "marker": "P"},
     "crossfit": {"color": _C["sky_blue"], "marker": "o"},
     "enhanced": {"color": _C["blue"], "marker": "P"},

@@ -156,8 +156,6 @@ def method_kwargs(method: str, **overrides) -> dict:
     out = {"color": style["color"], "label": style["label"]}
     if style.get("marker"):
         out["marker"] = style["marker"]
-    if style.get("mec"):  # a light colour (yellow) keeps a dark marker edge
-        out["mec"] = style["mec"]
     if method == "teacher":  # beneath the others, wide: a curve on top of it stays visible
         out.update(zorder=2.05, lw=2.6, ms=6.5)
     else:
