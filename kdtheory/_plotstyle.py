@@ -152,7 +152,9 @@ SIMULATION_METHODS: dict[str, tuple[str, ...]] = {
         "rat_eta0",
         "oracle",
     ),  # fmt: skip
-    "imagenette_deviations": ("teacher", "label", "kd", "switch_mid"),
+    "imagenette_deviations": (
+        "teacher", "label", "kd", "switch_mid", "teacher_full", "kd_full", "switch_full",
+    ),  # fmt: skip
     "semiparametric_bias": ("kd", "orthogonal"),
     "crossfit_overfitting": ("vanilla", "crossfit", "scratch"),
     "tabular_kd": ("teacher", "scratch", "kd", "kd_p", "kd_cf", "enhanced", "ortho"),
