@@ -145,7 +145,8 @@ PRESETS = {
     # real Imagenette on two CPU cores at 64 px: the bank's air64 teacher on one half of the
     # train folder (d_T = 256), students of widths 32/64/128 (d_S = 128) on the other half,
     # d_A = 64, the paper's lam = 2/3 only, five seeds, two epochs per student; the corrupted
-    # teacher for PD-2's methods only (RES-1 on the clean teacher, which errs already)
+    # teacher for PD-2's methods only (RES-1 on the clean teacher, which errs already); about
+    # 42 minutes with the teacher in the bank (7 minutes, trained once)
     "cpu": Config(
         teacher="air64",
         student_widths=(32, 64, 128),
@@ -550,6 +551,8 @@ def result_table(analysis: dict) -> pd.DataFrame:
 
 
 def _label(method: str) -> str:
+    if method.endswith("+ce") and method.startswith("pd_"):
+        return _label(method[:-3]) + " + CE"
     if method.startswith("pd_"):
         order = "teacher || student" if method.startswith("pd_ts") else "student || teacher"
         lam = method[method.index("(") + 1 : -1]
@@ -594,7 +597,8 @@ def plot(df: pd.DataFrame, analysis: dict, claim_list: list[Claim] | None = None
         _hbar(ax, r, yy, _style(m))
     ax.axvline(0, color=REFERENCE_COLOR, lw=0.9)
     ax.set_yticks(yg, [_label(m) for m in pds], fontsize=7.5)
-    title = "PD-2: robustness gain over KD (95% CI)\ndrop(KD) - drop(method), paired by seed"
+    title = "PD-2: robustness gain over KD (+ CE pipelines: over KD + CE)\n"
+    title += "drop(KD) - drop(method), paired by seed (95% CI)"
     dress_axis(ax, "gain in test accuracy (> 0: loses less than KD)", "", title)
     ax = axes[0, 2]
     d = analysis["res_diffs"]
