@@ -138,8 +138,9 @@ def _air_recipe(epochs: int, widths=(64, 128, 256), resolution: int = 64) -> Tea
     )
 
 
-#: the recipes of the studies' presets: ``air64`` the CPU teacher (64 px, 16 epochs, about 15
-#: minutes on two cores), ``tiny`` the smoke tests' (16 px, 1 epoch)
+#: the recipes of the studies' presets: ``air64`` the CPU teacher (64 px, 16 epochs; on the
+#: whole train folder 0.847 val top-1 with the flip, 14 minutes on two cores), ``tiny`` the smoke
+#: tests' (16 px, 1 epoch)
 RECIPES = {
     "air64": _air_recipe(16),
     "tiny": _air_recipe(1, widths=(8, 16), resolution=16),
