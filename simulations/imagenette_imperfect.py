@@ -77,7 +77,7 @@ from simulations._neural import imagenette_images, run_trainings, teacher_recipe
 
 NAME = "imagenette_imperfect"
 CLAIM_IDS = ("PD-2", "RES-1")
-#: statistical claims on real data with 3 seeds: reported whatever they show
+#: statistical claims on real data with a few seeds: reported whatever they show
 REPORTED_ONLY = ("PD-2", "RES-1")
 SETTINGS = ("clean", "corrupt")
 RESIDUAL = ("res", "res_no_beta", "res_no_mask", "res_no_pretrain", "kd_res")
