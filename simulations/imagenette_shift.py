@@ -154,7 +154,6 @@ def protocol(cfg: Config):
     the student network and the teacher recipe's optimizer, schedule and augmentation."""
     from dataclasses import replace
 
-    from kdtheory.neural.airnet import AirConfig
     from kdtheory.neural.distill import Protocol
 
     rec = recipe(cfg)
@@ -166,7 +165,6 @@ def protocol(cfg: Config):
         learning_rate=cfg.learning_rate,
         weight_decay=cfg.weight_decay,
     )
-    assert isinstance(student, AirConfig)
     return Protocol(
         student=student,
         train=train,
