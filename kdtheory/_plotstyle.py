@@ -153,7 +153,13 @@ SIMULATION_METHODS: dict[str, tuple[str, ...]] = {
         "oracle",
     ),  # fmt: skip
     "imagenette_deviations": (
-        "teacher", "label", "kd", "switch_mid", "teacher_full", "kd_full", "switch_full",
+        "teacher",
+        "label",
+        "kd",
+        "switch_mid",
+        "teacher_full",
+        "kd_full",
+        "switch_full",
     ),  # fmt: skip
     "semiparametric_bias": ("kd", "orthogonal"),
     "crossfit_overfitting": ("vanilla", "crossfit", "scratch"),
