@@ -48,7 +48,7 @@ FAMILY_STYLE: dict[str, dict] = {
     # the eighth colour of the shift figure (yellow is too light on white): Paul Tol's wine,
     # from his colour-blind safe "muted" scheme
     "rat_eta0": {"color": "#882255", "marker": "X"},
-    "kd_plus_ce": {"color": _C["vermillion"], "marker": "P"},
+    "kd_plus_ce": {"color": "#882255", "marker": "P"},
     "crossfit": {"color": _C["sky_blue"], "marker": "o"},
     "enhanced": {"color": _C["blue"], "marker": "P"},
     "kd_p": {"color": _C["orange"], "marker": "<"},
@@ -170,16 +170,7 @@ SIMULATION_METHODS: dict[str, tuple[str, ...]] = {
     "pd_robustness": ("kl", "pd_ts", "pd_st"),
     # one colour per family: the other lams share their order's colour, the ablations the
     # colour of residual learning (with their own markers)
-    "imagenette_imperfect": (
-        "teacher",
-        "ce",
-        "kd",
-        "pd_ts(2/3)",
-        "pd_st(2/3)",
-        "kd+ce",
-        "res",
-        "kd_res",
-    ),  # fmt: skip
+    "imagenette_imperfect": ("teacher", "ce", "kd", "pd_ts(2/3)", "pd_st(2/3)", "kd+ce", "res"),
 }
 
 #: Markers for series that are not methods (a parameter's values), in order.
