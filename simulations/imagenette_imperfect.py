@@ -128,6 +128,11 @@ class Config:
     data_root: str | None = None
 
 
+#: the cpu preset's methods with the corrupted teacher: the teacher, CE and PD-2's losses
+_PD2_CPU = (
+    "teacher", "ce", "kd", "pd_ts(2/3)", "pd_st(2/3)", "kd+ce", "pd_ts(2/3)+ce", "pd_st(2/3)+ce",
+)  # fmt: skip
+
 PRESETS = {
     # tests and CI: a few hundred images, tiny networks (feature widths 16 and 8, d_A = 4)
     "smoke": Config(
@@ -152,30 +157,8 @@ PRESETS = {
         student_widths=(32, 64, 128),
         epochs=2,
         lams=(2 / 3,),
-        methods=(
-            "teacher",
-            "ce",
-            "kd",
-            "pd_ts(2/3)",
-            "pd_st(2/3)",
-            "kd+ce",
-            "pd_ts(2/3)+ce",
-            "pd_st(2/3)+ce",
-            "res",
-            "res_no_beta",
-            "res_no_mask",
-            "res_no_pretrain",
-        ),
-        corrupt_methods=(
-            "teacher",
-            "ce",
-            "kd",
-            "pd_ts(2/3)",
-            "pd_st(2/3)",
-            "kd+ce",
-            "pd_ts(2/3)+ce",
-            "pd_st(2/3)+ce",
-        ),
+        methods=(*_PD2_CPU, "res", "res_no_beta", "res_no_mask", "res_no_pretrain"),
+        corrupt_methods=_PD2_CPU,
     ),
     # one GPU: the same networks, longer, three lams
     "gpu": Config(
