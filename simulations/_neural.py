@@ -120,6 +120,21 @@ def teacher_recipe(name: str):
     return RECIPES[name]
 
 
+def student_training(recipe, cfg):
+    """The students' :class:`~kdtheory.neural.train.TrainConfig`: the teacher recipe's
+    optimizer, schedule and augmentation with the preset's ``epochs``, ``batch_size``,
+    ``learning_rate`` and ``weight_decay``."""
+    from dataclasses import replace
+
+    return replace(
+        recipe.train,
+        epochs=cfg.epochs,
+        batch_size=cfg.batch_size,
+        learning_rate=cfg.learning_rate,
+        weight_decay=cfg.weight_decay,
+    )
+
+
 def network_and_training(cfg, epochs: int) -> dict:
     """``student`` and ``train`` of a preset's protocol (:class:`kdtheory.neural.distill.
     Protocol`): the network every method trains and the optimizer, schedule, augmentation and

@@ -67,11 +67,8 @@ def plot_shift(df: pd.DataFrame, analysis: dict, claim_list: list[Claim] | None 
     dress_axis(ax, xlabel, "paired difference in target accuracy", title, ncol=2)
     ax = axes[1, 0]
     for j, which in enumerate(("source", "target")):
-        g = analysis[which][analysis[which].method == "teacher"].sort_values("shift")
-        n_col = f"n_{which}_test"
-        sizes = df[df.method == "teacher"].groupby("shift")[n_col].first()
-        p = g["mean"].to_numpy()
-        half = 1.96 * np.sqrt(p * (1 - p) / sizes.loc[g["shift"]].to_numpy())
+        acc = analysis["teacher_acc"]
+        g = acc[acc.which == which].sort_values("shift")
         x = np.array([position[v] for v in g["shift"]]) + (j - 0.5) * 0.15
         kw = method_kwargs(
             "teacher",
@@ -81,7 +78,7 @@ def plot_shift(df: pd.DataFrame, analysis: dict, claim_list: list[Claim] | None 
             lw=1.4,
             **({"mfc": "white"} if j else {}),
         )
-        errorbar(ax, x, p, p - half, p + half, **{**kw, "ls": "none"})
+        errorbar(ax, x, g["mean"], g.lo, g.hi, **{**kw, "ls": "none"})
     ax.set_xticks(*ticks)
     ax.set_xlim(-0.5, len(shifts) - 0.5)
     title = "premise: the teacher (one network per c)\non the source and target test sets "

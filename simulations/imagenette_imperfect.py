@@ -73,7 +73,7 @@ from kdtheory.plotting import (
     summarize,
 )
 from kdtheory.verdicts import check, holm, mean_estimate, paired_estimate, premise
-from simulations._neural import imagenette_images, run_trainings, teacher_recipe
+from simulations._neural import imagenette_images, run_trainings, student_training, teacher_recipe
 
 NAME = "imagenette_imperfect"
 CLAIM_IDS = ("PD-2", "RES-1")
@@ -222,13 +222,7 @@ def protocol(cfg: Config):
     adapter = cfg.d_a if widths[-1] != rec.network.feature_dim else 0
     return ImperfectProtocol(
         student=replace(rec.network, widths=widths, adapter_dim=adapter),
-        train=replace(
-            rec.train,
-            epochs=cfg.epochs,
-            batch_size=cfg.batch_size,
-            learning_rate=cfg.learning_rate,
-            weight_decay=cfg.weight_decay,
-        ),
+        train=student_training(rec, cfg),
         teacher=rec.network,
         teacher_epochs=rec.train.epochs,
         temperature=cfg.temperature,

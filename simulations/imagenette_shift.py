@@ -52,7 +52,7 @@ from kdtheory.plotting import (
     summarize,
 )
 from kdtheory.verdicts import Estimate, check, holm, mean_estimate, premise
-from simulations._neural import imagenette_images, run_trainings, teacher_recipe
+from simulations._neural import imagenette_images, run_trainings, student_training, teacher_recipe
 
 NAME = "imagenette_shift"
 CLAIM_IDS = ("RAT-6",)
@@ -158,13 +158,7 @@ def protocol(cfg: Config):
 
     rec = recipe(cfg)
     student = replace(rec.network, widths=tuple(cfg.student_widths))
-    train = replace(
-        rec.train,
-        epochs=cfg.epochs,
-        batch_size=cfg.batch_size,
-        learning_rate=cfg.learning_rate,
-        weight_decay=cfg.weight_decay,
-    )
+    train = student_training(rec, cfg)
     return Protocol(
         student=student,
         train=train,
@@ -378,6 +372,13 @@ def teacher_shift_gap(row) -> Estimate:
     return Estimate(p - q, math.sqrt(p * (1 - p) / n + q * (1 - q) / m))
 
 
+def teacher_accuracy(row, which: str) -> Estimate:
+    """The teacher's accuracy on the ``which`` ("source" or "target") test set with its
+    binomial (normal) standard error: one network, the test images are the sampling units."""
+    p, n = float(row[f"{which}_acc"]), int(row[f"n_{which}_test"])
+    return Estimate(p, math.sqrt(p * (1 - p) / n))
+
+
 def analyze(df: pd.DataFrame) -> dict:
     """Accuracy summaries (mean, 95% CI over seeds), the paired differences of
     :data:`COMPARISONS` per shift, the teacher's shift gap, RaT's change per round and the
@@ -410,6 +411,13 @@ def analyze(df: pd.DataFrame) -> dict:
         "paired": paired,
         "diffs": diffs,
         "teacher_gap": {float(c): teacher_shift_gap(r) for c, r in teacher.iterrows()},
+        "teacher_acc": pd.DataFrame(
+            [
+                {"shift": float(c), "which": w, **teacher_accuracy(r, w).summary()}
+                for c, r in teacher.iterrows()
+                for w in ("source", "target")
+            ]
+        ),
         "rounds": pd.DataFrame(rounds),
         "budget": main.groupby("method")[["epochs", "images"]]
         .max()

@@ -84,9 +84,12 @@ def test_airnet_needs_images_and_gives_logits_and_features():
     net = train.init_network(cfg, 0, images=_images(rng, 8))
     h, z = train.batched_forward(net, _images(rng, 5), with_features=True)
     assert h.shape == (5, cfg.feature_dim) and z.shape == (5, cfg.n_classes)
-    # the head is linear: flip TTA's logits are the head on the mean features
-    h2, z2 = train.batched_forward(net, _images(rng, 5), with_features=True, flip_tta=True)
-    assert np.isfinite(z2).all()
+    # the head is linear: flip TTA's logits are the mean of the image's and its mirror's
+    x = _images(rng, 5)
+    h2, z2 = train.batched_forward(net, x, with_features=True, flip_tta=True)
+    both = train.batched_forward(net, x) + train.batched_forward(net, x[:, :, ::-1])
+    np.testing.assert_allclose(z2, 0.5 * both, rtol=1e-5, atol=1e-5)  # float32 sums
+    assert not np.allclose(z2, train.batched_forward(net, x))  # the mirror is read
     params = [p for p in jax.tree.leaves(net.params)]
     assert not any(p.shape == (cfg.patch, cfg.patch, 3, 2 * cfg.whiten_dim) for p in params)
 
