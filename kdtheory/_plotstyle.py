@@ -152,15 +152,7 @@ SIMULATION_METHODS: dict[str, tuple[str, ...]] = {
         "rat_eta0",
         "oracle",
     ),  # fmt: skip
-    "imagenette_deviations": (
-        "teacher",
-        "label",
-        "kd",
-        "switch_mid",
-        "teacher_full",
-        "kd_full",
-        "switch_full",
-    ),  # fmt: skip
+    "imagenette_deviations": ("teacher", "label", "kd", "switch_mid"),
     "semiparametric_bias": ("kd", "orthogonal"),
     "crossfit_overfitting": ("vanilla", "crossfit", "scratch"),
     "tabular_kd": ("teacher", "scratch", "kd", "kd_p", "kd_cf", "enhanced", "ortho"),

@@ -67,6 +67,18 @@ def slope_fit(x, y) -> dict:
     }
 
 
+def within_class(x, y, classes) -> tuple[np.ndarray, np.ndarray]:
+    """``x`` and ``y`` centred within each class (NAG-6's within-class slope is the OLS slope of
+    the centred ``y`` on the centred ``x``: the pooled fixed-effects slope). Classes with one
+    image contribute nothing (both centred values are 0)."""
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    classes = np.asarray(classes)
+    _, inverse, counts = np.unique(classes, return_inverse=True, return_counts=True)
+    mean_x = np.bincount(inverse, weights=x) / counts
+    mean_y = np.bincount(inverse, weights=y) / counts
+    return x - mean_x[inverse], y - mean_y[inverse]
+
+
 def main_epochs(epochs: Iterable, teacher_epochs) -> int:
     """NAG-6's main time ``t = T``: of the students' stage ends ``epochs``, the one nearest the
     teacher's budget, a tie going to the earlier one.
@@ -83,7 +95,8 @@ def main_epochs(epochs: Iterable, teacher_epochs) -> int:
 
 
 def evaluate_stage(network, teacher_logits, sets, scatter) -> tuple[dict, list[dict]]:
-    """Accuracies on each set, and the NAG-6 line (and scatter points) on each split.
+    """Accuracies on each set, and the NAG-6 lines (pooled, and within the teacher's top
+    classes) and scatter points on each split.
 
     ``sets`` maps a split to ``(images, labels)``, ``teacher_logits`` a split to the teacher's
     logits on those images, and ``scatter`` (or None) a split to the indices of the points kept.
@@ -95,8 +108,11 @@ def evaluate_stage(network, teacher_logits, sets, scatter) -> tuple[dict, list[d
         z = predict_logits(network, images)
         acc[f"{split}_acc"] = float(np.mean(np.argmax(z, axis=1) == labels))
         x, y = top_class_logits(teacher_logits[split], z)
-        row = {"kind": "slope", "split": split, **slope_fit(x, y)}
-        slopes.append(row)
+        slopes.append({"kind": "slope", "split": split, **slope_fit(x, y)})
+        top = np.argmax(teacher_logits[split], axis=1)
+        xc, yc = within_class(x, y, top)
+        if np.ptp(xc) > 0:
+            slopes.append({"kind": "slope_within", "split": split, **slope_fit(xc, yc)})
         if scatter:
             idx = scatter[split]
             slopes += [
