@@ -5,9 +5,11 @@ study is cached and resumable like every other simulation)."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import warnings
+from contextlib import contextmanager
 from dataclasses import asdict
 from functools import lru_cache, partial
 from pathlib import Path
@@ -56,6 +58,39 @@ def config_tag(cfg) -> str:
     return joblib.hash(asdict(cfg))[:12]
 
 
+#: XLA flags of a worker process on a CPU: one thread each, so that ``n_jobs`` workers share the
+#: cores instead of each spreading one small network's ops over all of them
+SINGLE_THREAD_XLA = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+
+
+@contextmanager
+def worker_environment(n_jobs: int, backend: str):
+    """Environment the worker processes of a parallel study start with (restored afterwards):
+    JAX's persistent compilation cache (each worker loads the compiled steps instead of
+    compiling them again) and, on a CPU with several local workers, single-threaded XLA."""
+    import jax
+
+    from kdtheory.neural.train import enable_compilation_cache
+
+    folder = enable_compilation_cache()
+    env = {
+        "JAX_COMPILATION_CACHE_DIR": str(folder),
+        "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "1.0",
+    }
+    if n_jobs != 1 and backend != "dask" and jax.default_backend() == "cpu":
+        env["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {SINGLE_THREAD_XLA}".strip()
+    saved = {key: os.environ.get(key) for key in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
 def run_trainings(
     name: str,
     task,
@@ -68,9 +103,10 @@ def run_trainings(
     progress: bool = True,
     stage_progress: dict | None = None,
     teachers=None,
+    first=None,
 ) -> pd.DataFrame:
-    """Run ``task(rng, **point, cfg=cfg, workdir=...)`` for every point of ``grid``, one at a
-    time (JAX already uses every core or the GPU), and return the tidy table.
+    """Run ``task(rng, **point, cfg=cfg, workdir=...)`` for every point of ``grid`` and return
+    the tidy table (rows in the grid's order).
 
     Checkpoints go to ``cache_dir/<name>/<config_tag(cfg)>/`` (a temporary folder, removed
     afterwards, without a cache), so a killed study resumes mid-training; ``stage_progress``
@@ -78,33 +114,54 @@ def run_trainings(
     ``teachers`` (a study's ``teachers(cfg, cache_dir=, progress=)``), the teacher bank is built
     first under ``cache_dir`` (inside the temporary folder without a cache) and every task
     receives its folder as ``bank=``.
-    """
-    from kdtheory.neural.train import enable_compilation_cache
 
-    if n_jobs != 1:
-        warnings.warn(f"{name} runs its tasks one at a time; n_jobs={n_jobs} ignored", stacklevel=3)
-    enable_compilation_cache()
+    With ``n_jobs != 1`` the tasks run in that many worker processes (joblib), each with
+    single-threaded XLA on a CPU (:func:`worker_environment`: the small networks of the studies
+    leave cores idle between their ops, so two one-thread workers train about twice as many
+    images per second as one two-thread process); on an accelerator they run one at a time.
+    Tasks that reuse another task's stages (RaT continues the SM student) must not train them
+    at the same time: ``first`` (a predicate on grid points) names the points whose stages
+    others read, and those run, in parallel, before the rest. A result depends on the number
+    of XLA threads only through floating-point summation order.
+    """
+    import jax
+
+    if n_jobs != 1 and backend != "dask" and jax.default_backend() != "cpu":
+        warnings.warn(
+            f"{name} trains one task at a time on {jax.default_backend()}; n_jobs={n_jobs} ignored",
+            stacklevel=3,
+        )
+        n_jobs = 1
     if stage_progress is not None:
-        stage_progress["on"] = progress
+        stage_progress["on"] = progress and n_jobs == 1
     temporary = cache_dir is None
     workdir = Path(tempfile.mkdtemp() if temporary else Path(cache_dir) / name / config_tag(cfg))
     kwargs = {"cfg": cfg, "workdir": str(workdir)}
     try:
-        if teachers is not None:
-            bank = workdir if temporary else Path(cache_dir)
-            teachers(cfg, cache_dir=bank, progress=progress)
-            kwargs["bank"] = str(bank)
-        return run_grid(
-            partial(task, **kwargs),
-            grid,
-            n_trials=1,
-            seed=cfg.seed,
-            n_jobs=1,
-            backend=backend,
-            cache_dir=cache_dir,
-            progress=progress,
-            desc=f"{name}: trainings",
-        )
+        with worker_environment(n_jobs, backend):
+            if teachers is not None:
+                bank = workdir if temporary else Path(cache_dir)
+                teachers(cfg, cache_dir=bank, progress=progress)
+                kwargs["bank"] = str(bank)
+            # the task cache: the study's, or one inside the temporary folder (so that the
+            # points of the first phase are not trained twice)
+            tasks_cache = workdir / "_tasks" if temporary else cache_dir
+            phases = [grid]
+            if first is not None and n_jobs != 1:
+                phases = [[p for p in grid if first(p)], grid]
+            for points in phases:
+                table = run_grid(
+                    partial(task, **kwargs),
+                    points,
+                    n_trials=1,
+                    seed=cfg.seed,
+                    n_jobs=n_jobs,
+                    backend=backend,
+                    cache_dir=tasks_cache,
+                    progress=progress,
+                    desc=f"{name}: trainings",
+                )
+            return table
     finally:
         if temporary:
             shutil.rmtree(workdir, ignore_errors=True)

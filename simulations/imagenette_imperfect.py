@@ -324,7 +324,20 @@ def run(cfg: Config, *, n_jobs=1, backend="loky", cache_dir=None, progress=True)
         progress=progress,
         stage_progress=_STAGE_PROGRESS,
         teachers=teachers,
+        first=_shared,
     )
+
+
+def _shared(point: dict) -> bool:
+    """A student that does not read the teacher's logits is one stage for both settings
+    (:func:`kdtheory.neural.imperfect.teacher_outputs_read`): its clean point trains it, before
+    the rest when the tasks run in parallel."""
+    from kdtheory.neural.imperfect import teacher_outputs_read
+
+    method = point["method"]
+    if method == "teacher":  # read from the bank, not trained
+        return False
+    return point["setting"] == "clean" and "logits" not in teacher_outputs_read(method)
 
 
 def _ran(wide: pd.DataFrame, method: str) -> bool:

@@ -482,6 +482,20 @@ def _known_table(widths=(64, 128, 256), mask=(0.3, 0.7), teacher=0.2, kd=0.05):
 
 
 @pytest.mark.claim("PD-2", "RES-1")
+def test_two_workers_train_a_shared_stage_once_and_before_its_readers(folder, tmp_path):
+    cfg = dataclasses.replace(
+        sim.PRESETS["smoke"], methods=("teacher", "ce", "kd"), data_root=str(folder)
+    )
+    assert [m for m in sim.methods(cfg) if sim._shared({"setting": "clean", "method": m})] == ["ce"]
+    assert not any(sim._shared({"setting": "corrupt", "method": m}) for m in sim.methods(cfg))
+    df = sim.run(cfg, n_jobs=2, cache_dir=tmp_path, progress=False)
+    assert len(df) == len(sim.SETTINGS) * cfg.n_seeds * 3
+    acc = df[df.method == "ce"].pivot_table(index="seed", columns="setting", values="test_acc")
+    np.testing.assert_array_equal(acc["clean"], acc["corrupt"])
+    # one checkpoint folder of ce per seed: the corrupt setting read the clean one
+    assert len([d for d in tmp_path.rglob("ce") if d.is_dir()]) == cfg.n_seeds
+
+
 def test_claims_on_a_table_with_known_verdicts():
     """Hand-made accuracies over 3 seeds, every premise met except the mask in the corrupt
     setting (the teacher errs on 70% of the images there). PD-2: pd_st(2/3) drops 0.05 where KD
