@@ -138,6 +138,13 @@ class Protocol:
         RaT's step in logit space.
     temperature : float
         Soft matching's temperature.
+    continue_lr_factor : float
+        Every stage that continues a trained network (``sm_long``'s and ``sm_ce``'s stages,
+        RaT's refits and student stages, ``rat_eta0``'s) trains at ``train.learning_rate``
+        times this factor, with the same warm-up and decay; a network's first training from
+        its initialization (``source``, ``sm``, ``oracle``, the teacher) at the full rate.
+        ``1`` restarts each continuation at the full rate; ``0.1`` fine-tunes (RaT's student
+        stage is then a proximal step that keeps what the student learned).
     """
 
     student: NetworkConfig
@@ -149,6 +156,12 @@ class Protocol:
     eta: float = 1.0
     temperature: float = 4.0
     teacher: NetworkConfig | None = None
+    continue_lr_factor: float = 1.0
+
+    def __post_init__(self):
+        f = self.continue_lr_factor
+        if isinstance(f, bool) or not isinstance(f, int | float) or not 0 < f <= 1:
+            raise ValueError(f"Protocol: `continue_lr_factor` must be in (0, 1], got {f!r}")
 
     @property
     def teacher_network(self) -> NetworkConfig:
@@ -224,10 +237,14 @@ class _Runner:
         self.workdir, self.progress = Path(workdir), progress
         self.n_classes = protocol.student.n_classes
 
-    def stage(self, name, network, data, epochs, hparams, loss=None, order=None) -> MethodResult:
+    def stage(
+        self, name, network, data, epochs, hparams, loss=None, order=None, continuing=False
+    ) -> MethodResult:
         """Train one checkpointed stage; ``loss`` defaults to :func:`distillation_loss`, the
-        data order's key to the stage's ``name`` (stages given one ``order`` share it)."""
-        cfg = TrainConfig(**{**self.p.train.__dict__, "epochs": epochs})
+        data order's key to the stage's ``name`` (stages given one ``order`` share it); a
+        ``continuing`` stage trains at the protocol's ``continue_lr_factor`` times the rate."""
+        lr = self.p.train.learning_rate * (self.p.continue_lr_factor if continuing else 1.0)
+        cfg = TrainConfig(**{**self.p.train.__dict__, "epochs": epochs, "learning_rate": lr})
         trained = train(
             network,
             data,
@@ -296,7 +313,8 @@ class _Runner:
         )
         data["source"] = np.concatenate([np.ones(n_s), np.zeros(n_t)]).astype(np.float32)
         hp = method_hparams("kd", self.p.temperature)
-        return _chain(start, self.stage("sm_ce", start.network, data, epochs, hp, sm_ce_loss))
+        trained = self.stage("sm_ce", start.network, data, epochs, hp, sm_ce_loss, continuing=True)
+        return _chain(start, trained)
 
     def sm_long(self, target_logits, start: MethodResult) -> MethodResult:
         """``sm`` continued for ``rounds`` stages, each of as many target images as one RaT
@@ -315,6 +333,7 @@ class _Runner:
                 data,
                 epochs,
                 method_hparams("kd", self.p.temperature),
+                continuing=True,
             )
             result = _chain(result, nxt)
         return result
@@ -337,6 +356,7 @@ class _Runner:
                     training_data(src_images, n_classes=self.n_classes, targets=r),
                     self.p.refit_epochs,
                     method_hparams("mse"),
+                    continuing=True,
                 )
                 fit_logits = predict_logits(fit.network, tgt_images)
             step = self.stage(
@@ -349,6 +369,7 @@ class _Runner:
                 ),
                 self.p.student_epochs,
                 method_hparams("mse"),
+                continuing=True,
             )
             trace = result.trace
             result = _chain(result, fit) if fit is not None else result

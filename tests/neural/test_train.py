@@ -332,6 +332,45 @@ def test_methods_share_the_teacher_and_report_their_budget(tmp_path):
     ]
 
 
+@pytest.mark.parametrize("method", ["rat", "rat_eta0", "sm_long", "sm_ce"])
+def test_continuation_stages_train_at_the_protocols_reduced_rate(tmp_path, monkeypatch, method):
+    rng = np.random.default_rng(2)
+    src = (rng.integers(0, 256, (12, 8, 8, 3), dtype=np.uint8), rng.integers(0, 3, 12))
+    tgt = (rng.integers(0, 256, (8, 8, 8, 3), dtype=np.uint8), rng.integers(0, 3, 8))
+    rates = {}
+    real = distill.train
+
+    def spy(network, data, cfg, *args, desc=None, **kwargs):
+        rates[desc] = cfg.learning_rate
+        return real(network, data, cfg, *args, desc=desc, **kwargs)
+
+    monkeypatch.setattr(distill, "train", spy)
+    proto = distill.Protocol(
+        student=TINY,
+        train=train.TrainConfig(epochs=1, batch_size=8, learning_rate=0.3),
+        teacher_epochs=1,
+        rounds=2,
+        refit_epochs=1,
+        student_epochs=1,
+        continue_lr_factor=0.1,
+    )
+    result, _ = distill.run_method(method, proto, src, tgt, 0, tmp_path)
+    assert rates["teacher"] == rates["sm"] == 0.3  # first trainings from an initialization
+    later = [s for s in result.stages if s != "sm"]
+    assert later and all(rates[s] == pytest.approx(0.03) for s in later)
+
+
+@pytest.mark.parametrize("factor", [0.0, -0.1, 1.5, float("nan"), True, "0.1"])
+def test_protocol_rejects_a_continuation_factor_outside_0_1(factor):
+    with pytest.raises(ValueError, match="continue_lr_factor"):
+        distill.Protocol(
+            student=TINY,
+            train=train.TrainConfig(epochs=1),
+            teacher_epochs=1,
+            continue_lr_factor=factor,
+        )
+
+
 @pytest.mark.parametrize(
     ("source_labels", "target_images", "student", "match"),
     [
