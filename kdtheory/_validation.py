@@ -25,3 +25,23 @@ def check_numeric_y(y, owner: str) -> None:
         f"{owner} is a regressor: y must hold real numbers, got dtype {arr.dtype} (first value "
         f"{example}); encode the labels as numbers first."
     )
+
+
+def validate_params(estimator) -> None:
+    """Check an estimator's parameters against its ``_parameter_constraints`` the way
+    scikit-learn does (``InvalidParameterError``, a ``ValueError`` and ``TypeError`` that names
+    the parameter, the constraint and the value), and refuse a bool where a count is expected
+    (scikit-learn lets ``True`` pass as the integer 1)."""
+    from numbers import Integral
+
+    from sklearn.utils._param_validation import Interval, InvalidParameterError
+
+    estimator._validate_params()
+    for name, constraints in estimator._parameter_constraints.items():
+        value = getattr(estimator, name)
+        counts = [c for c in constraints if isinstance(c, Interval) and c.type is Integral]
+        if counts and isinstance(value, bool | np.bool_):
+            raise InvalidParameterError(
+                f"The {name!r} parameter of {type(estimator).__name__} must be {counts[0]}. "
+                f"Got {value!r} instead (a bool is not a count)."
+            )

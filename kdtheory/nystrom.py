@@ -28,9 +28,12 @@ import scipy.linalg
 import scipy.sparse.linalg
 from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.metrics.pairwise import pairwise_kernels
+from sklearn.metrics.pairwise import PAIRWISE_KERNEL_FUNCTIONS, pairwise_kernels
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
+
+from kdtheory._validation import check_numeric_y, validate_params
 
 __all__ = [
     "NystromKernelRidge",
@@ -65,12 +68,38 @@ def _chunk_moments(X, chunk_size: int, left, others=(), y=None, gram: bool = Tru
     return LL, crosses or [], Ly
 
 
+def _whitening(K_MM: np.ndarray) -> np.ndarray:
+    """``W`` of shape ``(M, r)`` whitening the centers: ``K_MM = U diag(w) U^T``, the ``r``
+    eigenvectors with ``w > M eps max(w)`` (numpy's ``pinv`` cut-off: below it an eigenvalue
+    is rounding), each divided by ``sqrt(w)``. The features
+    ``Phi = K(., C) W`` span the same functions as the centers (up to the dropped directions),
+    with ``W^T K_MM W = I``; a Gram that is numerically singular (repeated or collinear
+    centers, a linear or polynomial kernel of low rank, a smooth kernel on a dense design)
+    only lowers ``r`` (as scikit-learn's ``Nystroem`` does), where a Cholesky factor fails or
+    amplifies rounding."""
+    K = (K_MM + K_MM.T) / 2
+    w, U = scipy.linalg.eigh(K)
+    top = float(w[-1]) if w.size else 0.0
+    cut = len(w) * np.finfo(np.float64).eps * top
+    keep = w > cut if top > 0 else np.zeros(w.shape, bool)
+    return U[:, keep] / np.sqrt(w[keep])
+
+
 def _upper_cholesky(K_MM: np.ndarray) -> np.ndarray:
-    """``R`` upper triangular with ``R^T R = K_MM + jitter I``, the jitter ``eps M`` times the
-    mean diagonal (FALKON's: the centers' Gram is often numerically singular)."""
+    """``R`` upper triangular with ``R^T R = K_MM + jitter I`` (FALKON's preconditioner): the
+    jitter ``eps M`` times the mean diagonal, raised a hundredfold until the factorization
+    succeeds (a numerically singular Gram has eigenvalues slightly below zero)."""
     M = K_MM.shape[0]
-    jitter = np.finfo(np.float64).eps * M * max(1.0, float(np.trace(K_MM)) / M)
-    return scipy.linalg.cholesky(K_MM + jitter * np.eye(M), lower=False)
+    scale = max(float(np.trace(K_MM)) / M, np.finfo(np.float64).tiny)
+    jitter = np.finfo(np.float64).eps * M * scale
+    K = (K_MM + K_MM.T) / 2
+    while True:
+        try:
+            return scipy.linalg.cholesky(K + jitter * np.eye(M), lower=False)
+        except np.linalg.LinAlgError:
+            if jitter > scale:  # cannot happen for a positive semi-definite Gram
+                raise
+            jitter *= 100.0
 
 
 #: ``solver="auto"`` of :class:`NystromKernelRidge` solves directly up to this many centers
@@ -125,6 +154,17 @@ class NystromKernelRidge(RegressorMixin, BaseEstimator):
     n_features_in_ : int
     """
 
+    _parameter_constraints: dict = {
+        "kernel": [None, StrOptions(set(PAIRWISE_KERNEL_FUNCTIONS)), callable],
+        "n_centers": [None, Interval(Integral, 1, None, closed="left")],
+        "alpha": [Interval(Real, 0, None, closed="neither")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="neither")],
+        "chunk_size": [Interval(Integral, 1, None, closed="left")],
+        "random_state": ["random_state"],
+        "solver": [StrOptions({"auto", "cg", "direct"})],
+    }
+
     def __init__(
         self,
         kernel=None,
@@ -153,16 +193,7 @@ class NystromKernelRidge(RegressorMixin, BaseEstimator):
         return np.asarray(kernel(A, B), dtype=np.float64)
 
     def _check_params(self, n: int) -> int:
-        if not isinstance(self.alpha, Real) or not (np.isfinite(self.alpha) and self.alpha > 0):
-            raise ValueError(f"alpha must be a finite number > 0, got {self.alpha!r}.")
-        for name in ("max_iter", "chunk_size"):
-            value = getattr(self, name)
-            if not isinstance(value, Integral) or value < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {value!r}.")
-        if self.solver not in ("auto", "cg", "direct"):
-            raise ValueError(f"solver must be 'auto', 'cg' or 'direct', got {self.solver!r}.")
-        if not isinstance(self.tol, Real) or not self.tol > 0:
-            raise ValueError(f"tol must be a number > 0, got {self.tol!r}.")
+        validate_params(self)
         if self.n_centers is None:
             return default_n_centers(n)
         if not isinstance(self.n_centers, Integral) or not 1 <= self.n_centers <= n:
@@ -192,6 +223,8 @@ class NystromKernelRidge(RegressorMixin, BaseEstimator):
         NystromKernelRidge
             ``self``.
         """
+        validate_params(self)
+        check_numeric_y(y, type(self).__name__)
         X, y = validate_data(self, X, y, y_numeric=True, dtype=np.float64)
         n = X.shape[0]
         C = self._centers(X)
@@ -202,14 +235,16 @@ class NystromKernelRidge(RegressorMixin, BaseEstimator):
             else self.solver
         )
         K_MM = self._gram(C, C)
-        T = _upper_cholesky(K_MM)
         block = lambda Z: self._gram(Z, C)  # noqa: E731
-        tri = scipy.linalg.solve_triangular
         if self.solver_ == "direct":
-            gram, _, moment = _chunk_moments(X, self.chunk_size, block, y=y)
-            gamma = _ridge_solve(_whiten(T, gram, T), float(self.alpha), tri(T, moment, trans="T"))
-            self.centers_, self.dual_coef_, self.n_iter_ = C, tri(T, gamma), 1
+            W = _whitening(K_MM)
+            features = lambda Z: block(Z) @ W  # noqa: E731
+            gram, _, moment = _chunk_moments(X, self.chunk_size, features, y=y)
+            gamma = _ridge_solve(gram, float(self.alpha), moment)
+            self.centers_, self.dual_coef_, self.n_iter_ = C, W @ gamma, 1
             return self
+        T = _upper_cholesky(K_MM)
+        tri = scipy.linalg.solve_triangular
         lam = float(self.alpha) / n
         A = scipy.linalg.cholesky(T @ T.T / M + lam * np.eye(M), lower=False)
         scale = 1.0 / np.sqrt(n)
@@ -280,12 +315,6 @@ def is_nystrom_pair(teacher, student) -> bool:
     return isinstance(teacher, NystromKernelRidge) and isinstance(student, NystromKernelRidge)
 
 
-def _whiten(left: np.ndarray, A: np.ndarray, right: np.ndarray) -> np.ndarray:
-    """``left^{-T} A right^{-1}`` for upper-triangular ``left`` and ``right``."""
-    tri = scipy.linalg.solve_triangular
-    return tri(right, tri(left, A, trans="T").T, trans="T").T
-
-
 def _fitted(estimator, centers: np.ndarray, coef: np.ndarray):
     fitted = clone(estimator)
     fitted.centers_ = centers
@@ -298,35 +327,41 @@ def _fitted(estimator, centers: np.ndarray, coef: np.ndarray):
 
 def _pair_moments(teacher, student, X, y, Xt, rat: bool) -> dict:
     """One pass over the source and one over the target rows, in chunks: the centers, their
-    upper Cholesky factors ``R_T``, ``R_S`` (:func:`_upper_cholesky`) and the whitened moments
-    ``Phi^T Phi``, ``Phi^T y``, ``Psi_t^T Phi_t`` and (RaT) ``Phi^T Psi`` or (SM)
-    ``Psi_t^T Psi_t`` of the features ``Phi = K(., C_T) R_T^{-1}``, ``Psi = K(., C_S) R_S^{-1}``
-    (``_t``: at the target points)."""
+    whitenings ``W_T``, ``W_S`` (:func:`_whitening`) and the moments ``Phi^T Phi``,
+    ``Phi^T y``, ``Psi_t^T Phi_t`` and (RaT) ``Phi^T Psi`` or (SM) ``Psi_t^T Psi_t`` of the
+    features ``Phi = K(., C_T) W_T``, ``Psi = K(., C_S) W_S`` (``_t``: at the target points),
+    each formed chunk by chunk."""
     C_T, C_S = teacher._centers(X), student._centers(Xt)
-    R_T = _upper_cholesky(teacher._gram(C_T, C_T))
-    R_S = _upper_cholesky(student._gram(C_S, C_S))
-    k_T = lambda Z: teacher._gram(Z, C_T)  # noqa: E731
-    k_S = lambda Z: student._gram(Z, C_S)  # noqa: E731
-    TT, TS, Ty = _chunk_moments(X, teacher.chunk_size, k_T, (k_S,) if rat else (), y)
-    SS, (ST,), _ = _chunk_moments(Xt, student.chunk_size, k_S, (k_T,), gram=not rat)
-    tri = scipy.linalg.solve_triangular
+    W_T = _whitening(teacher._gram(C_T, C_T))
+    W_S = _whitening(student._gram(C_S, C_S))
+    phi = lambda Z: teacher._gram(Z, C_T) @ W_T  # noqa: E731
+    psi = lambda Z: student._gram(Z, C_S) @ W_S  # noqa: E731
+    TT, TS, Ty = _chunk_moments(X, teacher.chunk_size, phi, (psi,) if rat else (), y)
+    SS, (ST,), _ = _chunk_moments(Xt, student.chunk_size, psi, (phi,), gram=not rat)
     return {
         "C_T": C_T,
         "C_S": C_S,
-        "R_T": R_T,
-        "R_S": R_S,
-        "PhiPhi": _whiten(R_T, TT, R_T),
-        "Phiy": tri(R_T, Ty, trans="T"),
-        "PsiPhi_t": _whiten(R_S, ST, R_T),
-        "PhiPsi": _whiten(R_T, TS[0], R_S) if rat else None,
-        "PsiPsi_t": None if rat else _whiten(R_S, SS, R_S),
+        "W_T": W_T,
+        "W_S": W_S,
+        "PhiPhi": TT,
+        "Phiy": Ty,
+        "PsiPhi_t": ST,
+        "PhiPsi": TS[0] if rat else None,
+        "PsiPsi_t": None if rat else SS,
     }
 
 
 def _ridge_solve(gram: np.ndarray, ridge: float, b: np.ndarray) -> np.ndarray:
-    """``(gram + ridge I)^{-1} b`` for symmetric positive semi-definite ``gram``, ``ridge > 0``."""
-    A = (gram + gram.T) / 2 + ridge * np.eye(gram.shape[0])
-    return scipy.linalg.cho_solve(scipy.linalg.cho_factor(A), b)
+    """``(gram + ridge I)^{-1} b`` for symmetric positive semi-definite ``gram``, ``ridge > 0``:
+    by Cholesky, or, where rounding leaves ``gram`` eigenvalues below ``-ridge``, by its
+    eigendecomposition with those eigenvalues set to zero."""
+    A = (gram + gram.T) / 2
+    try:
+        return scipy.linalg.cho_solve(scipy.linalg.cho_factor(A + ridge * np.eye(len(A))), b)
+    except np.linalg.LinAlgError:
+        w, U = scipy.linalg.eigh(A)
+        inv = 1.0 / (np.maximum(w, 0.0) + ridge)
+        return U @ ((U.T @ b) * (inv if b.ndim == 1 else inv[:, None]))
 
 
 def nystrom_sm(teacher, student, X, y, X_target):
@@ -335,8 +370,8 @@ def nystrom_sm(teacher, student, X, y, X_target):
     The teacher is kernel ridge on its centers ``C_T`` (drawn from ``X``), the student kernel
     ridge on its centers ``C_S`` (drawn from ``X_target``) fitted to the teacher's target
     predictions (CLAIMS.md 1.2). Both are ridge regressions on whitened features
-    ``Phi = K(., C_T) R_T^{-1}`` and ``Psi = K(., C_S) R_S^{-1}`` (``R^T R`` the centers' Gram,
-    with FALKON's jitter), so the whole estimator needs the moments ``Phi^T Phi``, ``Phi^T y``,
+    ``Phi = K(., C_T) W_T`` and ``Psi = K(., C_S) W_S`` (``W`` whitens the centers' Gram,
+    :func:`_whitening`), so the whole estimator needs the moments ``Phi^T Phi``, ``Phi^T y``,
     ``Psi_t^T Phi_t``, ``Psi_t^T Psi_t``, accumulated over chunks of rows, and two
     ``M x M`` solves: memory ``O(M^2 + chunk M)``, time ``O((n + m) M^2)``.
 
@@ -357,12 +392,11 @@ def nystrom_sm(teacher, student, X, y, X_target):
         pass).
     """
     mo = _pair_moments(teacher, student, X, y, X_target, rat=False)
-    tri = scipy.linalg.solve_triangular
     gamma = _ridge_solve(mo["PhiPhi"], float(teacher.alpha), mo["Phiy"])
     delta = _ridge_solve(mo["PsiPsi_t"], float(student.alpha), mo["PsiPhi_t"] @ gamma)
     return (
-        _fitted(teacher, mo["C_T"], tri(mo["R_T"], gamma)),
-        _fitted(student, mo["C_S"], tri(mo["R_S"], delta)),
+        _fitted(teacher, mo["C_T"], mo["W_T"] @ gamma),
+        _fitted(student, mo["C_S"], mo["W_S"] @ delta),
     )
 
 
@@ -395,15 +429,14 @@ def nystrom_rat_fixed_point(teacher, student, X, y, X_target):
         Fitted at the fixed point.
     """
     mo = _pair_moments(teacher, student, X, y, X_target, rat=True)
-    tri = scipy.linalg.solve_triangular
-    M_S = mo["C_S"].shape[0]
+    r_S = mo["W_S"].shape[1]
     D = _ridge_solve(
         mo["PhiPhi"], float(teacher.alpha), np.column_stack([mo["PhiPsi"], mo["Phiy"]])
     )
-    lhs = float(student.alpha) * np.eye(M_S) + mo["PsiPhi_t"] @ D[:, :M_S]
-    delta = scipy.linalg.solve(lhs, mo["PsiPhi_t"] @ D[:, M_S])
-    gamma = D[:, M_S] - D[:, :M_S] @ delta
+    lhs = float(student.alpha) * np.eye(r_S) + mo["PsiPhi_t"] @ D[:, :r_S]
+    delta = scipy.linalg.solve(lhs, mo["PsiPhi_t"] @ D[:, r_S])
+    gamma = D[:, r_S] - D[:, :r_S] @ delta
     return (
-        _fitted(teacher, mo["C_T"], tri(mo["R_T"], gamma)),
-        _fitted(student, mo["C_S"], tri(mo["R_S"], delta)),
+        _fitted(teacher, mo["C_T"], mo["W_T"] @ gamma),
+        _fitted(student, mo["C_S"], mo["W_S"] @ delta),
     )

@@ -3,16 +3,19 @@ path of SM and RaT."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.kernel_ridge import KernelRidge
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from kdtheory import ResidualAsTeacher, SoftMatching
 from kdtheory.kernels import SobolevMin, gaussian, laplace
-from kdtheory.nystrom import NystromKernelRidge, default_n_centers
+from kdtheory.nystrom import NystromKernelRidge, _upper_cholesky, default_n_centers
 
 
 @settings(max_examples=20, deadline=None)
@@ -45,6 +48,69 @@ def test_all_points_as_centers_is_kernel_ridge(seed, n, log_alpha, solver):
     np.testing.assert_allclose(ny.predict(probe), expected, rtol=0, atol=atol)
 
 
+def _degenerate_design(kind: str, n: int, rng):
+    """Designs whose centers' Gram is numerically singular: a smooth kernel on a dense 1-D
+    sample, repeated points, and kernels of low rank with more centers than their rank."""
+    if kind == "dense_1d_rbf":
+        return rng.normal(size=(n, 1)), "rbf"
+    if kind == "repeated_points":
+        return np.repeat(rng.normal(size=(n // 3 + 1, 2)), 3, axis=0)[:n], "rbf"
+    if kind == "linear":
+        return rng.normal(size=(n, 3)), "linear"
+    return rng.normal(size=(n, 2)), "poly"  # degree 3 in 2-D: rank 10
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.integers(0, 2**32 - 1),
+    st.integers(12, 90),
+    st.floats(-6, 2),
+    st.sampled_from(["dense_1d_rbf", "repeated_points", "linear", "poly"]),
+)
+def test_a_numerically_singular_gram_neither_crashes_nor_loses_accuracy(seed, n, log_alpha, kind):
+    """The class of designs whose centers' Gram is singular to float64 (a Cholesky factor fails
+    or amplifies rounding): the default estimator fits them, and with every point a center it
+    is kernel ridge to the accuracy of a backward-stable solve, ``10 n eps cond(K + alpha I)``
+    times the scale of the targets (the predictions ``K (K + alpha I)^{-1} y`` are bounded by
+    it; a low-rank ``K`` makes them much smaller than ``y``)."""
+    rng = np.random.default_rng(seed)
+    X, kernel = _degenerate_design(kind, n, rng)
+    y = np.sin(2 * X[:, 0]) + rng.normal(size=n)
+    alpha = 10.0**log_alpha
+    default = NystromKernelRidge(kernel=kernel, alpha=alpha, random_state=0).fit(X, y)
+    assert default.solver_ == "direct" and np.isfinite(default.predict(X)).all()
+    full = NystromKernelRidge(kernel=kernel, alpha=alpha, n_centers=n, random_state=0).fit(X, y)
+    exact = KernelRidge(kernel=kernel, alpha=alpha).fit(X, y)
+    K = exact._get_kernel(X)
+    cond = np.linalg.cond(K + alpha * np.eye(n))
+    atol = 10 * n * np.finfo(float).eps * cond * np.abs(y).max()
+    np.testing.assert_allclose(full.predict(X), exact.predict(X), rtol=0, atol=atol)
+
+
+@pytest.mark.parametrize("kind", ["dense_1d_rbf", "repeated_points", "linear", "poly"])
+def test_cg_and_the_pair_paths_fit_a_numerically_singular_gram(kind):
+    """FALKON's preconditioner raises its jitter until the Cholesky factor exists; the SM and
+    RaT pairs whiten with the same eigendecomposition as the direct solve."""
+    rng = np.random.default_rng(3)
+    X, kernel = _degenerate_design(kind, 60, rng)
+    Xt = X + 0.01 * rng.normal(size=X.shape) if kind != "repeated_points" else X[::-1]
+    y = np.sin(2 * X[:, 0]) + rng.normal(size=60)
+    K = NystromKernelRidge(kernel=kernel)._gram(X, X)
+    R = _upper_cholesky(K)
+    assert np.isfinite(R).all() and np.allclose(R, np.triu(R))
+    assert np.linalg.norm(R.T @ R - K, 2) <= np.trace(K) / 60  # the jitter stays below mean(diag)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # ill-conditioned: many iterations
+        cg = NystromKernelRidge(kernel=kernel, solver="cg", random_state=0).fit(X, y)
+    assert np.isfinite(cg.predict(X)).all()
+    for method in (SoftMatching, ResidualAsTeacher):
+        pair = method(
+            NystromKernelRidge(kernel=kernel, alpha=0.1, random_state=0),
+            NystromKernelRidge(kernel=kernel, alpha=0.1, random_state=1),
+        ).fit(X, y, X_target=Xt)
+        assert np.isfinite(pair.predict(Xt)).all()
+
+
 def test_chunks_do_not_change_the_solution_and_cg_is_preconditioned():
     rng = np.random.default_rng(1)
     X = rng.uniform(size=(3000, 3))
@@ -74,17 +140,34 @@ def test_one_dimensional_min_kernel_and_reproducibility():
 @pytest.mark.parametrize(
     ("params", "match"),
     [
-        ({"n_centers": 0}, "n_centers must be an integer between 1 and the number of samples"),
+        ({"n_centers": 0}, r"'n_centers' parameter of NystromKernelRidge must be None or an int"),
         ({"n_centers": 31}, r"n_centers must be .* \(30\), got 31"),
-        ({"n_centers": 2.5}, "n_centers must be an integer"),
-        ({"alpha": 0.0}, "alpha must be a finite number > 0"),
-        ({"chunk_size": 0}, "chunk_size must be an integer >= 1"),
+        ({"n_centers": 2.5}, r"'n_centers' parameter .* Got 2.5 instead"),
+        ({"n_centers": True}, r"'n_centers' parameter .* \(a bool is not a count\)"),
+        ({"max_iter": True}, r"'max_iter' parameter .* \(a bool is not a count\)"),
+        ({"alpha": 0.0}, r"'alpha' parameter .* range \(0.0, inf\)\. Got 0.0"),
+        ({"alpha": "1"}, r"'alpha' parameter .* Got '1' instead"),
+        ({"alpha": np.nan}, r"'alpha' parameter .* Got nan instead"),
+        ({"chunk_size": 0}, r"'chunk_size' parameter .* Got 0 instead"),
+        ({"tol": -1.0}, r"'tol' parameter"),
+        ({"solver": "lu"}, r"'solver' parameter .* Got 'lu' instead"),
+        ({"kernel": "gauss"}, r"'kernel' parameter"),
     ],
 )
 def test_bad_parameters_are_named(params, match):
     X, y = np.random.default_rng(0).uniform(size=(30, 2)), np.zeros(30)
     with pytest.raises(ValueError, match=match):
         NystromKernelRidge(**params).fit(X, y)
+
+
+@pytest.mark.parametrize("y", [np.array(["a", "b"] * 15), np.array(["1.0"] * 30, dtype=object)])
+def test_targets_that_are_not_numbers_are_named(y):
+    X = np.random.default_rng(0).uniform(size=(30, 2))
+    if y.dtype == object:  # numbers as strings in an object array are converted, as sklearn does
+        NystromKernelRidge().fit(X, y)
+        return
+    with pytest.raises(ValueError, match="y must hold real numbers"):
+        NystromKernelRidge().fit(X, y)
 
 
 @parametrize_with_checks([NystromKernelRidge(alpha=0.1, random_state=0)])
@@ -110,7 +193,8 @@ def test_low_rank_rat_with_every_point_a_center_is_the_kernel_fixed_point(
     point must be ``(a_S I + G K_st) alpha = G y`` of the dense path. Tolerance: both solve
     systems of condition at most ``cond`` (either kernel ridge's, or the fixed point's) in
     float64, backward stable, so within ``(n + m) eps cond`` of each other; the
-    jitter ``eps M mean(diag K)`` that whitening adds to each centers' Gram is of that order."""
+    eigenvalues below ``M eps max(w)`` that whitening drops from each centers' Gram are of that
+    order."""
     rng = np.random.default_rng(seed)
     m = n + 5
     X, Xt = rng.uniform(size=(n, 2)), rng.uniform(size=(m, 2)) ** 2
@@ -197,5 +281,5 @@ def test_direct_solve_is_the_cg_solution_in_one_pass():
     p = direct.predict(X)
     bound = 1e-12 * (1 + 2000 / 20.0) * np.abs(p).max()
     assert np.abs(p - cg.predict(X)).max() <= bound
-    with pytest.raises(ValueError, match="solver must be 'auto', 'cg' or 'direct'"):
+    with pytest.raises(ValueError, match="'solver' parameter of NystromKernelRidge"):
         NystromKernelRidge(solver="lu").fit(X, y)
