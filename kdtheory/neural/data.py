@@ -9,6 +9,7 @@ the official archive. Pillow is imported only when images are decoded (the ``neu
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -123,6 +124,53 @@ def _is_image(entry: os.DirEntry) -> bool:
     return ext_ok and not name.startswith(".") and entry.is_file()
 
 
+def _is_stray(name: str) -> bool:
+    """Folders an archiver or a file manager leaves beside the classes (``__MACOSX``,
+    ``.ipynb_checkpoints``, ``.DS_Store``): never a class."""
+    return name.startswith((".", "__"))
+
+
+def _scan(folder: Path, keep) -> list[os.DirEntry]:
+    """The entries of ``folder`` that ``keep`` accepts; a folder that cannot be read (a symbolic
+    link loop, no permission) is a ValueError that names it."""
+    try:
+        with os.scandir(folder) as it:
+            return [e for e in it if keep(e)]
+    except OSError as err:
+        hint = " (a symbolic link that points back to itself or a parent makes a loop)"
+        loop = err.errno == errno.ELOOP
+        raise ValueError(
+            f"load_imagenette: cannot read {err.filename or folder}: {err.strerror}"
+            f"{hint if loop else ''}"
+        ) from err
+
+
+def _class_folders(split_dir: Path) -> list[str]:
+    """The class folders of one split: its sub-folders, stray ones left out, sorted."""
+    return sorted(e.name for e in _scan(split_dir, lambda e: not _is_stray(e.name) and e.is_dir()))
+
+
+def _check_splits_agree(folder: Path, split: str, wnids: list[str]) -> None:
+    """Labels are indices into the sorted class folders, so every split must have the same
+    ones: a class missing from one split would relabel the classes after it."""
+    for other in _SPLITS:
+        if other == split or not (folder / other).is_dir():
+            continue
+        theirs = _class_folders(folder / other)
+        if theirs != wnids:
+            only = sorted(set(wnids) - set(theirs))
+            missing = sorted(set(theirs) - set(wnids))
+            parts = [
+                f"only in {split!r}: {', '.join(only)}" if only else "",
+                f"only in {other!r}: {', '.join(missing)}" if missing else "",
+            ]
+            raise ValueError(
+                f"load_imagenette: the splits of {folder} disagree on the classes "
+                f"({'; '.join(p for p in parts if p)}); the labels index the sorted class "
+                "folders, so both splits need the same ones"
+            )
+
+
 def _list_split(folder: Path, split: str):
     """Class folders (sorted wnids), image paths, labels and a signature of the files listed."""
     split_dir = folder / split
@@ -131,8 +179,7 @@ def _list_split(folder: Path, split: str):
             f"load_imagenette: no folder {split!r} in {folder}; expected an Imagenette folder "
             f"laid out as {_LAYOUT}"
         )
-    with os.scandir(split_dir) as it:
-        wnids = sorted(e.name for e in it if e.is_dir() and not e.name.startswith("."))
+    wnids = _class_folders(split_dir)
     if not wnids:
         raise ValueError(
             f"load_imagenette: {split_dir} has no class sub-folders; expected one folder per "
@@ -142,8 +189,7 @@ def _list_split(folder: Path, split: str):
     labels: list[int] = []
     signature: list[tuple[str, int, int]] = []
     for label, wnid in enumerate(wnids):
-        with os.scandir(split_dir / wnid) as it:
-            entries = sorted((e for e in it if _is_image(e)), key=lambda e: e.name)
+        entries = sorted(_scan(split_dir / wnid, _is_image), key=lambda e: e.name)
         if not entries:
             raise ValueError(
                 f"load_imagenette: class folder {split_dir / wnid} has no image files "
@@ -154,6 +200,7 @@ def _list_split(folder: Path, split: str):
             paths.append(entry.path)
             labels.append(label)
             signature.append((f"{wnid}/{entry.name}", stat.st_size, stat.st_mtime_ns))
+    _check_splits_agree(folder, split, wnids)
     return wnids, paths, np.asarray(labels, dtype=np.int64), signature
 
 

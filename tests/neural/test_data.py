@@ -113,7 +113,8 @@ def test_cmyk_and_rgba_are_converted_to_rgb(tree):
 
 
 def test_unknown_class_folder_keeps_its_name(tree):
-    (tree / "val" / WNIDS[2]).rename(tree / "val" / "zebra")
+    for split in ("train", "val"):
+        (tree / split / WNIDS[2]).rename(tree / split / "zebra")
     _, _, names = load_imagenette(tree, "val", use_cache=False)
     assert names == ["tench", "English springer", "zebra"]
 
@@ -166,7 +167,7 @@ def test_no_decodable_image(tmp_path, env):
     folder = tmp_path / "bad" / "val" / WNIDS[0]
     folder.mkdir(parents=True)
     (folder / "a.JPEG").write_bytes(b"no")
-    (tmp_path / "bad" / "train").mkdir()
+    (tmp_path / "bad" / "train" / WNIDS[0]).mkdir(parents=True)
     with pytest.raises(ValueError, match="none of the 1 image files"):
         load_imagenette(tmp_path / "bad", "val", use_cache=False)
 
@@ -301,6 +302,47 @@ def test_class_folder_without_images(tree):
     empty.mkdir()
     (empty / "readme.txt").write_text("no images here")
     with pytest.raises(ValueError, match=r"n03000684 has no image files"):
+        load_imagenette(tree, "val", use_cache=False)
+
+
+@pytest.mark.parametrize("split", ["train", "val"])
+@pytest.mark.parametrize("which", [0, 1, 2])
+def test_splits_that_disagree_on_the_classes_are_an_error(tree, split, which):
+    """A class missing from one split would shift the labels of every class after it."""
+    other = "val" if split == "train" else "train"
+    gone = tree / other / WNIDS[which]
+    for path in gone.iterdir():
+        path.unlink()
+    gone.rmdir()
+    with pytest.raises(ValueError, match=rf"disagree on the classes \(only in '{split}': "):
+        load_imagenette(tree, split, use_cache=False)
+    (tree / other / "n09999999").mkdir()
+    Image.fromarray(np.zeros((HEIGHT, WIDTH, 3), np.uint8)).save(tree / other / "n09999999/a.png")
+    with pytest.raises(ValueError, match=rf"only in '{other}': n09999999"):
+        load_imagenette(tree, split, use_cache=False)
+
+
+@pytest.mark.parametrize("stray", ["__MACOSX", ".ipynb_checkpoints", "__pycache__"])
+def test_stray_folders_are_not_classes(tree, stray):
+    baseline = load_imagenette(tree, "val", use_cache=False)
+    for split in ("train", "val"):
+        folder = tree / split / stray
+        folder.mkdir()
+        (folder / "._img0.JPEG").write_bytes(b"resource fork")
+        Image.fromarray(np.zeros((HEIGHT, WIDTH, 3), np.uint8)).save(folder / "x.png")
+    images, labels, names = load_imagenette(tree, "val", use_cache=False)
+    assert names == baseline[2] == NAMES
+    np.testing.assert_array_equal(labels, baseline[1])
+    np.testing.assert_array_equal(images, baseline[0])
+
+
+@pytest.mark.parametrize("where", ["class", "split"])
+def test_a_symlink_loop_is_named(tree, where):
+    if where == "class":
+        (tree / "val" / "n09999999").symlink_to("n09999999")
+    else:
+        (tree / "val" / WNIDS[0] / "loop.JPEG").symlink_to("loop.JPEG")
+    with pytest.raises(ValueError, match=r"cannot read .*(loop|symbolic)"):
         load_imagenette(tree, "val", use_cache=False)
 
 
