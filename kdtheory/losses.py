@@ -188,7 +188,10 @@ def _w_expm1(xp, w, log_w, nu, L):
     relative; no division by ``nu``); up to half the overflow exponent ``w expm1(x) / nu``
     (a few ulps); beyond it ``(exp(log w + x) - w) / nu``, finite whenever the result is.
     """
-    x = xp.where(nu == 0, 0.0, nu * L)  # nu = 0: the limit w L, also for L = +-inf
+    # nu = 0: x = 0 with the derivative L in nu (the limit w L, also for L = +-inf, comes from
+    # the Taylor form below); an infinite L enters no product there, so no 0 * inf reaches
+    # the value or jax.grad
+    x = nu * xp.where((nu == 0) & ~xp.isfinite(L), 0.0, L)
     tiny = xp.abs(x) < _TAYLOR
     huge = x > 0.5 * float(np.log(xp.finfo(x.dtype).max))
     x_t, L_t = xp.where(tiny, x, 0.0), xp.where(tiny, L, 0.0)

@@ -414,6 +414,69 @@ def test_pd1_jax_grad_float64_equals_closed_form(jax, case):
         assert_within(closed, direct, tol / abs(mu + 1) + tol)
 
 
+#: the special points of ``lam``: the two KL limits, the duality swap, and ordinary powers
+SPECIAL_LAMS = (0.0, -1.0, -0.5, 1.0, 2 / 3, -2.0)
+
+
+def _central_difference_check(f, x0: float, derivative: float) -> None:
+    """``derivative`` against central differences of the float64 function ``f`` at ``x0``.
+    The error of a difference of step ``h`` is ``C h^2`` (truncation) plus ``eps |f| / h``
+    (rounding); the gap between steps ``h`` and ``h / 2`` bounds the truncation of the finer
+    one (it is ``3 C h^2 / 4``), so the tolerance is that gap plus the rounding of the finer
+    difference."""
+    h = 1e-4 * max(1.0, abs(x0))
+    diff = [(f(x0 + s) - f(x0 - s)) / (2 * s) for s in (h, h / 2)]
+    rounding = 4 * EPS * max(abs(f(x0 + s)) for s in (-h, h)) / (h / 2)
+    assert abs(derivative - diff[1]) <= abs(diff[0] - diff[1]) + rounding + 1e-300, (
+        x0,
+        derivative,
+        diff,
+    )
+
+
+@pytest.mark.parametrize("lam", SPECIAL_LAMS)
+@pytest.mark.parametrize("order", KD_ORDERS)
+def test_pd1_jax_grad_of_every_argument_at_the_special_points(jax, lam, order):
+    """``jax.grad`` of ``power_divergence`` and of ``power_divergence_kd_loss`` in each argument
+    they are differentiable in (``lam``, the temperature, the logits, and the probability
+    vectors along a direction that keeps their sums) equals central differences, in float64,
+    at every special point of ``lam`` (the KL limits 0 and -1 were once blocked by the guard
+    of their limit)."""
+    jnp = jax.numpy
+    z = np.array([[0.7, -0.2, 0.1, -1.1], [0.0, 0.4, -0.6, 0.3]])
+    p = np.array([[0.1, 0.4, 0.3, 0.2], [0.25, 0.25, 0.4, 0.1]])
+    q = np.array([[0.3, 0.2, 0.2, 0.3], [0.1, 0.2, 0.3, 0.4]])
+    T = 1.5
+    keep_sum = np.array([1.0, -1.0, 0.5, -0.5])
+    enable_x64 = getattr(jax, "enable_x64", None)
+    if enable_x64 is None:
+        from jax.experimental import enable_x64
+    with enable_x64(True):
+
+        def kd(z_, p_, lam_, T_):
+            return power_divergence_kd_loss(z_, p_, lam_, temperature=T_, order=order).sum()
+
+        def pd(p_, q_, lam_):
+            return power_divergence(p_, q_, lam_).sum()
+
+        args = {
+            "kd: lam": (lambda t: kd(jnp.asarray(z), jnp.asarray(p), t, T), lam),
+            "kd: temperature": (lambda t: kd(jnp.asarray(z), jnp.asarray(p), lam, t), T),
+            "kd: logits": (lambda t: kd(jnp.asarray(z) + t, jnp.asarray(p), lam, T), 0.0),
+            "kd: teacher": (
+                lambda t: kd(jnp.asarray(z), jnp.asarray(p) + 0.01 * t * keep_sum, lam, T),
+                0.0,
+            ),
+            "pd: lam": (lambda t: pd(jnp.asarray(p), jnp.asarray(q), t), lam),
+            "pd: p": (lambda t: pd(jnp.asarray(p) + 0.01 * t * keep_sum, jnp.asarray(q), lam), 0.0),
+            "pd: q": (lambda t: pd(jnp.asarray(p), jnp.asarray(q) + 0.01 * t * keep_sum, lam), 0.0),
+        }
+        for name, (f, x0) in args.items():
+            g = float(jax.grad(f)(jnp.float64(x0)))
+            assert np.isfinite(g), name
+            _central_difference_check(lambda t, f=f: float(f(jnp.float64(t))), x0, g)
+
+
 @settings(max_examples=30, deadline=None)
 @given(pq=simplex_pair(JAX_K), lam=lambdas())
 def test_pd1_jax_power_divergence_matches_numpy(jax, pq, lam):
