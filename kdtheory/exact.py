@@ -23,7 +23,15 @@ import numpy as np
 import scipy.linalg
 from numpy.typing import ArrayLike, NDArray
 
-from kdtheory.linalg import DensePath, SpectralPath, SymmetricEigen, inverse_filter, is_symmetric
+from kdtheory.linalg import (
+    DensePath,
+    SpectralPath,
+    SymmetricEigen,
+    _ridges,
+    check_ridge,
+    inverse_filter,
+    is_symmetric,
+)
 from kdtheory.structured import StructuredPath, resolve_path_solver
 
 __all__ = ["distillation_paths", "PATH_INPUTS"]
@@ -116,8 +124,10 @@ def distillation_paths(
     tkernel = kernel if teacher_kernel is None else teacher_kernel
     equal_kernels = teacher_kernel is None or teacher_kernel == kernel
     same_points = _same(X, Xt)
-    student_ridges = np.atleast_1d(np.asarray(student_ridges, dtype=float))
-    source_ridges = student_ridges if source_ridges is None else np.atleast_1d(source_ridges)
+    # every solver validates the ridges the same way, before it is chosen
+    teacher_ridge = check_ridge(teacher_ridge, "teacher_ridge")
+    student_ridges = _ridges(student_ridges)
+    source_ridges = student_ridges if source_ridges is None else _ridges(source_ridges)
     w = eval_weights
     kernels = (kernel,) if teacher_kernel is None else (kernel, teacher_kernel)
     n_points = max(len(X), len(Xt))

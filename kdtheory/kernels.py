@@ -72,6 +72,12 @@ class _FixedKernel(Kernel):
 class SobolevMin(_FixedKernel):
     """First-order Sobolev kernel ``k(x, x') = min(x, x')`` on ``[0, 1]``.
 
+    Domain: ``min(x, x')`` is a kernel (positive semi-definite) on ``[0, inf)`` only; with a
+    negative point it is not (``x = -1``: ``k(x, x) = -1``). A Gram matrix of one set of points
+    (``K(X, X)``, what a fit factors) with a negative point is a ``ValueError``; evaluating
+    ``K(X_eval, X)`` at negative ``X_eval`` is allowed and gives the functions' linear extension
+    ``f(x) = x sum_i c_i`` below 0.
+
     Its RKHS is ``{f : f(0) = 0, f' in L2}`` with ``||f||_H = ||f'||_{L2}``. On ``U[0, 1]`` its
     Mercer eigenvalues are ``mu_k = ((k - 1/2) pi)^-2`` with eigenfunctions
     ``phi_k(x) = sqrt(2) sin((k - 1/2) pi x)``, ``k = 1, 2, ...`` (eigen-decay ``k^{-2a}`` with
@@ -87,10 +93,22 @@ class SobolevMin(_FixedKernel):
     def _gram(self, X: NDArray, Y: NDArray) -> NDArray:
         self._check_1d(X)
         self._check_1d(Y)
+        if (Y is X or np.array_equal(X, Y)) and X.size and X.min() < 0:
+            self._negative(X)
         return np.minimum(X[:, 0][:, None], Y[:, 0][None, :])
 
+    @staticmethod
+    def _negative(X: NDArray):
+        raise ValueError(
+            f"SobolevMin, min(x, x'), is a kernel on [0, inf) only; the points hold "
+            f"{float(X.min())!r} < 0 (shift or rescale them into [0, inf))."
+        )
+
     def diag(self, X):
-        return _as_2d(X)[:, 0].copy()
+        X = _as_2d(X)
+        if X.size and X.min() < 0:
+            self._negative(X)
+        return X[:, 0].copy()
 
     def eigenvalues(self, k: ArrayLike) -> NDArray:
         """Mercer eigenvalues ``mu_k`` on ``U[0, 1]`` for indices ``k >= 1``."""

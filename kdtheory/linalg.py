@@ -35,11 +35,25 @@ __all__ = [
 ]
 
 
-def _ridges(ridge: ArrayLike) -> NDArray:
-    r = np.atleast_1d(np.asarray(ridge, dtype=float))
-    if r.ndim != 1 or np.any(~np.isfinite(r)) or np.any(r < 0):
-        raise ValueError(f"ridge values must be finite and >= 0, got {ridge!r}.")
+def _ridges(ridge: ArrayLike, name: str = "ridge values") -> NDArray:
+    """A path of ridges as a 1-d float array; NaN, infinite, negative or non-numeric values
+    are a ValueError (every solver path checks its ridges here)."""
+    try:
+        r = np.atleast_1d(np.asarray(ridge, dtype=float))
+    except (TypeError, ValueError):
+        raise ValueError(f"{name} must be finite numbers >= 0, got {ridge!r}.") from None
+    flags = any(isinstance(v, bool | np.bool_) for v in np.ravel(np.asarray(ridge, dtype=object)))
+    if flags or r.ndim != 1 or np.any(~np.isfinite(r)) or np.any(r < 0):
+        raise ValueError(f"{name} must be finite numbers >= 0, got {ridge!r}.")
     return r
+
+
+def check_ridge(ridge, name: str = "ridge") -> float:
+    """One ridge as a float: finite and ``>= 0`` (:func:`_ridges`), a scalar."""
+    r = _ridges(ridge, name)
+    if np.ndim(ridge) != 0:
+        raise ValueError(f"{name} must be one number, got {ridge!r}.")
+    return float(r[0])
 
 
 @dataclass(frozen=True)

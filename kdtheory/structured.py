@@ -10,16 +10,19 @@ student-teacher estimators take ``solver="auto" | "dense" | "structured"`` and
 from __future__ import annotations
 
 import warnings
+from numbers import Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.kernel_ridge import KernelRidge
+from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from kdtheory._minkernel import min_kernel_predict, min_kernel_ridge, min_rat_fixed_point, min_sm
 from kdtheory._minrisk import BorderedRisk, min_risk_terms
+from kdtheory._validation import check_numeric_y, validate_params
 from kdtheory.kernels import SobolevMin
-from kdtheory.linalg import _PathRisks
+from kdtheory.linalg import _PathRisks, _ridges, check_ridge
 
 __all__ = [
     "StructuredKernelRidge",
@@ -183,6 +186,11 @@ class StructuredKernelRidge(RegressorMixin, BaseEstimator):
     array([0.2925])
     """
 
+    _parameter_constraints: dict = {
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "kernel": [None, SobolevMin],
+    }
+
     def __init__(self, alpha=1.0, *, kernel=None):
         self.alpha = alpha
         self.kernel = kernel
@@ -192,8 +200,7 @@ class StructuredKernelRidge(RegressorMixin, BaseEstimator):
             raise ValueError(
                 f"StructuredKernelRidge needs kernel=SobolevMin(), got {self.kernel!r}."
             )
-        if np.ndim(self.alpha) != 0 or not (np.isfinite(self.alpha) and self.alpha >= 0):
-            raise ValueError(f"alpha must be a finite scalar >= 0, got {self.alpha!r}.")
+        validate_params(self)  # alpha: a number in [0, inf), so finite
 
     def fit(self, X, y, sample_weight=None):
         """Fit on one-dimensional ``X`` (shape ``(n, 1)``); ``sample_weight`` is not supported.
@@ -213,11 +220,14 @@ class StructuredKernelRidge(RegressorMixin, BaseEstimator):
         self._check_kernel()
         if sample_weight is not None:
             raise ValueError("StructuredKernelRidge does not support sample_weight.")
+        check_numeric_y(y, type(self).__name__)
         X, y = validate_data(self, X, y, multi_output=True, y_numeric=True, dtype=np.float64)
         if X.shape[1] != 1:
             raise ValueError(
                 f"StructuredKernelRidge needs one-dimensional inputs, X has {X.shape[1]} features."
             )
+        if X.size and X.min() < 0:
+            SobolevMin._negative(X)
         self.X_fit_ = X
         self.dual_coef_ = (
             _interpolate(X[:, 0], y)
@@ -266,6 +276,8 @@ def structured_apply(method: str, X, Xt, teacher_ridge: float, student_ridge: fl
     -------
     ndarray of shape (N,) or (N, k)
     """
+    teacher_ridge = check_ridge(teacher_ridge, "teacher_ridge")
+    student_ridge = check_ridge(student_ridge, "student_ridge")
     if method == "teacher":
         return min_kernel_predict(X, min_kernel_ridge(X, Y, teacher_ridge), X_eval)
     if method == "krr":
@@ -332,7 +344,11 @@ def structured_risk(
     X, Xt, Xe = (np.asarray(a, dtype=np.float64).reshape(-1) for a in (X, X_target, X_eval))
     w = np.full(Xe.size, 1.0 / Xe.size) if eval_weights is None else np.asarray(eval_weights)
     f_source = np.asarray(f_source, dtype=np.float64)
-    args = (method, X, Xt, float(teacher_ridge), float(student_ridge))
+    ridges = (
+        check_ridge(teacher_ridge, "teacher_ridge"),
+        check_ridge(student_ridge, "student_ridge"),
+    )
+    args = (method, X, Xt, *ridges)
     if n_probes is None:
         mean, total = min_risk_terms(*args[:3], Xe, w, *args[3:], f_source[:, None])
         bias = float(w @ (mean[:, 0] - np.asarray(f_eval)) ** 2)
@@ -397,8 +413,8 @@ class StructuredPath(_PathRisks):
         self.X, self.X_target, self.X_eval = (
             np.asarray(a, dtype=np.float64).reshape(-1) for a in (X, X_target, X_eval)
         )
-        self.teacher_ridge = float(teacher_ridge)
-        self.ridges = np.atleast_1d(np.asarray(ridges, dtype=np.float64))
+        self.teacher_ridge = check_ridge(teacher_ridge, "teacher_ridge")
+        self.ridges = _ridges(ridges)
         self.weights = weights
         self.n_probes = n_probes
         self.rng = rng

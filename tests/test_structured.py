@@ -92,7 +92,7 @@ def test_solver_choice_and_bad_requests():
         SoftMatching(structured, other, solver="structured").fit(X[:, :1], y)
     with pytest.raises(ValueError, match="2 feature"):
         ResidualAsTeacher(structured, structured, solver="structured").fit(X, y)
-    with pytest.raises(ValueError, match="solver must be one of"):
+    with pytest.raises(ValueError, match="'solver' parameter of SoftMatching must be a str among"):
         SoftMatching(solver="fast").fit(X, y)
     with pytest.raises(ValueError, match="one-dimensional inputs"):
         StructuredKernelRidge().fit(X, y)
@@ -270,3 +270,69 @@ def test_rat_separation_large_preset_runs_end_to_end_on_a_small_grid(tmp_path):
     assert {c.id for c in claims} == {"RAT-1", "RAT-2"} and len(claims) == 4 + 8
     fig = rs.plot(df, analysis, claims)
     assert len(fig.axes) >= 4
+
+
+@pytest.mark.parametrize("bad", [np.nan, -1.0, np.inf, "a", True])
+@pytest.mark.parametrize("which", ["teacher_ridge", "student_ridges", "source_ridges"])
+@pytest.mark.parametrize("solver", ["dense", "structured", "auto"])
+def test_every_solver_path_refuses_the_same_bad_ridges(bad, which, solver):
+    """The structured path (which ``solver="auto"`` picks beyond 500 points) validates the
+    ridges as the dense path does, before any solve: NaN, infinite, negative and non-numeric
+    ridges are a ValueError naming the argument, never NaN or wrong risks."""
+    from kdtheory.exact import distillation_paths
+
+    rng = np.random.default_rng(0)
+    n = 600 if solver == "auto" else 40
+    X, Xt = rng.uniform(size=(n, 1)), rng.uniform(size=(n, 1))
+    ridges = {"teacher_ridge": 0.1, "student_ridges": [0.1, 1.0], "source_ridges": [0.1]}
+    ridges[which] = bad if which == "teacher_ridge" else [0.1, bad]
+    with pytest.raises(ValueError, match=r"(ridge|ridges|ridge values) must be"):
+        distillation_paths(X, Xt, X[:5], kernel=SobolevMin(), solver=solver, **ridges)
+
+
+@pytest.mark.parametrize("bad", [np.nan, -0.5, np.inf])
+def test_structured_risk_and_apply_refuse_bad_ridges(bad):
+    from kdtheory.structured import structured_apply, structured_risk
+
+    x = np.linspace(0.1, 1, 20)
+    with pytest.raises(ValueError, match="teacher_ridge must be"):
+        structured_apply("sm", x, x, bad, 0.1, np.sin(x), x)
+    with pytest.raises(ValueError, match="student_ridge must be"):
+        structured_risk(
+            "rat", x[:, None], x[:, None], x[:, None], np.sin(x), np.sin(x), 0.5,
+            teacher_ridge=0.1, student_ridge=bad,
+        )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("alpha", "match"),
+    [
+        ("1", r"'alpha' parameter of StructuredKernelRidge .* Got '1' instead"),
+        (-1.0, r"'alpha' parameter .* range \[0.0, inf\)"),
+        (np.nan, r"'alpha' parameter .* Got nan"),
+        (np.inf, r"'alpha' parameter .* Got inf instead"),
+        (np.array([0.1, 0.2]), r"'alpha' parameter"),
+    ],
+)
+def test_structured_ridge_names_a_bad_alpha_and_bad_targets(alpha, match):
+    X = np.linspace(0.1, 1, 10)[:, None]
+    with pytest.raises(ValueError, match=match):
+        StructuredKernelRidge(alpha=alpha).fit(X, X[:, 0])
+    with pytest.raises(ValueError, match="y must hold real numbers"):
+        StructuredKernelRidge().fit(X, np.array(["a"] * 10))
+
+
+def test_min_kernel_refuses_a_gram_of_negative_points_and_extends_linearly_below_zero():
+    """``min(x, x')`` is positive semi-definite on ``[0, inf)`` only (``k(-1, -1) = -1``): a
+    Gram matrix or a fit with a negative point is refused, on the dense and structured paths;
+    evaluation below 0 is the linear extension ``f(x) = x sum_i c_i``."""
+    X = np.array([[-0.5], [0.2], [0.7]])
+    with pytest.raises(ValueError, match=r"kernel on \[0, inf\) only"):
+        SobolevMin()(X)
+    with pytest.raises(ValueError, match=r"kernel on \[0, inf\) only"):
+        KernelRidge(kernel=SobolevMin()).fit(X, np.ones(3))
+    with pytest.raises(ValueError, match=r"kernel on \[0, inf\) only"):
+        StructuredKernelRidge().fit(X, np.ones(3))
+    fit = StructuredKernelRidge(alpha=0.1).fit(np.abs(X), np.ones(3))
+    x = np.array([[-2.0], [-1.0]])
+    np.testing.assert_allclose(fit.predict(x), x[:, 0] * fit.dual_coef_.sum(), rtol=1e-12)
