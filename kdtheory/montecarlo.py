@@ -7,7 +7,7 @@ it returns into one tidy :class:`pandas.DataFrame`. Three guarantees:
   ``default_rng(SeedSequence(entropy=[seed, *_stable_words(params)], spawn_key=(trial,)))``: it
   depends only on the seed, the point's parameter values and the trial index, not on the other
   points of the grid, on ``n_jobs``, on the backend or on the execution order. The same seed gives
-  the same table on any backend (DESIGN.md, "Explicit randomness").
+  the same table on any backend (docs/architecture.md, "Explicit randomness").
 * **Parallel** over joblib (``loky`` processes by default, or a Dask cluster with
   ``backend="dask"``), with a tqdm progress bar over finished tasks.
 * **Resumable.** With ``cache_dir``, each finished task's rows are written to their own file the
@@ -159,23 +159,34 @@ def recorded_compute_seconds() -> Iterator[list[float]]:
         _RECORDERS.remove(box)
 
 
-def _cache_path(cache_dir: Path, task_id: str, params: Row, trial: int, seed: int) -> Path:
-    key = joblib.hash((task_id, _canonical(params), int(trial), int(seed)))
+def _cache_key(task_id: str, params: Row, trial: int, seed: int) -> str:
+    """The hash naming a task's cache file, also stored inside it (:func:`_load_cached`)."""
+    return joblib.hash((task_id, _canonical(params), int(trial), int(seed)))
+
+
+def _cache_path(cache_dir: Path, key: str) -> Path:
     return cache_dir / f"{key}{_CACHE_SUFFIX}"
 
 
-def _load_cached(path: Path) -> tuple[list[Row], float] | None:
+def _load_cached(path: Path, key: str | None = None) -> tuple[list[Row], float] | None:
     """Rows of a cache file and their compute seconds (NaN if not recorded), or None when it is
-    missing or unreadable (then recompute)."""
+    missing, unreadable, malformed (rows that are not a list of dicts, seconds that are not a
+    number) or written for another task (its stored ``key``, the hash its name comes from, is
+    not ``key``: a file copied or renamed into place): then the task is recomputed."""
     if not path.is_file():
         return None
     try:
         payload = load_pickle(path)
     except Exception:  # noqa: BLE001 - a damaged cache entry is recomputed, not fatal
         return None
-    if not isinstance(payload, dict) or "rows" not in payload:
+    if not isinstance(payload, dict) or (key is not None and payload.get("key") != key):
         return None
-    return payload["rows"], float(payload.get("seconds", float("nan")))
+    rows, seconds = payload.get("rows"), payload.get("seconds", float("nan"))
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        return None
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float | np.floating):
+        return None
+    return rows, float(seconds)
 
 
 def _check_backend(backend: str) -> None:
@@ -308,14 +319,16 @@ def run_grid(
     results: dict[tuple[int, int], list[Row]] = {}
     seconds: dict[tuple[int, int], float] = {}
     paths: dict[tuple[int, int], Path] = {}
+    keys: dict[tuple[int, int], str] = {}
     if cache_dir is not None:
         cache_path = Path(cache_dir)
         cache_path.mkdir(parents=True, exist_ok=True)
         task_id = joblib.hash(task)
         for index, trial in jobs:
-            path = _cache_path(cache_path, task_id, points[index], trial, seed)
+            keys[index, trial] = _cache_key(task_id, points[index], trial, seed)
+            path = _cache_path(cache_path, keys[index, trial])
             paths[index, trial] = path
-            cached = _load_cached(path)
+            cached = _load_cached(path, keys[index, trial])
             if cached is not None:
                 results[index, trial], seconds[index, trial] = cached
     pending = [
@@ -328,6 +341,7 @@ def run_grid(
         for index, trial, rows, took in _execute(task, pending, seed, n_jobs, backend):
             if cache_dir is not None:
                 payload = {
+                    "key": keys[index, trial],
                     "params": points[index],
                     "trial": trial,
                     "seed": seed,

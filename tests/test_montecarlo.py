@@ -171,6 +171,37 @@ def test_cache_loads_instead_of_recomputing(tmp_path):
     assert _markers(markers) == 9 + 9 + 2 + 9 + 3
 
 
+@pytest.mark.parametrize(
+    "tamper",
+    ["another_task", "rows_not_a_list", "rows_not_dicts", "seconds_not_a_number", "no_key"],
+)
+def test_a_cache_file_is_checked_against_its_own_key(tmp_path, tamper):
+    """A loadable payload is used only when it is the task's own: a cache file of another task
+    copied in place, or a malformed one, is recomputed (never a wrong table or a TypeError)."""
+    from kdtheory.io import load_pickle, save_pickle_atomic
+
+    markers, cache = tmp_path / "markers", tmp_path / "cache"
+    markers.mkdir()
+    task = functools.partial(marking_task, marker_dir=str(markers))
+    grid = {"n": [3, 6]}
+    first = run_grid(task, grid, n_trials=1, seed=4, cache_dir=cache, progress=False)
+    a, b = _cache_files(cache)
+    payload = load_pickle(a)
+    if tamper == "another_task":
+        b.write_bytes(a.read_bytes())  # a valid file, of the other grid point
+    else:
+        changed = {
+            "rows_not_a_list": {"rows": "oops"},
+            "rows_not_dicts": {"rows": [1, 2]},
+            "seconds_not_a_number": {"seconds": "fast"},
+            "no_key": {"key": None},
+        }[tamper]
+        save_pickle_atomic(b, {**payload, **changed})
+    again = run_grid(task, grid, n_trials=1, seed=4, cache_dir=cache, progress=False)
+    assert _markers(markers) == 3  # the tampered entry was recomputed, the other loaded
+    assert_frame_equal(first, again)
+
+
 def test_kill_and_resume(tmp_path):
     markers, cache = tmp_path / "markers", tmp_path / "cache"
     markers.mkdir()
