@@ -41,7 +41,7 @@ from kdtheory._filters import (
     matched_progress_time,
     switch_filter,
 )
-from kdtheory._validation import check_numeric_y
+from kdtheory._validation import check_numeric_y, validate_params
 
 __all__ = [
     "gd_filter",
@@ -288,7 +288,7 @@ class GradientDescentRegressor(RegressorMixin, BaseEstimator):
         -------
         self
         """
-        self._validate_params()
+        validate_params(self)
         check_numeric_y(y, type(self).__name__)
         X, y = validate_data(self, X, y, y_numeric=True, dtype=np.float64)
         if self.fit_intercept:

@@ -26,6 +26,7 @@ corrected targets (claims SEMI-2, SEMI-4).
 
 from __future__ import annotations
 
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -35,10 +36,11 @@ from sklearn.ensemble import RandomForestRegressor
 from sklearn.metrics import make_scorer, roc_auc_score
 from sklearn.model_selection import GridSearchCV, KFold, StratifiedKFold, cross_validate
 from sklearn.utils import _safe_indexing, get_tags
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import _num_samples, check_is_fitted, validate_data
 
-from kdtheory._validation import check_numeric_y
+from kdtheory._validation import check_numeric_y, validate_params
 
 __all__ = [
     "SCALES",
@@ -227,6 +229,14 @@ class CrossFitTeacher(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
     n_features_in_ : int
     """
 
+    _parameter_constraints: dict = {
+        "estimator": [HasMethods(["fit", "predict_proba"])],
+        "n_folds": [Interval(Integral, 2, None, closed="left")],
+        "shuffle": ["boolean"],
+        "random_state": ["random_state"],
+        "n_jobs": [None, Integral],
+    }
+
     def __init__(self, estimator, n_folds=10, shuffle=True, random_state=None, n_jobs=None):
         self.estimator = estimator
         self.n_folds = n_folds
@@ -259,13 +269,7 @@ class CrossFitTeacher(ClassifierMixin, MetaEstimatorMixin, BaseEstimator):
         ``fit_params`` (e.g. ``sample_weight``) are passed to each fold's ``fit``, sliced to the
         fold's training points.
         """
-        k = self.n_folds
-        if not isinstance(k, Integral) or isinstance(k, bool) or k < 2:
-            raise ValueError(f"n_folds must be an integer >= 2, got {self.n_folds!r}.")
-        if not hasattr(self.estimator, "predict_proba"):
-            raise ValueError(
-                f"estimator must be a classifier with predict_proba, got {self.estimator!r}."
-            )
+        validate_params(self)
         X, y = self._validate(X, y)
         check_classification_targets(y)
         self.classes_ = np.unique(y)
@@ -407,6 +411,17 @@ class DistilledRegressor(RegressorMixin, BaseEstimator):
     n_features_in_ : int
     """
 
+    _parameter_constraints: dict = {
+        "student": [None, HasMethods(["fit", "predict"])],
+        "scale": [StrOptions(set(SCALES))],
+        "correction": [StrOptions(set(CORRECTIONS)), Interval(Real, None, None, closed="neither")],
+        "c": [Interval(Real, 0, None, closed="neither"), StrOptions({"cv"})],
+        "cv": ["cv_object"],
+        "c_grid": [None, "array-like"],
+        "random_state": ["random_state"],
+        "n_jobs": [None, Integral],
+    }
+
     def __init__(
         self,
         student=None,
@@ -442,6 +457,7 @@ class DistilledRegressor(RegressorMixin, BaseEstimator):
         return ("csr", "csc") if self.__sklearn_tags__().input_tags.sparse else False
 
     def _check_params(self) -> None:
+        validate_params(self)
         _check_scale(self.scale)
         correction_gamma(0.0, 0.5, correction=self.correction)  # raises on an unknown rule
         if not (isinstance(self.c, str) and self.c == "cv"):
@@ -538,7 +554,15 @@ class DistilledRegressor(RegressorMixin, BaseEstimator):
                 f"c='cv': the cross-validated AUC is undefined for c in {bad}; no value of c_grid "
                 "can be chosen."
             )
-        return float(grid[search.best_index_])
+        best = float(grid[search.best_index_])
+        if grid.size > 1 and best in (float(grid.min()), float(grid.max())):
+            warnings.warn(
+                f"c='cv' chose c={best:g}, the edge of c_grid [{grid.min():g}, {grid.max():g}]: "
+                "the best c may lie beyond it; extend c_grid past that edge.",
+                UserWarning,
+                stacklevel=3,
+            )
+        return best
 
     def predict(self, X):
         """The student's prediction on the probability scale (``exp`` of it on the log scale)."""

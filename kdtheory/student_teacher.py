@@ -30,6 +30,7 @@ from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.kernel_ridge import KernelRidge
 from sklearn.linear_model import ElasticNet, Lasso, Ridge
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from kdtheory._minkernel import min_rat_fixed_point
@@ -47,7 +48,7 @@ from kdtheory._rat_kernel import (
     sm_rat_path,
     teacher_operator,
 )
-from kdtheory._validation import check_numeric_y
+from kdtheory._validation import check_numeric_y, validate_params
 from kdtheory.linalg import linear_smoother_risk
 from kdtheory.nystrom import (
     NystromKernelRidge,
@@ -55,7 +56,13 @@ from kdtheory.nystrom import (
     nystrom_rat_fixed_point,
     nystrom_sm,
 )
-from kdtheory.structured import StructuredKernelRidge, as_dense, as_structured, resolve_solver
+from kdtheory.structured import (
+    SOLVERS,
+    StructuredKernelRidge,
+    as_dense,
+    as_structured,
+    resolve_solver,
+)
 
 __all__ = [
     "SoftMatching",
@@ -168,6 +175,12 @@ def _fitted_structured(student, X_fit, dual_coef) -> StructuredKernelRidge:
 class _StudentTeacher(RegressorMixin, BaseEstimator):
     """Shared validation and prediction: the fitted student predicts."""
 
+    _parameter_constraints: dict = {
+        "teacher": [None, HasMethods(["fit", "predict"])],
+        "student": [None, HasMethods(["fit", "predict"])],
+        "solver": [StrOptions(set(SOLVERS))],
+    }
+
     def __init__(self, teacher=None, student=None, *, solver="auto"):
         self.teacher = teacher
         self.student = student
@@ -184,6 +197,7 @@ class _StudentTeacher(RegressorMixin, BaseEstimator):
         return as_dense(teacher), as_dense(student)
 
     def _components(self) -> tuple[BaseEstimator, BaseEstimator]:
+        validate_params(self)
         teacher = KernelRidge() if self.teacher is None else clone(self.teacher)
         student = KernelRidge() if self.student is None else clone(self.student)
         for name, est in (("teacher", teacher), ("student", student)):
@@ -376,15 +390,16 @@ class ResidualAsTeacher(_StudentTeacher):
         self.tol = tol
         self.method = method
 
+    _parameter_constraints: dict = {
+        **_StudentTeacher._parameter_constraints,
+        "n_iter": [Interval(Integral, 1, None, closed="left")],
+        "step": [Interval(Real, 0, None, closed="neither")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "method": [StrOptions(set(_METHODS))],
+    }
+
     def _check_params(self) -> None:
-        if self.method not in _METHODS:
-            raise ValueError(f"method must be one of {_METHODS}, got {self.method!r}.")
-        if not isinstance(self.step, Real) or not (np.isfinite(self.step) and self.step > 0):
-            raise ValueError(f"step must be a finite number > 0, got {self.step!r}.")
-        if not isinstance(self.n_iter, Integral) or self.n_iter < 1:
-            raise ValueError(f"n_iter must be an integer >= 1, got {self.n_iter!r}.")
-        if not isinstance(self.tol, Real) or not self.tol >= 0:
-            raise ValueError(f"tol must be a number >= 0, got {self.tol!r}.")
+        validate_params(self)  # step: a number in (0, inf), so finite
 
     def fit(self, X, y, X_target=None):
         """Run RaT on source data ``(X, y)`` with the student on ``X_target`` (default ``X``).

@@ -415,10 +415,10 @@ def test_crossfit_then_distill():
         ({}, {"teacher_proba": ["a"] * 20}, "teacher_proba"),
         ({"scale": "log"}, {"teacher_proba": np.full(20, 0.5)}, "scale"),
         ({"correction": "ortho"}, {"teacher_proba": np.full(20, 0.5)}, "correction"),
-        ({"c": 0.0}, {}, "c must be"),
-        ({"c": -1.0}, {}, "c must be"),
-        ({"c": "auto"}, {}, "c must be"),
-        ({"c": np.nan}, {}, "c must be"),
+        ({"c": 0.0}, {}, "'c' parameter of DistilledRegressor"),
+        ({"c": -1.0}, {}, "'c' parameter"),
+        ({"c": "auto"}, {}, "'c' parameter .* Got 'auto'"),
+        ({"c": np.nan}, {}, "'c' parameter .* Got nan"),
         ({"cv": 1}, {}, "cv"),
         ({"c_grid": [1.0, 0.0]}, {}, "c must be"),
         ({"c_grid": []}, {}, "c_grid"),
@@ -454,3 +454,30 @@ def test_distilled_regressor_needs_binary_labels_with_a_teacher():
 )
 def test_sklearn_compatible(estimator, check):
     check(estimator)
+
+
+def test_cv_warns_when_its_choice_is_an_edge_of_the_grid():
+    """A cross-validated ``c`` on the grid's boundary may be beyond it: a warning names the edge;
+    an interior choice is silent."""
+    import warnings
+
+    X, y, p_hat = _binary_problem(n=150, seed=9)
+    student = KNeighborsRegressor(15)
+    kw = dict(scale="logp", correction="bound_fast", c="cv", cv=3)
+    full = DistilledRegressor(student, c_grid=np.array([1e-3, 1e-1, 1e1]), **kw)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        full.fit(X, y, teacher_proba=p_hat)
+    best = full.c_
+    edge = best in (1e-3, 1e1)
+    assert any("the edge of c_grid" in str(w.message) for w in caught) == edge
+    # a grid around the chosen value has it inside: no warning; a grid ending there: a warning
+    inner = DistilledRegressor(student, c_grid=np.array([best / 10, best, best * 10]), **kw)
+    outer = DistilledRegressor(student, c_grid=np.array([best * 10, best * 100]), **kw)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        inner.fit(X, y, teacher_proba=p_hat)
+    if inner.c_ == best:
+        assert not any("the edge of c_grid" in str(w.message) for w in caught)
+    with pytest.warns(UserWarning, match=r"c='cv' chose c=.*the edge of c_grid"):
+        outer.fit(X, y, teacher_proba=p_hat)

@@ -553,18 +553,21 @@ def test_bad_ridges_named(cls, ridge):
 @pytest.mark.parametrize("step", [0.0, -1.0, np.nan, np.inf, "1"])
 def test_bad_step(step):
     X, y, Xt = _data()
-    with pytest.raises(ValueError, match="step must be a finite number > 0"):
+    with pytest.raises(ValueError, match="'step' parameter of ResidualAsTeacher"):
         ResidualAsTeacher(step=step).fit(X, y, X_target=Xt)
 
 
 @pytest.mark.parametrize(
     ("params", "match"),
     [
-        ({"method": "newton"}, "method must be one of"),
-        ({"n_iter": 0}, "n_iter must be an integer >= 1"),
-        ({"n_iter": 2.5}, "n_iter must be an integer >= 1"),
-        ({"tol": -1e-3}, "tol must be a number >= 0"),
-        ({"tol": np.nan}, "tol must be a number >= 0"),
+        ({"method": "newton"}, "'method' parameter of ResidualAsTeacher must be a str among"),
+        ({"n_iter": 0}, r"'n_iter' parameter .* range \[1, inf\)"),
+        ({"n_iter": 2.5}, r"'n_iter' parameter .* Got 2.5 instead"),
+        ({"n_iter": True}, r"'n_iter' parameter .* \(a bool is not a count\)"),
+        ({"tol": -1e-3}, r"'tol' parameter .* range \[0.0, inf\)"),
+        ({"tol": np.nan}, r"'tol' parameter .* Got nan"),
+        ({"solver": "fast"}, r"'solver' parameter of ResidualAsTeacher"),
+        ({"teacher": "ridge"}, r"'teacher' parameter of ResidualAsTeacher"),
     ],
 )
 def test_bad_parameters(params, match):
