@@ -19,11 +19,13 @@ import json
 import math
 import os
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
 
+from kdtheory import __version__
 from kdtheory._quotes import QuoteError
 from kdtheory.claims import Claim, claims_table_markdown
 from kdtheory.io import (
@@ -118,6 +120,32 @@ def _n_jobs(text: str) -> int:
     return value
 
 
+def _set_data_root(data_root: str | None) -> None:
+    """``--data-root``: a folder that exists becomes ``$KDTHEORY_DATA`` for this run; a missing
+    one is a usage error (never a silent fall-back to the user cache)."""
+    if not data_root:
+        return
+    folder = Path(data_root).expanduser()
+    if not folder.is_dir():
+        raise UsageError(f"--data-root {data_root}: no such folder.")
+    os.environ[DATA_ENV_VAR] = str(folder)
+
+
+def _check_writable(out_dir: str | Path) -> None:
+    """The output folder can be created and written, checked before any computing (a run
+    that fails at its last step, the write, loses its work)."""
+    folder = Path(out_dir)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".kdtheory-write-check-"):
+            pass
+    except OSError as err:
+        raise UsageError(
+            f"cannot write the outputs to {folder}/ ({err.strerror or err}); choose another "
+            "folder with --out."
+        ) from None
+
+
 def run_simulation(
     name: str,
     preset: str = "quick",
@@ -136,6 +164,7 @@ def run_simulation(
     that changes from run to run.
     """
     mod = _check_preset(name, preset)
+    _check_writable(out_dir)
     if backend not in BACKENDS:
         raise UsageError(
             f"unknown backend {backend!r}.{_did_you_mean(backend, BACKENDS)} "
@@ -281,26 +310,40 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors, as every other user error of the command line."""
+
+    def error(self, message: str):
+        self.exit(2, f"kdtheory: error: {message} (see `{self.prog} --help`)\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="kdtheory",
         description="Run the simulations that check the claims of CLAIMS.md and write their "
         "figures, tables and verdicts.",
     )
+    parser.add_argument("--version", action="version", version=f"kdtheory {__version__}")
     parser.add_argument("--debug", action="store_true", help="show tracebacks of user errors")
     parser.set_defaults(debug=False)
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("list", help="list the simulations and the claims they check")
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument(  # also after the command; SUPPRESS keeps `kdtheory --debug run` working
         "--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
     )
     common.add_argument(
         "--preset",
-        default="quick",
-        help="quick (minutes) or full (the paper's); the neural studies: smoke, cpu or gpu",
+        default=None,
+        help="quick (minutes) or full (the paper's); the neural studies: smoke, cpu or gpu "
+        "(default: quick, or cpu for a neural study)",
     )
-    common.add_argument("--out", default="paper_figures", help="output folder")
+    common.add_argument(
+        "--out",
+        default="paper_figures",
+        help="output folder (default: paper_figures, the committed records: a run there "
+        "replaces them)",
+    )
     common.add_argument(
         "--n-jobs", type=_n_jobs, default=1, help="parallel workers (-1: every core)"
     )
@@ -396,9 +439,11 @@ def _dispatch(args: argparse.Namespace) -> int:
         return _teachers(args)
     if args.scheduler and args.backend != "dask":
         args.backend = "dask"  # a scheduler means the dask backend
-    if args.data_root:
-        os.environ[DATA_ENV_VAR] = str(Path(args.data_root).expanduser())
+    _set_data_root(args.data_root)
     names = [args.name] if args.command == "run" else list(SIMULATIONS)
+    if args.preset is None:  # quick, or cpu for a study without one (the neural studies)
+        quick = args.command != "run" or "quick" in _module(args.name).PRESETS
+        args.preset = "quick" if quick else "cpu"
     if args.command == "run":
         _check_preset(args.name, args.preset)
     else:
@@ -433,6 +478,14 @@ def _dispatch(args: argparse.Namespace) -> int:
     print(f"outputs in {args.out}/ (index: {args.out}/README.md)")
     if failed:
         print(f"{len(failed)} claim check(s) fail: see the tables above.")
+    asserted = [c for c in failed if c.asserted]
+    if asserted:  # the checks the test suite asserts: a failure is an error of the run
+        print(
+            f"kdtheory: error: {len(asserted)} asserted claim check(s) fail "
+            f"({', '.join(sorted({c.id for c in asserted}))}).",
+            file=sys.stderr,
+        )
+        return 1
     return 0
 
 
@@ -447,8 +500,7 @@ def _teachers(args: argparse.Namespace) -> int:
     if cache is None:
         raise UsageError("the bank lives in the cache folder: give --cache-dir")
     if not args.list:
-        if args.data_root:
-            os.environ[DATA_ENV_VAR] = str(Path(args.data_root).expanduser())
+        _set_data_root(args.data_root)
         names = args.names or [n for n in SIMULATIONS if hasattr(_module(n), "teachers")]
         for name in names:
             mod = _module(name)
@@ -473,8 +525,24 @@ def _teachers(args: argparse.Namespace) -> int:
     return 0
 
 
+#: the checkout kdtheory runs from (an editable install): where the records live
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _in_project(path: str) -> str:
+    """A default path of ``claims`` and ``redraw`` (records, tests, CLAIMS.md, README): as
+    given when it exists here (the repository root), else the checkout's own, so that both
+    commands work from any directory."""
+    if not path or Path(path).is_absolute() or Path(path).exists():
+        return path
+    candidate = PROJECT_ROOT / path
+    return str(candidate) if (PROJECT_ROOT / "paper_figures").is_dir() else path
+
+
 def _claims(args: argparse.Namespace) -> int:
     """``kdtheory claims``: CLAIMS.md and the README's quoted numbers from the records."""
+    for name in ("records", "tests", "out", "readme", "readme_template"):
+        setattr(args, name, _in_project(getattr(args, name)))
     for folder in (args.records, args.tests):
         if not Path(folder).is_dir():
             raise UsageError(f"no folder {folder}; run from the repository root.")
@@ -508,7 +576,7 @@ def _claims(args: argparse.Namespace) -> int:
 
 
 def _redraw(args: argparse.Namespace) -> int:
-    out = Path(args.out)
+    out = Path(_in_project(args.out))
     for name in args.names:
         _module(name)
     stems = sorted(p.name.split(".")[0] for p in [*out.glob("*.csv"), *out.glob("*.csv.gz")])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pandas as pd
 import pytest
@@ -105,14 +106,14 @@ def test_user_errors_are_one_line_on_stderr(tmp_path, capsys, args, status, mess
     """Every mistake in the request: a non-zero exit and one line naming it, no traceback."""
     try:
         code = main([*args, "--out", str(tmp_path / "figs")])
-    except SystemExit as exit_:  # argparse's own errors (usage line + one error line)
+    except SystemExit as exit_:  # argparse's own errors, made one line
         code = exit_.code
     assert code == status
     captured = capsys.readouterr()
     err = captured.err
     assert message in err
     assert "Traceback" not in err
-    assert len([line for line in err.splitlines() if "error" in line]) == 1
+    assert len(err.strip().splitlines()) == 1 and err.startswith("kdtheory: error: ")
     assert not (tmp_path / "figs").exists()  # nothing ran
     assert "==" not in captured.out
 
@@ -185,6 +186,88 @@ def test_data_root_option_points_the_loaders_at_a_folder(tmp_path, monkeypatch):
     # an unknown simulation stops (status 2) after the option is applied
     assert main(["run", "no_such_simulation", "--data-root", str(tmp_path)]) == 2
     assert data_root(require="magic04.csv") == tmp_path
+
+
+@pytest.mark.parametrize("command", [["run", "pd_robustness", "--preset", "quick"], ["teachers"]])
+def test_a_missing_data_root_is_a_one_line_usage_error(tmp_path, monkeypatch, capsys, command):
+    """``--data-root`` naming no folder stops before anything runs, instead of falling back to
+    ``$KDTHEORY_DATA`` or the user cache silently."""
+    from kdtheory.io import DATA_ENV_VAR
+
+    monkeypatch.setenv(DATA_ENV_VAR, str(tmp_path))
+    missing = tmp_path / "nope"
+    args = [*command, "--data-root", str(missing), "--out", str(tmp_path / "out")]
+    if command == ["teachers"]:
+        args = ["teachers", "--data-root", str(missing), "--cache-dir", str(tmp_path)]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == f"kdtheory: error: --data-root {missing}: no such folder."
+    assert os.environ[DATA_ENV_VAR] == str(tmp_path)
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_output_folder_that_cannot_be_written_stops_before_computing(
+    tmp_path, monkeypatch, capsys
+):
+    """The outputs' folder is checked first: a run never computes and then fails at its write
+    (a folder under a file cannot be created, even by root)."""
+    from simulations import pd_robustness
+
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    monkeypatch.setattr(
+        pd_robustness, "run", lambda *a, **k: pytest.fail("computed before checking the folder")
+    )
+    assert main(["run", "pd_robustness", "--preset", "quick", "--out", str(blocker / "out")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("kdtheory: error: cannot write the outputs to")
+
+
+def test_version(capsys):
+    import kdtheory
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out.strip() == f"kdtheory {kdtheory.__version__}"
+
+
+@pytest.mark.parametrize(
+    ("name", "preset"), [("imagenette_shift", "cpu"), ("pd_robustness", "quick")]
+)
+def test_run_without_a_preset_uses_a_valid_one(tmp_path, monkeypatch, name, preset):
+    import kdtheory.cli as cli
+
+    seen = []
+    monkeypatch.setattr(cli, "run_simulation", lambda n, p, **kw: seen.append((n, p)) or [])
+    assert main(["run", name, "--out", str(tmp_path)]) == 0
+    assert seen == [(name, preset)]
+
+
+@pytest.mark.parametrize(("asserted", "status"), [(True, 1), (False, 0)])
+def test_run_exits_non_zero_when_an_asserted_check_fails(tmp_path, monkeypatch, asserted, status):
+    """A failing check the test suite asserts is an error of the run (status 1); one reported
+    only (the Imagenette studies') is printed and counted, status 0."""
+    import kdtheory.cli as cli
+    from kdtheory.claims import Claim
+
+    claim = Claim("RAT-1", "a check", outcome=False, asserted=asserted)
+    monkeypatch.setattr(cli, "run_simulation", lambda n, p, **kw: [claim])
+    assert main(["run", "pd_robustness", "--out", str(tmp_path)]) == status
+
+
+def test_claims_and_redraw_work_from_any_directory(tmp_path, monkeypatch, capsys):
+    import kdtheory.cli as cli
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["claims", "--check"]) == 0
+    out = capsys.readouterr().out
+    assert f"{cli.PROJECT_ROOT / 'CLAIMS.md'} is current" in out
+    redrawn = []
+    monkeypatch.setattr(cli, "redraw_simulation", lambda n, p, out_dir: redrawn.append(out_dir))
+    assert main(["redraw", "pd_robustness", "--preset", "quick"]) == 0
+    assert redrawn == [cli.PROJECT_ROOT / "paper_figures"]
+    assert not any(tmp_path.iterdir())
 
 
 def test_saved_tables_keep_each_column_at_its_precision():
