@@ -264,10 +264,11 @@ def write_figures_index(out_dir, header: str = "") -> Path:
 
 
 # ----------------------------------------------------------------------------------------------
-# Data sets (DESIGN.md, "Data"): tabular data of the semiparametric-distillation reproduction.
+# Data sets (docs/architecture.md, "Data"): tabular data of the semiparametric-distillation
+# reproduction.
 # ----------------------------------------------------------------------------------------------
 
-#: Environment variable naming the data folder (DESIGN.md, "Data").
+#: Environment variable naming the data folder (docs/architecture.md, "Data").
 DATA_ENV_VAR = "KDTHEORY_DATA"
 
 #: The tabular data sets :func:`load_tabular` reads: file name, target column, positive class
@@ -298,7 +299,7 @@ def _user_cache_dir() -> Path:
 
 
 def data_root(path: str | os.PathLike[str] | None = None, *, require: str | None = None) -> Path:
-    """The folder that holds kdtheory's data sets (DESIGN.md, "Data").
+    """The folder that holds kdtheory's data sets (docs/architecture.md, "Data").
 
     Looked up in this order: the explicit ``path`` (when given, it is the only place looked:
     a folder the user names is never silently replaced by another), then the folder named by the

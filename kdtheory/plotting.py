@@ -1,4 +1,4 @@
-"""One figure style for every simulation (DESIGN.md, "Figures").
+"""One figure style for every simulation (docs/architecture.md, "Figures").
 
 - **Colours and markers**: one per method, from :data:`METHOD_STYLE` (the Okabe-Ito palette,
   colour-blind safe); ordered parameter values (t/T, rank, step) take :func:`ordered_colors`.

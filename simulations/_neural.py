@@ -1,6 +1,6 @@
 """What the Imagenette studies share: the images, decoded once per process, and the loop that
-runs their trainings as Monte Carlo tasks with per-stage checkpoints (DESIGN.md, "The neural
-module": each (setting, seed, method) is one :func:`kdtheory.montecarlo.run_grid` task, so a
+runs their trainings as Monte Carlo tasks with per-stage checkpoints (docs/architecture.md, "The
+neural module": each (setting, seed, method) is one :func:`kdtheory.montecarlo.run_grid` task, so a
 study is cached and resumable like every other simulation)."""
 
 from __future__ import annotations

@@ -54,6 +54,19 @@ def test_snippets_run_and_are_reproducible(tmp_path):
         np.testing.assert_array_equal(first[k], second[k], err_msg=k)
 
 
+@pytest.mark.parametrize("index", range(len([b for b in _blocks() if not _is_neural(b)])))
+def test_each_snippet_runs_on_its_own_without_a_warning(tmp_path, index):
+    """A reader copies one snippet into a fresh notebook: it needs nothing from the others, and
+    kdtheory warns about nothing in it (e.g. a cross-validated choice on a grid's edge)."""
+    import warnings
+
+    block = [b for b in _blocks() if not _is_neural(b)][index]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _run([block], tmp_path)
+    assert not caught, [f"{w.category.__name__}: {w.message}" for w in caught]
+
+
 def test_neural_snippet_runs(tmp_path):
     if importlib.util.find_spec("jax") is None:
         pytest.skip("needs the neural extra")

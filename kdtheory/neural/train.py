@@ -10,7 +10,7 @@ horizontal flip, per image, inside the step), the batch shape and the budget. Th
 hyper-parameters are float32 arrays, so one compiled step serves every method and seed of a
 network and batch shape.
 
-Shapes of the loop (DESIGN.md, "The neural module"):
+Shapes of the loop (docs/architecture.md, "The neural module"):
 
 * the data live on the device as uint8 images plus per-image auxiliary arrays (labels, teacher
   logits, regression targets); an epoch visits a permutation, wrapped around to a whole number of
