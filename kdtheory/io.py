@@ -15,6 +15,7 @@ import os
 import pickle
 import tempfile
 from collections.abc import Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ __all__ = [
     "TABULAR_DATASETS",
     "data_root",
     "load_tabular",
+    "temporary_environ",
 ]
 
 #: CSV tables larger than this many characters are written gzip-compressed (``.csv.gz``)
@@ -58,6 +60,22 @@ TABLE_DIGITS = 8
 #: Suffix of the temporary files written before the atomic rename; they start with a dot too,
 #: so that globbing a folder for finished files (``*.pkl``) never sees them.
 TEMP_SUFFIX = ".tmp"
+
+
+@contextmanager
+def temporary_environ(**changes: str):
+    """Set environment variables for the duration of a ``with`` block, then restore each one
+    (removed again if it was not set)."""
+    saved = {key: os.environ.get(key) for key in changes}
+    os.environ.update(changes)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def save_pickle_atomic(path: str | os.PathLike[str], obj: Any) -> Path:

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from kdtheory.io import temporary_environ
 from kdtheory.montecarlo import run_grid
 
 
@@ -79,16 +80,8 @@ def worker_environment(n_jobs: int, backend: str):
     }
     if n_jobs != 1 and backend != "dask" and jax.default_backend() == "cpu":
         env["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {SINGLE_THREAD_XLA}".strip()
-    saved = {key: os.environ.get(key) for key in env}
-    os.environ.update(env)
-    try:
+    with temporary_environ(**env):
         yield
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def run_trainings(

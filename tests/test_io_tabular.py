@@ -137,3 +137,15 @@ def test_real_adult():
     assert X.shape == (30162, 14) and len(names) == 14
     assert 0.2 < y.mean() < 0.3  # about a quarter earn >50K in UCI Adult
     assert np.isfinite(X).all()
+
+
+def test_temporary_environ_sets_then_restores(monkeypatch):
+    import os
+
+    from kdtheory.io import temporary_environ
+
+    monkeypatch.setenv("KDT_SET", "before")
+    monkeypatch.delenv("KDT_UNSET", raising=False)
+    with temporary_environ(KDT_SET="during", KDT_UNSET="new"):
+        assert os.environ["KDT_SET"] == "during" and os.environ["KDT_UNSET"] == "new"
+    assert os.environ["KDT_SET"] == "before" and "KDT_UNSET" not in os.environ

@@ -156,24 +156,17 @@ def _cli_usage() -> str:
     import argparse
 
     from kdtheory import cli
+    from kdtheory.io import temporary_environ
 
     # the same text on every machine: a fixed width, no colour (argparse reads both from the
     # environment when it formats the help)
-    saved = {key: os.environ.get(key) for key in ("COLUMNS", "NO_COLOR")}
-    os.environ.update(COLUMNS="100", NO_COLOR="1")
-    try:
+    with temporary_environ(COLUMNS="100", NO_COLOR="1"):
         parser = cli._parser()
         blocks = [("kdtheory --help", parser.format_help())]
         for action in parser._actions:
             if isinstance(action, argparse._SubParsersAction):
                 for name, sub in action.choices.items():
                     blocks.append((f"kdtheory {name} --help", sub.format_help()))
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
     parts = [_underline("Command-line usage", "-"), ""]
     parts.append(
         "After ``make figures`` or ``make test`` the command is ``.venv/bin/kdtheory`` "
