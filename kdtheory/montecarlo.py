@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import itertools
+import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -124,11 +125,41 @@ def _normalize_rows(result: Any) -> list[Row]:
     raise TypeError(f"task must return a dict or a list of dicts, got {type(result).__name__}")
 
 
+#: seconds between a worker's checks that the process that started the run is alive
+PARENT_CHECK_SECONDS = 0.5
+_WATCHED: set[int] = set()
+
+
+def _exit_with_parent(parent: int) -> None:
+    """In a local worker process: a daemon thread ends the worker (``os._exit``) once the
+    process that started the run is gone (killed, even by SIGKILL, which runs no clean-up), so
+    that no worker keeps computing for nobody. Started once per worker."""
+    if os.getpid() == parent or parent in _WATCHED:
+        return
+    _WATCHED.add(parent)
+    import threading
+
+    def watch():
+        while True:
+            try:
+                os.kill(parent, 0)  # signal 0: only asks whether the process exists
+            except ProcessLookupError:
+                os._exit(1)
+            except PermissionError:  # it exists, owned by someone else
+                pass
+            time.sleep(PARENT_CHECK_SECONDS)
+
+    threading.Thread(target=watch, name="kdtheory-parent-watch", daemon=True).start()
+
+
 def _run_one(
-    task: Task, params: Row, trial: int, seed: int, index: int
+    task: Task, params: Row, trial: int, seed: int, index: int, parent: int | None = None
 ) -> tuple[int, int, list[Row], float]:
     """Worker: run one (grid point, trial) and return its rows, tagged with its position, and
-    the seconds it took."""
+    the seconds it took. ``parent``: the pid of the process that started the run, watched from a
+    local worker process (:func:`_exit_with_parent`)."""
+    if parent is not None:
+        _exit_with_parent(parent)
     start = time.perf_counter()
     rows = _normalize_rows(task(_trial_rng(seed, params, trial), **params))
     return index, trial, rows, time.perf_counter() - start
@@ -214,10 +245,11 @@ def _execute(
         return
     # parallel_config (unlike Parallel's backend argument) registers joblib's dask backend lazily;
     # the dask backend then runs on the active distributed.Client and ignores n_jobs.
+    parent = None if backend == "dask" else os.getpid()  # dask workers live elsewhere
     with joblib.parallel_config(backend=backend):
         parallel = joblib.Parallel(n_jobs=n_jobs, return_as="generator_unordered")
         yield from parallel(
-            joblib.delayed(_run_one)(task, params, trial, seed, index)
+            joblib.delayed(_run_one)(task, params, trial, seed, index, parent)
             for index, trial, params in pending
         )
 

@@ -57,3 +57,16 @@ def kill_run(marker_dir: str, cache_dir: str | None) -> pd.DataFrame:
     return run_grid(
         task, KILL_GRID, n_trials=KILL_TRIALS, seed=KILL_SEED, cache_dir=cache_dir, progress=False
     )
+
+
+def pid_task(rng: np.random.Generator, n: int, *, marker_dir: str) -> dict:
+    """Writes its worker's pid into ``marker_dir``, then sleeps: a run to kill mid-task."""
+    (Path(marker_dir) / f"{os.getpid()}").touch()
+    time.sleep(30)
+    return {"n": float(n)}
+
+
+def orphan_run(marker_dir: str) -> pd.DataFrame:
+    """The parallel run that test_montecarlo kills to see its workers end too."""
+    task = functools.partial(pid_task, marker_dir=str(marker_dir))
+    return run_grid(task, {"n": list(range(8))}, n_trials=1, seed=0, n_jobs=2, progress=False)

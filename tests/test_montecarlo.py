@@ -242,6 +242,44 @@ def test_kill_and_resume(tmp_path):
     assert_frame_equal(resumed, reference)
 
 
+def _running(pid: int) -> bool:
+    """Whether process ``pid`` exists and is not a zombie (an exited child nobody reaped)."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return "\nState:\tZ" not in status
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="reads /proc")
+def test_workers_end_when_the_run_is_killed(tmp_path):
+    """SIGKILL runs no clean-up in the parent: each local worker watches the process that
+    started the run and ends within a second of it."""
+    markers = tmp_path / "pids"
+    markers.mkdir()
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(REPO_ROOT), str(TESTS_DIR), *filter(None, [env.get("PYTHONPATH")])]
+    )
+    code = "import sys, _mc_tasks; _mc_tasks.orphan_run(sys.argv[1])"
+    proc = subprocess.Popen([sys.executable, "-c", code, str(markers)], env=env, cwd=tmp_path)
+    try:
+        deadline = time.monotonic() + 60
+        while len(list(markers.iterdir())) < 2:
+            assert proc.poll() is None and time.monotonic() < deadline, "no workers started"
+            time.sleep(0.05)
+        workers = [int(p.name) for p in markers.iterdir()]
+        assert all(_running(pid) for pid in workers)
+        os.kill(proc.pid, signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+    deadline = time.monotonic() + 10
+    while any(_running(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_running(pid) for pid in workers)
+
+
 def test_dask_backend_missing(monkeypatch):
     real_find_spec = importlib.util.find_spec
 
