@@ -422,14 +422,22 @@ def _parser() -> argparse.ArgumentParser:
 
 def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "list":
-        rows = []
+        rows = [("simulation", "claims", "presets", "needs")]
+        docs = []
         for name in SIMULATIONS:
             mod = _module(name)
-            doc = (mod.__doc__ or "").strip().splitlines()[0]
-            rows.append((name, ", ".join(mod.CLAIM_IDS), doc))
-        widths = [max(len(r[i]) for r in rows) for i in range(2)]
-        for name, ids, doc in rows:
-            print(f"{name:{widths[0]}}  {ids:{widths[1]}}  {doc}")
+            needs = "; ".join(getattr(mod, "NEEDS", ())) or "-"
+            rows.append((name, ", ".join(mod.CLAIM_IDS), ", ".join(mod.PRESETS), needs))
+            docs.append(" ".join((mod.__doc__ or "").strip().split("\n\n")[0].split()))
+        widths = [max(len(r[i]) for r in rows) for i in range(3)]
+        for i, (name, ids, presets, needs) in enumerate(rows):
+            print(f"{name:{widths[0]}}  {ids:{widths[1]}}  {presets:{widths[2]}}  {needs}")
+            if i:
+                print(f"{'':{widths[0]}}  {docs[i - 1]}")
+        print(
+            "\nRun one with `kdtheory run NAME --preset PRESET` (default: quick, or cpu for a "
+            "neural study); outputs go to paper_figures/ unless --out says otherwise."
+        )
         return 0
     if args.command == "redraw":
         return _redraw(args)

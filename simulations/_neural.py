@@ -59,6 +59,9 @@ def config_tag(cfg) -> str:
     return joblib.hash(asdict(cfg))[:12]
 
 
+#: what every Imagenette study needs beyond the core package (``kdtheory list`` shows it)
+NEURAL_NEEDS = ("extra: neural", "data: Imagenette (imagenette2-64 or larger)")
+
 #: XLA flags of a worker process on a CPU: one thread each, so that ``n_jobs`` workers share the
 #: cores instead of each spreading one small network's ops over all of them
 SINGLE_THREAD_XLA = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"

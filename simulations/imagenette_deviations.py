@@ -68,6 +68,7 @@ from simulations._deviations_stats import (  # noqa: F401 (re-exported for tests
     within_class,
 )
 from simulations._neural import (
+    NEURAL_NEEDS,
     imagenette_images,
     run_trainings,
     student_training,
@@ -83,6 +84,8 @@ from simulations.late_distillation import (  # noqa: F401 (RECOVERED_MIN: re-exp
 
 NAME = "imagenette_deviations"
 CLAIM_IDS = ("NAG-6", "NAG-7")
+#: what it needs beyond the core package (`kdtheory list` shows it)
+NEEDS = NEURAL_NEEDS
 #: statistical claims on real data with a few seeds: reported whatever they show
 REPORTED_ONLY = ("NAG-6", "NAG-7")
 #: the runs of a seed, in table order

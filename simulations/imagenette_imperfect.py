@@ -73,10 +73,18 @@ from kdtheory.plotting import (
     summarize,
 )
 from kdtheory.verdicts import check, holm, mean_estimate, paired_estimate, premise
-from simulations._neural import imagenette_images, run_trainings, student_training, teacher_recipe
+from simulations._neural import (
+    NEURAL_NEEDS,
+    imagenette_images,
+    run_trainings,
+    student_training,
+    teacher_recipe,
+)
 
 NAME = "imagenette_imperfect"
 CLAIM_IDS = ("PD-2", "RES-1")
+#: what it needs beyond the core package (`kdtheory list` shows it)
+NEEDS = NEURAL_NEEDS
 #: statistical claims on real data with a few seeds: reported whatever they show
 REPORTED_ONLY = ("PD-2", "RES-1")
 SETTINGS = ("clean", "corrupt")

@@ -57,10 +57,18 @@ from kdtheory.plotting import (
     summarize,
 )
 from kdtheory.verdicts import Estimate, check, holm, mean_estimate, premise
-from simulations._neural import imagenette_images, run_trainings, student_training, teacher_recipe
+from simulations._neural import (
+    NEURAL_NEEDS,
+    imagenette_images,
+    run_trainings,
+    student_training,
+    teacher_recipe,
+)
 
 NAME = "imagenette_shift"
 CLAIM_IDS = ("RAT-6",)
+#: what it needs beyond the core package (`kdtheory list` shows it)
+NEEDS = NEURAL_NEEDS
 #: a statistical claim on real data: reported whatever it shows
 REPORTED_ONLY = ("RAT-6",)
 #: methods in table order (kdtheory.neural.distill.METHODS), plus the whole-folder reference

@@ -72,6 +72,8 @@ from simulations._tabular_claims import PUBLISHED_ATOL, semi4, semi6
 
 NAME = "tabular_kd"
 CLAIM_IDS = ("SEMI-4", "SEMI-6")
+#: what it needs beyond the core package (`kdtheory list` shows it)
+NEEDS = ("data: magic04.csv, adult.csv",)
 #: claims reported whatever they show (SEMI-6: the published numbers; see _tabular_claims)
 REPORTED_ONLY = _tabular_claims.REPORTED_ONLY
 FIG_A_METHODS = ("scratch", "kd", "kd_p", "kd_cf", "enhanced")

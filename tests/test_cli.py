@@ -139,12 +139,20 @@ def test_library_errors_are_not_swallowed(tmp_path):
         run_simulation("rat_iteration", n_jobs=0, out_dir=tmp_path)
 
 
-def test_list_columns_align(capsys):
+def test_list_columns_align_and_show_presets_and_needs(capsys):
+    import importlib
+
     assert main(["list"]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == len(SIMULATIONS)
-    starts = {line.index(mod_ids) for line, mod_ids in zip(lines, _claim_columns(), strict=True)}
+    rows = [line for line in lines if line.split(" ")[0] in SIMULATIONS]
+    assert len(rows) == len(SIMULATIONS)
+    starts = {line.index(mod_ids) for line, mod_ids in zip(rows, _claim_columns(), strict=True)}
     assert len(starts) == 1  # the claim ids start in one column
+    for row, module in zip(rows, SIMULATIONS.values(), strict=True):
+        mod = importlib.import_module(module)
+        assert ", ".join(mod.PRESETS) in row
+        assert all(need in row for need in getattr(mod, "NEEDS", ()))
+    assert "extra: neural" in rows[-1] and "magic04.csv" in "".join(rows)
 
 
 def _claim_columns():
