@@ -12,10 +12,11 @@ factors), so that ``B^T H B`` is close to the identity and a few tens of iterati
 ``K_nM`` is never formed: each product ``K_nM^T K_nM v`` runs over chunks of ``chunk_size``
 rows, so memory is ``O(M^2 + chunk_size M)``, linear in ``n`` only through the data itself.
 Each iteration evaluates the kernel between every point and every center again; on a CPU, up to
-a few thousand centers, one pass accumulating ``K_nM^T K_nM`` followed by a Cholesky solve on the
-centers' whitened features (``solver="direct"``, the default there) is faster, in the same
-memory. A teacher-student pair of them is solved the same way (:func:`nystrom_sm`,
-:func:`nystrom_rat_fixed_point`).
+a few thousand centers, one pass accumulating the Gram of the centers' whitened features
+``Phi = K_nM W`` (:class:`_Whitening`: a Cholesky factor, or an eigendecomposition where the
+centers' Gram is numerically singular) followed by a Cholesky solve (``solver="direct"``, the
+default there) is faster, in the same memory. A teacher-student pair of them is solved the same
+way (:func:`nystrom_sm`, :func:`nystrom_rat_fixed_point`).
 """
 
 from __future__ import annotations
@@ -68,21 +69,58 @@ def _chunk_moments(X, chunk_size: int, left, others=(), y=None, gram: bool = Tru
     return LL, crosses or [], Ly
 
 
-def _whitening(K_MM: np.ndarray) -> np.ndarray:
-    """``W`` of shape ``(M, r)`` whitening the centers: ``K_MM = U diag(w) U^T``, the ``r``
-    eigenvectors with ``w > M eps max(w)`` (numpy's ``pinv`` cut-off: below it an eigenvalue
-    is rounding), each divided by ``sqrt(w)``. The features
-    ``Phi = K(., C) W`` span the same functions as the centers (up to the dropped directions),
-    with ``W^T K_MM W = I``; a Gram that is numerically singular (repeated or collinear
-    centers, a linear or polynomial kernel of low rank, a smooth kernel on a dense design)
-    only lowers ``r`` (as scikit-learn's ``Nystroem`` does), where a Cholesky factor fails or
-    amplifies rounding."""
-    K = (K_MM + K_MM.T) / 2
-    w, U = scipy.linalg.eigh(K)
-    top = float(w[-1]) if w.size else 0.0
-    cut = len(w) * np.finfo(np.float64).eps * top
-    keep = w > cut if top > 0 else np.zeros(w.shape, bool)
-    return U[:, keep] / np.sqrt(w[keep])
+class _Whitening:
+    """The centers' whitening ``Phi = K(., C) W`` with ``W^T K_MM W = I``: the features a
+    Nystrom ridge regression (and the SM/RaT pairs) is solved on.
+
+    By a Cholesky factor ``R^T R = K_MM + jitter I`` (``W = R^{-1}``, FALKON's, fast) when it
+    exists and its pivots ``R_ii^2`` stay above ``sqrt(eps)`` times the largest (fewer than
+    half the digits lost to the whitening); otherwise, for a Gram that is numerically singular
+    (repeated or collinear centers, a linear or polynomial kernel with more centers than its
+    rank, a smooth kernel on a dense design), by its eigendecomposition
+    ``K_MM = U diag(w) U^T``, keeping the ``r`` eigenvectors with ``w > M eps max(w)`` (numpy's
+    ``pinv`` cut-off; below it an eigenvalue is rounding), ``W = U_r diag(w_r)^{-1/2}``, as
+    scikit-learn's ``Nystroem`` does: a rank-deficient Gram lowers ``r`` instead of failing.
+    """
+
+    PIVOT_FLOOR = float(np.sqrt(np.finfo(np.float64).eps))
+
+    def __init__(self, K_MM: np.ndarray):
+        K = (K_MM + K_MM.T) / 2
+        M = K.shape[0]
+        self.R = self.W = None
+        scale = max(float(np.trace(K)) / max(M, 1), np.finfo(np.float64).tiny)
+        try:
+            R = scipy.linalg.cholesky(
+                K + np.finfo(np.float64).eps * M * scale * np.eye(M), lower=False
+            )
+            pivots = np.diag(R) ** 2
+            if M and pivots.min() > self.PIVOT_FLOOR * pivots.max():
+                self.R = R
+        except np.linalg.LinAlgError:
+            pass
+        if self.R is None:
+            w, U = scipy.linalg.eigh(K)
+            top = float(w[-1]) if w.size else 0.0
+            keep = w > M * np.finfo(np.float64).eps * top if top > 0 else np.zeros(M, bool)
+            self.W = U[:, keep] / np.sqrt(w[keep])
+
+    @property
+    def rank(self) -> int:
+        """Number of features ``r`` (``M`` on the Cholesky path)."""
+        return self.R.shape[0] if self.R is not None else self.W.shape[1]
+
+    def features(self, block: np.ndarray) -> np.ndarray:
+        """``K(rows, C) W`` for a block ``K(rows, C)``."""
+        if self.R is not None:
+            return scipy.linalg.solve_triangular(self.R, block.T, trans="T").T
+        return block @ self.W
+
+    def coef(self, gamma: np.ndarray) -> np.ndarray:
+        """The dual coefficients ``W gamma`` of the centers."""
+        if self.R is not None:
+            return scipy.linalg.solve_triangular(self.R, gamma)
+        return self.W @ gamma
 
 
 def _upper_cholesky(K_MM: np.ndarray) -> np.ndarray:
@@ -237,11 +275,11 @@ class NystromKernelRidge(RegressorMixin, BaseEstimator):
         K_MM = self._gram(C, C)
         block = lambda Z: self._gram(Z, C)  # noqa: E731
         if self.solver_ == "direct":
-            W = _whitening(K_MM)
-            features = lambda Z: block(Z) @ W  # noqa: E731
+            white = _Whitening(K_MM)
+            features = lambda Z: white.features(block(Z))  # noqa: E731
             gram, _, moment = _chunk_moments(X, self.chunk_size, features, y=y)
             gamma = _ridge_solve(gram, float(self.alpha), moment)
-            self.centers_, self.dual_coef_, self.n_iter_ = C, W @ gamma, 1
+            self.centers_, self.dual_coef_, self.n_iter_ = C, white.coef(gamma), 1
             return self
         T = _upper_cholesky(K_MM)
         tri = scipy.linalg.solve_triangular
@@ -327,15 +365,15 @@ def _fitted(estimator, centers: np.ndarray, coef: np.ndarray):
 
 def _pair_moments(teacher, student, X, y, Xt, rat: bool) -> dict:
     """One pass over the source and one over the target rows, in chunks: the centers, their
-    whitenings ``W_T``, ``W_S`` (:func:`_whitening`) and the moments ``Phi^T Phi``,
+    whitenings ``W_T``, ``W_S`` (:class:`_Whitening`) and the moments ``Phi^T Phi``,
     ``Phi^T y``, ``Psi_t^T Phi_t`` and (RaT) ``Phi^T Psi`` or (SM) ``Psi_t^T Psi_t`` of the
     features ``Phi = K(., C_T) W_T``, ``Psi = K(., C_S) W_S`` (``_t``: at the target points),
     each formed chunk by chunk."""
     C_T, C_S = teacher._centers(X), student._centers(Xt)
-    W_T = _whitening(teacher._gram(C_T, C_T))
-    W_S = _whitening(student._gram(C_S, C_S))
-    phi = lambda Z: teacher._gram(Z, C_T) @ W_T  # noqa: E731
-    psi = lambda Z: student._gram(Z, C_S) @ W_S  # noqa: E731
+    W_T = _Whitening(teacher._gram(C_T, C_T))
+    W_S = _Whitening(student._gram(C_S, C_S))
+    phi = lambda Z: W_T.features(teacher._gram(Z, C_T))  # noqa: E731
+    psi = lambda Z: W_S.features(student._gram(Z, C_S))  # noqa: E731
     TT, TS, Ty = _chunk_moments(X, teacher.chunk_size, phi, (psi,) if rat else (), y)
     SS, (ST,), _ = _chunk_moments(Xt, student.chunk_size, psi, (phi,), gram=not rat)
     return {
@@ -371,7 +409,7 @@ def nystrom_sm(teacher, student, X, y, X_target):
     ridge on its centers ``C_S`` (drawn from ``X_target``) fitted to the teacher's target
     predictions (CLAIMS.md 1.2). Both are ridge regressions on whitened features
     ``Phi = K(., C_T) W_T`` and ``Psi = K(., C_S) W_S`` (``W`` whitens the centers' Gram,
-    :func:`_whitening`), so the whole estimator needs the moments ``Phi^T Phi``, ``Phi^T y``,
+    :class:`_Whitening`), so the whole estimator needs the moments ``Phi^T Phi``, ``Phi^T y``,
     ``Psi_t^T Phi_t``, ``Psi_t^T Psi_t``, accumulated over chunks of rows, and two
     ``M x M`` solves: memory ``O(M^2 + chunk M)``, time ``O((n + m) M^2)``.
 
@@ -395,8 +433,8 @@ def nystrom_sm(teacher, student, X, y, X_target):
     gamma = _ridge_solve(mo["PhiPhi"], float(teacher.alpha), mo["Phiy"])
     delta = _ridge_solve(mo["PsiPsi_t"], float(student.alpha), mo["PsiPhi_t"] @ gamma)
     return (
-        _fitted(teacher, mo["C_T"], mo["W_T"] @ gamma),
-        _fitted(student, mo["C_S"], mo["W_S"] @ delta),
+        _fitted(teacher, mo["C_T"], mo["W_T"].coef(gamma)),
+        _fitted(student, mo["C_S"], mo["W_S"].coef(delta)),
     )
 
 
@@ -429,7 +467,7 @@ def nystrom_rat_fixed_point(teacher, student, X, y, X_target):
         Fitted at the fixed point.
     """
     mo = _pair_moments(teacher, student, X, y, X_target, rat=True)
-    r_S = mo["W_S"].shape[1]
+    r_S = mo["W_S"].rank
     D = _ridge_solve(
         mo["PhiPhi"], float(teacher.alpha), np.column_stack([mo["PhiPsi"], mo["Phiy"]])
     )
@@ -437,6 +475,6 @@ def nystrom_rat_fixed_point(teacher, student, X, y, X_target):
     delta = scipy.linalg.solve(lhs, mo["PsiPhi_t"] @ D[:, r_S])
     gamma = D[:, r_S] - D[:, :r_S] @ delta
     return (
-        _fitted(teacher, mo["C_T"], mo["W_T"] @ gamma),
-        _fitted(student, mo["C_S"], mo["W_S"] @ delta),
+        _fitted(teacher, mo["C_T"], mo["W_T"].coef(gamma)),
+        _fitted(student, mo["C_S"], mo["W_S"].coef(delta)),
     )

@@ -15,7 +15,12 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from kdtheory import ResidualAsTeacher, SoftMatching
 from kdtheory.kernels import SobolevMin, gaussian, laplace
-from kdtheory.nystrom import NystromKernelRidge, _upper_cholesky, default_n_centers
+from kdtheory.nystrom import (
+    NystromKernelRidge,
+    _upper_cholesky,
+    _Whitening,
+    default_n_centers,
+)
 
 
 @settings(max_examples=20, deadline=None)
@@ -96,6 +101,7 @@ def test_cg_and_the_pair_paths_fit_a_numerically_singular_gram(kind):
     Xt = X + 0.01 * rng.normal(size=X.shape) if kind != "repeated_points" else X[::-1]
     y = np.sin(2 * X[:, 0]) + rng.normal(size=60)
     K = NystromKernelRidge(kernel=kernel)._gram(X, X)
+    assert _Whitening(K).W is not None  # the eigendecomposition path: no usable Cholesky factor
     R = _upper_cholesky(K)
     assert np.isfinite(R).all() and np.allclose(R, np.triu(R))
     assert np.linalg.norm(R.T @ R - K, 2) <= np.trace(K) / 60  # the jitter stays below mean(diag)
@@ -109,6 +115,18 @@ def test_cg_and_the_pair_paths_fit_a_numerically_singular_gram(kind):
             NystromKernelRidge(kernel=kernel, alpha=0.1, random_state=1),
         ).fit(X, y, X_target=Xt)
         assert np.isfinite(pair.predict(Xt)).all()
+
+
+def test_a_well_conditioned_gram_is_whitened_by_its_cholesky_factor():
+    """The fast path: a Laplace kernel on spread centers keeps its pivots above sqrt(eps) of
+    the largest, so the whitening is the triangular factor, and it whitens: W^T K W = I."""
+    X = np.random.default_rng(0).uniform(size=(80, 3))
+    K = laplace(0.5)(X, X)
+    white = _Whitening(K)
+    assert white.R is not None and white.rank == 80
+    F = white.features(K)  # rows of K(C, C) W: F^T K^{-1} F = W^T K W
+    atol = 10 * 80 * np.finfo(float).eps * np.linalg.cond(K)  # two triangular solves
+    np.testing.assert_allclose(white.features(F.T), np.eye(80), atol=atol)
 
 
 def test_chunks_do_not_change_the_solution_and_cg_is_preconditioned():
