@@ -69,8 +69,17 @@ def claim_rows(claims: Sequence, max_rows: int = 8) -> list[tuple[str, str, str,
             word = combined_verdict(group)
             counts = verdict_counts(group)
             reported = "" if any(c.asserted for c in group) else ", reported"
-            statements = "; ".join(dict.fromkeys(c.statement for c in group))
-            rows.append((cid, word + reported, counts, statements, word))
+            held = sum(c.verdict == "holds" for c in group)
+            n, rest = len(group), len(group) - held
+            checks = f"{n} check{'s' if n > 1 else ''} of {cid}"
+            summary = (
+                f"{checks}: {'the one' if rest == 1 else f'the {rest}'} that "
+                f"{'does' if rest == 1 else 'do'} not hold below; all statements in "
+                "paper_figures/README.md"
+                if rest
+                else f"{checks}, all hold (statements in paper_figures/README.md)"
+            )
+            rows.append((cid, word + reported, counts, summary, word))
             rows += [
                 ("", verdict(c), claim_value_text(c), c.statement, c.verdict)
                 for c in group
@@ -78,13 +87,6 @@ def claim_rows(claims: Sequence, max_rows: int = 8) -> list[tuple[str, str, str,
             ]
         rows += _premise_rows(group)
     return rows
-
-
-def _fit(text: str, width_chars: int) -> str:
-    text = " ".join(text.split())
-    if len(text) <= width_chars:
-        return text
-    return textwrap.shorten(text, width=max(width_chars, 12), placeholder=" ...")
 
 
 #: font size of the note under the table, and a conservative width of its characters (0.6 em)
@@ -98,82 +100,118 @@ def note_lines(width_in: float, left_in: float = 0.2) -> list[str]:
     return textwrap.wrap(REPORTED_NOTE, max(int((width_in - 2 * left_in) / _NOTE_CHAR_IN), 20))
 
 
-def table_height(n_rows: int, width_in: float = 8.4) -> float:
-    """Height in inches of a claims table with ``n_rows`` rows in a figure ``width_in`` inches
-    wide (header, rules, and the note on what the verdicts mean, :func:`note_lines`)."""
-    if not n_rows:
+def table_height(n_lines: int, width_in: float = 8.4) -> float:
+    """Height in inches of a claims table of ``n_lines`` text lines (its rows, each as many
+    lines as its wrapped check takes: :func:`table_lines`) in a figure ``width_in`` inches wide
+    (header, rules, and the note on what the verdicts mean, :func:`note_lines`)."""
+    if not n_lines:
         return 0.0
-    return 0.17 + (n_rows + 1.8 + len(note_lines(width_in))) * _ROW_IN
+    return 0.17 + (n_lines + 1.8 + len(note_lines(width_in))) * _ROW_IN
+
+
+_HEADER = ("claim", "verdict", "value [95% CI]", "check (full statements: paper_figures/README.md)")
+
+
+def _table_columns(fig, rows, width_in: float, left_in: float):
+    """Left edges (inches) of the first three columns, measured on the rendered cells, the
+    check column's left edge, and how many characters fit in the check column."""
+    renderer = fig.canvas.get_renderer()
+    cols = list(zip(*([_HEADER[:3]] + [r[:3] for r in rows]), strict=True))
+    col_x, cur = [], left_in
+    for col in cols:
+        col_x.append(cur)
+        widest = 0.0
+        for text in col:
+            t = fig.text(0, 0, text, fontsize=TABLE_FONTSIZE, weight="bold")
+            widest = max(widest, t.get_window_extent(renderer).width / fig.dpi)
+            t.remove()
+        cur += widest + 0.25
+    probe = fig.text(0, 0, "abcdefghij klmnopqrs tuvwxyz 0123", fontsize=TABLE_FONTSIZE)
+    char_in = probe.get_window_extent(renderer).width / fig.dpi / len(probe.get_text())
+    probe.remove()
+    return col_x, cur, max(int((width_in - cur - left_in) / char_in), 20)
+
+
+def table_lines(fig, rows, width_in: float | None = None, left_in: float = 0.2) -> list:
+    """Each row's check statement wrapped to the check column (never cut short): a list of
+    lines per row, header first. Their total count is the table's :func:`table_height`."""
+    width_in = fig.get_size_inches()[0] if width_in is None else width_in
+    _, check_x, n_chars = _table_columns(fig, rows, width_in, left_in)
+    room = width_in - check_x - left_in
+    renderer = fig.canvas.get_renderer()
+
+    def fits(line: str) -> bool:
+        t = fig.text(0, 0, line, fontsize=TABLE_FONTSIZE)
+        wide = t.get_window_extent(renderer).width / fig.dpi
+        t.remove()
+        return wide <= room
+
+    out = []
+    for r in [_HEADER, *rows]:
+        text, n = " ".join(r[3].split()), n_chars
+        lines = textwrap.wrap(text, n) or [""]
+        while n > 20 and not all(map(fits, lines)):  # the average character was too narrow
+            n -= 2
+            lines = textwrap.wrap(text, n)
+        out.append(lines)
+    return out
 
 
 def draw_claims_table(fig, rows, *, top_in: float, left_in: float = 0.2) -> list:
     """Draw ``rows`` (:func:`claim_rows`) as a table whose top edge lies ``top_in`` inches above
     the bottom of ``fig``; returns the artists. Text only (no axes): columns aligned by measuring
-    the rendered cells, the check statements shortened to the width left."""
+    the rendered cells, each check statement wrapped over as many lines as it needs."""
     width_in, height_in = fig.get_size_inches()
-    renderer = fig.canvas.get_renderer()
-    header = (
-        "claim",
-        "verdict",
-        "value [95% CI]",
-        "check (full statements: paper_figures/README.md)",
-    )
+    col_x, check_x, _ = _table_columns(fig, rows, width_in, left_in)
+    wrapped = table_lines(fig, rows, width_in, left_in)
     fs = TABLE_FONTSIZE
 
-    def y(i: int) -> float:  # baseline row i (0 = header) in figure fraction
+    def y(i: int) -> float:  # baseline of line i (0 = header) in figure fraction
         return (top_in - 0.06 - (i + 0.8) * _ROW_IN) / height_in
 
     def x(inches: float) -> float:
         return inches / width_in
 
     artists = []
-    cols = list(zip(*([header[:3]] + [r[:3] for r in rows]), strict=True))
-    col_x, cur = [], left_in
-    for col in cols:
-        col_x.append(cur)
-        widest = 0.0
-        for text in col:
-            t = fig.text(0, 0, text, fontsize=fs, weight="bold")
-            widest = max(widest, t.get_window_extent(renderer).width / fig.dpi)
-            t.remove()
-        cur += widest + 0.25
-    check_x = cur
-    probe = fig.text(0, 0, "abcdefghij klmnopqrs tuvwxyz 0123", fontsize=fs)
-    char_in = probe.get_window_extent(renderer).width / fig.dpi / len(probe.get_text())
-    probe.remove()
-    n_chars = int((width_in - check_x - left_in) / char_in)
-    for i, row in enumerate([(*header, "holds"), *rows]):
+    line = 0
+    for i, (row, lines) in enumerate(zip([(*_HEADER, "holds"), *rows], wrapped, strict=True)):
         bold = i == 0
-        cells = (*row[:3], _fit(row[3], n_chars))
-        for j, (cx, text) in enumerate(zip([*col_x, check_x], cells, strict=True)):
+        for j, (cx, text) in enumerate(zip([*col_x, check_x], (*row[:3], lines[0]), strict=True)):
             color = _VERDICT_COLOR[row[4]] if (j == 1 and not bold) else "#1a1a1a"
             emphasis = j == 1 and row[4] != "holds"
             weight = "bold" if bold or emphasis or (j == 0 and text) else "normal"
             artists.append(
-                fig.text(x(cx), y(i), text, fontsize=fs, color=color, weight=weight, va="baseline")
+                fig.text(
+                    x(cx), y(line), text, fontsize=fs, color=color, weight=weight, va="baseline"
+                )
             )
-    for k, line in enumerate(note_lines(width_in, left_in)):
+        for k, more in enumerate(lines[1:], start=1):
+            artists.append(
+                fig.text(x(check_x), y(line + k), more, fontsize=fs, color="#1a1a1a", va="baseline")
+            )
+        line += len(lines)
+    for k, text in enumerate(note_lines(width_in, left_in)):
         artists.append(
             fig.text(
                 x(left_in),
-                y(len(rows) + 1 + k) - 0.15 * _ROW_IN / height_in,
-                line,
+                y(line + k) - 0.15 * _ROW_IN / height_in,
+                text,
                 fontsize=_NOTE_FONTSIZE,
                 color="#3a3a3a",
                 style="italic",
                 va="baseline",
             )
         )
-    for yy in (top_in - 0.04, top_in - 0.06 - 1.15 * _ROW_IN):
-        line = Line2D(
+    for yy in (top_in - 0.04, top_in - 0.06 - (0.15 + len(wrapped[0])) * _ROW_IN):
+        rule = Line2D(
             [x(left_in), x(width_in - left_in)],
             [yy / height_in] * 2,
             transform=fig.transFigure,
             color="0.35",
             lw=0.6,
         )
-        fig.add_artist(line)
-        artists.append(line)
+        fig.add_artist(rule)
+        artists.append(rule)
     return artists
 
 

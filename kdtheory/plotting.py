@@ -45,6 +45,7 @@ from kdtheory._plotlayout import (  # noqa: E402
     place_legends_below,
     shared_legend,
     table_height,
+    table_lines,
     wrap_title,
 )
 from kdtheory._plotstyle import (  # noqa: E402
@@ -367,7 +368,8 @@ def claims_footer(fig, claims, *, max_rows: int = 8, top_in: float | None = None
     """Draw the claims table (one row per check, or per claim id when there are more than
     ``max_rows`` checks) at the bottom of ``fig``; returns its height in inches."""
     rows = claim_rows(claims or [], max_rows)
-    height = table_height(len(rows), fig.get_size_inches()[0])
+    n_lines = sum(map(len, table_lines(fig, rows))) if rows else 0
+    height = table_height(n_lines, fig.get_size_inches()[0])
     if rows:
         draw_claims_table(fig, rows, top_in=height if top_in is None else top_in)
     return height
@@ -429,7 +431,8 @@ def finish_figure(
             shared_h = box.height / fig.dpi + 0.1
     rows = claim_rows(claims or [], max_rows)
     width += shared_w
-    table_in = table_height(len(rows), width)
+    n_lines = sum(map(len, table_lines(fig, rows, width))) if rows else 0
+    table_in = table_height(n_lines, width)
     total = height + title_in + shared_h + table_in
     fig.set_size_inches(width, total)
     if rows:

@@ -169,6 +169,29 @@ def test_every_figure_explains_its_verdicts(n_cols):
     assert "inconclusive (undecided)" in texts
 
 
+@pytest.mark.parametrize("width", [1, 3])
+def test_verdict_rows_are_wrapped_never_cut(width):
+    """Every check statement is drawn whole (wrapped over lines in its column, inside the
+    figure, one row below the other), however long and however narrow the figure."""
+    long = "the statement of a check " + " ".join(f"word{i}" for i in range(60))
+    claims = [Claim("RAT-1", long + " one", False, 0.5, (0.1, 0.9)), Claim("RAT-2", "short", True)]
+    fig, axes = new_figure(1, width)
+    try:
+        for ax in np.atleast_1d(axes).flat:
+            ax.plot([1, 2], [1, 2])
+        finish_figure(fig, claims, "A title (RAT-1)")
+        renderer = fig.canvas.get_renderer()
+        drawn = [t for t in fig.texts if t.get_style() != "italic"]
+        text = " ".join(t.get_text() for t in drawn)
+        boxes = [t.get_window_extent(renderer) for t in drawn if t.get_text()]
+    finally:
+        plt.close(fig)
+    assert long + " one" in " ".join(text.split()) and "..." not in text
+    assert all(b.x1 <= fig.bbox.width + 1 and b.y0 >= 0 for b in boxes)
+    tops = [(round(b.x0), round(b.y0)) for b in boxes]
+    assert len(tops) == len(set(tops))  # no two texts drawn over each other
+
+
 # --------------------------------------------------------------------------- styles
 def _tracked_methods() -> dict[str, set[str]]:
     """Method names in the tracked tables of the small presets (what the figures plot)."""
