@@ -116,6 +116,25 @@ def distillation_paths(
     ValueError
         For an unknown method or solver, or ``solver="structured"`` on other kernels or on
         inputs with more than one feature.
+
+    Examples
+    --------
+    Exact target risks of SM and RaT along three student ridges, from one factorization: the
+    teacher's large fixed ridge keeps SM near 0.3 at every student ridge, while RaT, which
+    corrects the teacher's bias, reaches 0.01 at the smallest:
+
+    >>> import numpy as np
+    >>> from kdtheory.kernels import SobolevMin
+    >>> from kdtheory.shift import two_piece_shift
+    >>> rng = np.random.default_rng(0)
+    >>> X, Xt = two_piece_shift(4.0).draw(rng, 200)
+    >>> Xe = np.linspace(0, 1, 101)[:, None]
+    >>> f = lambda x: np.sin(2 * np.pi * x[:, 0])
+    >>> paths = distillation_paths(X, Xt, Xe, kernel=SobolevMin(), teacher_ridge=20.0,
+    ...                            student_ridges=[0.01, 0.1, 1.0], methods=("sm", "rat"))
+    >>> {m: p.risk(f(X), f(Xe), noise_sd=0.5)["risk"].round(3).tolist()
+    ...  for m, p in paths.items()}
+    {'sm': [0.286, 0.292, 0.329], 'rat': [0.01, 0.032, 0.197]}
     """
     unknown = set(methods) - set(PATH_INPUTS)
     if unknown:

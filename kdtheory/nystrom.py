@@ -190,6 +190,18 @@ class NystromKernelRidge(RegressorMixin, BaseEstimator):
     solver_ : str
         ``"cg"`` or ``"direct"``.
     n_features_in_ : int
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.uniform(size=(2000, 2))
+    >>> y = np.sin(4 * X[:, 0]) + 0.1 * rng.standard_normal(2000)
+    >>> model = NystromKernelRidge(n_centers=200, alpha=1.0, random_state=0).fit(X, y)
+    >>> model.solver_, model.centers_.shape
+    ('direct', (200, 2))
+    >>> bool(np.sqrt(np.mean((model.predict(X) - np.sin(4 * X[:, 0])) ** 2)) < 0.1)
+    True
     """
 
     _parameter_constraints: dict = {
