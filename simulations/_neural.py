@@ -113,12 +113,14 @@ def run_trainings(
 
     With ``n_jobs != 1`` the tasks run in that many worker processes (joblib), each with
     single-threaded XLA on a CPU (:func:`worker_environment`: the small networks of the studies
-    leave cores idle between their ops, so two one-thread workers train about twice as many
-    images per second as one two-thread process); on an accelerator they run one at a time.
-    Tasks that reuse another task's stages (RaT continues the SM student) must not train them
-    at the same time: ``first`` (a predicate on grid points) names the points whose stages
-    others read, and those run, in parallel, before the rest. A result depends on the number
-    of XLA threads only through floating-point summation order.
+    leave cores idle between their ops, so on two cores two one-thread workers train 1.57 times
+    the images per second of one process, ``benchmarks/bench_workers.py``); on an accelerator
+    they run one at a time. Tasks that reuse another task's stages (RaT continues the SM
+    student) must not train them at the same time: ``first`` (a predicate on grid points) names
+    the points whose stages others read, and those run, in parallel, before the rest. XLA's
+    thread count could change a result through floating-point summation order; measured, it
+    does not (the benchmark's parameters, and ``imagenette_imperfect``'s table, came out
+    bit-identical with one and two workers).
     """
     import jax
 
