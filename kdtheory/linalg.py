@@ -41,10 +41,10 @@ def _ridges(ridge: ArrayLike, name: str = "ridge values") -> NDArray:
     try:
         r = np.atleast_1d(np.asarray(ridge, dtype=float))
     except (TypeError, ValueError):
-        raise ValueError(f"{name} must be finite numbers >= 0, got {ridge!r}.") from None
+        raise ValueError(f"{name} must be finite and >= 0, got {ridge!r}.") from None
     flags = any(isinstance(v, bool | np.bool_) for v in np.ravel(np.asarray(ridge, dtype=object)))
     if flags or r.ndim != 1 or np.any(~np.isfinite(r)) or np.any(r < 0):
-        raise ValueError(f"{name} must be finite numbers >= 0, got {ridge!r}.")
+        raise ValueError(f"{name} must be finite and >= 0, got {ridge!r}.")
     return r
 
 

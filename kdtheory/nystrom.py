@@ -89,11 +89,8 @@ class _Whitening:
         K = (K_MM + K_MM.T) / 2
         M = K.shape[0]
         self.R = self.W = None
-        scale = max(float(np.trace(K)) / max(M, 1), np.finfo(np.float64).tiny)
         try:
-            R = scipy.linalg.cholesky(
-                K + np.finfo(np.float64).eps * M * scale * np.eye(M), lower=False
-            )
+            R = _upper_cholesky(K, escalate=False)
             pivots = np.diag(R) ** 2
             if M and pivots.min() > self.PIVOT_FLOOR * pivots.max():
                 self.R = R
@@ -123,19 +120,21 @@ class _Whitening:
         return self.W @ gamma
 
 
-def _upper_cholesky(K_MM: np.ndarray) -> np.ndarray:
+def _upper_cholesky(K_MM: np.ndarray, *, escalate: bool = True) -> np.ndarray:
     """``R`` upper triangular with ``R^T R = K_MM + jitter I`` (FALKON's preconditioner): the
     jitter ``eps M`` times the mean diagonal, raised a hundredfold until the factorization
-    succeeds (a numerically singular Gram has eigenvalues slightly below zero)."""
+    succeeds (a numerically singular Gram has eigenvalues slightly below zero); with
+    ``escalate=False`` only the first jitter is tried (``numpy.linalg.LinAlgError`` if it
+    fails)."""
     M = K_MM.shape[0]
-    scale = max(float(np.trace(K_MM)) / M, np.finfo(np.float64).tiny)
+    scale = max(float(np.trace(K_MM)) / max(M, 1), np.finfo(np.float64).tiny)
     jitter = np.finfo(np.float64).eps * M * scale
     K = (K_MM + K_MM.T) / 2
     while True:
         try:
             return scipy.linalg.cholesky(K + jitter * np.eye(M), lower=False)
         except np.linalg.LinAlgError:
-            if jitter > scale:  # cannot happen for a positive semi-definite Gram
+            if not escalate or jitter > scale:  # the latter: not for a semi-definite Gram
                 raise
             jitter *= 100.0
 
@@ -273,11 +272,10 @@ class NystromKernelRidge(RegressorMixin, BaseEstimator):
         NystromKernelRidge
             ``self``.
         """
-        validate_params(self)
         check_numeric_y(y, type(self).__name__)
         X, y = validate_data(self, X, y, y_numeric=True, dtype=np.float64)
         n = X.shape[0]
-        C = self._centers(X)
+        C = self._centers(X)  # validates the parameters (_check_params)
         M = C.shape[0]
         self.solver_ = (
             ("direct" if M <= DIRECT_MAX_CENTERS else "cg")

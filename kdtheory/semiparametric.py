@@ -457,13 +457,10 @@ class DistilledRegressor(RegressorMixin, BaseEstimator):
         return ("csr", "csc") if self.__sklearn_tags__().input_tags.sparse else False
 
     def _check_params(self) -> None:
-        validate_params(self)
-        _check_scale(self.scale)
-        correction_gamma(0.0, 0.5, correction=self.correction)  # raises on an unknown rule
-        if not (isinstance(self.c, str) and self.c == "cv"):
-            if isinstance(self.c, str) or np.ndim(self.c) != 0:
-                raise ValueError(f"c must be a finite number > 0 or 'cv', got {self.c!r}.")
-            _check_c(self.c)
+        validate_params(self)  # types, the scale, a number c > 0 or "cv"
+        correction_gamma(0.0, 0.5, correction=self.correction)  # a finite number, if a number
+        if self.c != "cv":
+            _check_c(self.c)  # finite
         if isinstance(self.cv, Integral) and not isinstance(self.cv, bool):
             if self.cv < 2:
                 raise ValueError(f"cv must be an integer >= 2 or a CV splitter, got {self.cv!r}.")

@@ -398,9 +398,6 @@ class ResidualAsTeacher(_StudentTeacher):
         "method": [StrOptions(set(_METHODS))],
     }
 
-    def _check_params(self) -> None:
-        validate_params(self)  # step: a number in (0, inf), so finite
-
     def fit(self, X, y, X_target=None):
         """Run RaT on source data ``(X, y)`` with the student on ``X_target`` (default ``X``).
 
@@ -430,8 +427,7 @@ class ResidualAsTeacher(_StudentTeacher):
             When the Picard iteration stops before converging but does not diverge
             (``rho(M) < 1`` for kernel ridge pairs: raise ``n_iter``).
         """
-        self._check_params()
-        teacher, student = self._components()
+        teacher, student = self._components()  # validates the parameters
         X, y, Xt = self._validate_inputs(X, y, X_target)
         teacher, student = self._paths(teacher, student, X.shape[1])
         structured = self.solver_ == "structured"

@@ -31,6 +31,7 @@ from kdtheory._filters import (
     log_gd_filter,
     matched_progress_time,
 )
+from kdtheory.linalg import _ridges
 from kdtheory.shift import CovariateShift
 
 __all__ = [
@@ -67,10 +68,7 @@ def minimax_exponent(decay: float) -> float:
 
 
 def _ridge_path(lam: ArrayLike, name: str) -> NDArray:
-    lam = np.atleast_1d(np.asarray(lam, dtype=float))
-    if np.any(~np.isfinite(lam)) or np.any(lam < 0):
-        raise ValueError(f"{name} must be finite and >= 0, got {lam!r}.")
-    return lam
+    return _ridges(lam, name)  # the one ridge check every solver path shares
 
 
 def sequence_filter(

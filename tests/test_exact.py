@@ -253,7 +253,7 @@ def test_filters_shapes_and_errors():
     np.testing.assert_array_equal(h, 1.0 / (d[:, None] + np.array([1.0, 3.0])[None, :]))
     np.testing.assert_array_equal(ridge_filter(d, 1.0)[:, 0], d / (d + 1.0))
     for bad in (-1.0, np.nan, np.inf, [[1.0]]):
-        with pytest.raises(ValueError, match="ridge values must be finite numbers >= 0"):
+        with pytest.raises(ValueError, match="ridge values must be finite and >= 0"):
             inverse_filter(d, bad)
 
 
