@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import textwrap
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import matplotlib
 
@@ -102,7 +103,7 @@ def note_lines(width_in: float, left_in: float = 0.2) -> list[str]:
 
 def table_height(n_lines: int, width_in: float = 8.4) -> float:
     """Height in inches of a claims table of ``n_lines`` text lines (its rows, each as many
-    lines as its wrapped check takes: :func:`table_lines`) in a figure ``width_in`` inches wide
+    lines as its wrapped check takes: :func:`table_layout`) in a figure ``width_in`` inches wide
     (header, rules, and the note on what the verdicts mean, :func:`note_lines`)."""
     if not n_lines:
         return 0.0
@@ -132,11 +133,25 @@ def _table_columns(fig, rows, width_in: float, left_in: float):
     return col_x, cur, max(int((width_in - cur - left_in) / char_in), 20)
 
 
-def table_lines(fig, rows, width_in: float | None = None, left_in: float = 0.2) -> list:
-    """Each row's check statement wrapped to the check column (never cut short): a list of
-    lines per row, header first. Their total count is the table's :func:`table_height`."""
+class TableLayout(NamedTuple):
+    """Where a claims table's cells go: the left edges (inches) of the claim, verdict and value
+    columns and of the check column, and each row's check wrapped into lines (header first)."""
+
+    col_x: list
+    check_x: float
+    lines: list
+
+    @property
+    def n_lines(self) -> int:
+        """Text lines of the rows, header included: what :func:`table_height` counts."""
+        return sum(map(len, self.lines))
+
+
+def table_layout(fig, rows, width_in: float | None = None, left_in: float = 0.2) -> TableLayout:
+    """Measure a claims table once: the columns on the rendered cells, and each row's check
+    statement wrapped to the check column (never cut short; each line measured to fit)."""
     width_in = fig.get_size_inches()[0] if width_in is None else width_in
-    _, check_x, n_chars = _table_columns(fig, rows, width_in, left_in)
+    col_x, check_x, n_chars = _table_columns(fig, rows, width_in, left_in)
     room = width_in - check_x - left_in
     renderer = fig.canvas.get_renderer()
 
@@ -154,16 +169,19 @@ def table_lines(fig, rows, width_in: float | None = None, left_in: float = 0.2) 
             n -= 2
             lines = textwrap.wrap(text, n)
         out.append(lines)
-    return out
+    return TableLayout(col_x, check_x, out)
 
 
-def draw_claims_table(fig, rows, *, top_in: float, left_in: float = 0.2) -> list:
+def draw_claims_table(
+    fig, rows, *, top_in: float, left_in: float = 0.2, layout: TableLayout | None = None
+) -> list:
     """Draw ``rows`` (:func:`claim_rows`) as a table whose top edge lies ``top_in`` inches above
     the bottom of ``fig``; returns the artists. Text only (no axes): columns aligned by measuring
-    the rendered cells, each check statement wrapped over as many lines as it needs."""
+    the rendered cells, each check statement wrapped over as many lines as it needs
+    (``layout``: :func:`table_layout`'s measurement, when the caller has it already)."""
     width_in, height_in = fig.get_size_inches()
-    col_x, check_x, _ = _table_columns(fig, rows, width_in, left_in)
-    wrapped = table_lines(fig, rows, width_in, left_in)
+    layout = table_layout(fig, rows, width_in, left_in) if layout is None else layout
+    col_x, check_x, wrapped = layout
     fs = TABLE_FONTSIZE
 
     def y(i: int) -> float:  # baseline of line i (0 = header) in figure fraction

@@ -45,7 +45,7 @@ from kdtheory._plotlayout import (  # noqa: E402
     place_legends_below,
     shared_legend,
     table_height,
-    table_lines,
+    table_layout,
     wrap_title,
 )
 from kdtheory._plotstyle import (  # noqa: E402
@@ -368,10 +368,11 @@ def claims_footer(fig, claims, *, max_rows: int = 8, top_in: float | None = None
     """Draw the claims table (one row per check, or per claim id when there are more than
     ``max_rows`` checks) at the bottom of ``fig``; returns its height in inches."""
     rows = claim_rows(claims or [], max_rows)
-    n_lines = sum(map(len, table_lines(fig, rows))) if rows else 0
-    height = table_height(n_lines, fig.get_size_inches()[0])
+    layout = table_layout(fig, rows) if rows else None
+    height = table_height(layout.n_lines if rows else 0, fig.get_size_inches()[0])
     if rows:
-        draw_claims_table(fig, rows, top_in=height if top_in is None else top_in)
+        top = height if top_in is None else top_in
+        draw_claims_table(fig, rows, top_in=top, layout=layout)
     return height
 
 
@@ -431,12 +432,12 @@ def finish_figure(
             shared_h = box.height / fig.dpi + 0.1
     rows = claim_rows(claims or [], max_rows)
     width += shared_w
-    n_lines = sum(map(len, table_lines(fig, rows, width))) if rows else 0
-    table_in = table_height(n_lines, width)
+    layout = table_layout(fig, rows, width) if rows else None
+    table_in = table_height(layout.n_lines if rows else 0, width)
     total = height + title_in + shared_h + table_in
     fig.set_size_inches(width, total)
     if rows:
-        draw_claims_table(fig, rows, top_in=table_in)
+        draw_claims_table(fig, rows, top_in=table_in, layout=layout)
     fig.suptitle(title, y=1 - 0.08 / total, va="top", fontsize=_TITLE_FONTSIZE)
     fig._suptitle.set_in_layout(False)  # its room is reserved above
     if shared is not None:
