@@ -158,8 +158,8 @@ PRESETS = {
     # real Imagenette on two CPU cores at 64 px: the bank's air64 teacher on one half of the
     # train folder (d_T = 256), students of widths 32/64/128 (d_S = 128) on the other half,
     # d_A = 64, the paper's lam = 2/3 only, five seeds, two epochs per student; the corrupted
-    # teacher for PD-2's methods only (RES-1 on the clean teacher, which errs already); about
-    # 42 minutes with the teacher in the bank (7 minutes, trained once)
+    # teacher for PD-2's methods only (RES-1 on the clean teacher, which errs already); 26
+    # minutes with --n-jobs 2 (42 with one worker) and the teacher in the bank (7 minutes, once)
     "cpu": Config(
         teacher="air64",
         student_widths=(32, 64, 128),

@@ -298,18 +298,31 @@ def test_learning_rate_schedule():
     assert np.argmax(rates) == 20
 
 
-def test_methods_share_the_teacher_and_report_their_budget(tmp_path):
-    rng = np.random.default_rng(0)
-    src = (rng.integers(0, 256, (20, 8, 8, 3), dtype=np.uint8), rng.integers(0, 3, 20))
-    tgt = (rng.integers(0, 256, (16, 8, 8, 3), dtype=np.uint8), rng.integers(0, 3, 16))
-    proto = distill.Protocol(
+def _source_and_target(seed: int, n_source: int, n_target: int):
+    """Random 8 x 8 labelled source and target splits of three classes."""
+    rng = np.random.default_rng(seed)
+    return tuple(
+        (rng.integers(0, 256, (n, 8, 8, 3), dtype=np.uint8), rng.integers(0, 3, n))
+        for n in (n_source, n_target)
+    )
+
+
+def _two_rounds(train_cfg, **extra):
+    """A tiny protocol: a 1-epoch teacher and two RaT rounds of one epoch per stage."""
+    return distill.Protocol(
         student=TINY,
-        train=train.TrainConfig(epochs=2, batch_size=8, pad=1),
+        train=train_cfg,
         teacher_epochs=1,
         rounds=2,
         refit_epochs=1,
         student_epochs=1,
+        **extra,
     )
+
+
+def test_methods_share_the_teacher_and_report_their_budget(tmp_path):
+    src, tgt = _source_and_target(0, 20, 16)
+    proto = _two_rounds(train.TrainConfig(epochs=2, batch_size=8, pad=1))
     out = {m: distill.run_method(m, proto, src, tgt, 3, tmp_path) for m in distill.METHODS}
     teacher = out["teacher"][0]
     for m, (_, t) in out.items():  # every method saw the same (checkpointed) teacher
@@ -334,9 +347,7 @@ def test_methods_share_the_teacher_and_report_their_budget(tmp_path):
 
 @pytest.mark.parametrize("method", ["rat", "rat_eta0", "sm_long", "sm_ce"])
 def test_continuation_stages_train_at_the_protocols_reduced_rate(tmp_path, monkeypatch, method):
-    rng = np.random.default_rng(2)
-    src = (rng.integers(0, 256, (12, 8, 8, 3), dtype=np.uint8), rng.integers(0, 3, 12))
-    tgt = (rng.integers(0, 256, (8, 8, 8, 3), dtype=np.uint8), rng.integers(0, 3, 8))
+    src, tgt = _source_and_target(2, 12, 8)
     rates = {}
     real = distill.train
 
@@ -345,15 +356,8 @@ def test_continuation_stages_train_at_the_protocols_reduced_rate(tmp_path, monke
         return real(network, data, cfg, *args, desc=desc, **kwargs)
 
     monkeypatch.setattr(distill, "train", spy)
-    proto = distill.Protocol(
-        student=TINY,
-        train=train.TrainConfig(epochs=1, batch_size=8, learning_rate=0.3),
-        teacher_epochs=1,
-        rounds=2,
-        refit_epochs=1,
-        student_epochs=1,
-        continue_lr_factor=0.1,
-    )
+    train_cfg = train.TrainConfig(epochs=1, batch_size=8, learning_rate=0.3)
+    proto = _two_rounds(train_cfg, continue_lr_factor=0.1)
     result, _ = distill.run_method(method, proto, src, tgt, 0, tmp_path)
     assert rates["teacher"] == rates["sm"] == 0.3  # first trainings from an initialization
     later = [s for s in result.stages if s != "sm"]
