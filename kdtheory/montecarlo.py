@@ -42,11 +42,16 @@ _CACHE_SUFFIX = ".pkl"
 
 
 def _plain(value: Any) -> Any:
-    """Convert numpy scalars and arrays to Python objects, recursively, for a canonical repr."""
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
+    """Convert numpy scalars and arrays to Python objects, recursively, for a canonical repr.
+
+    A number equal to an integer is written as that integer (``2.0``, ``np.float32(2)`` and
+    ``2`` all become ``2``), so that a grid value's random stream depends on the value, not on
+    the type it was typed in; booleans stay booleans, and NaN and infinities stay floats.
+    """
+    if isinstance(value, np.generic | np.ndarray):
+        return _plain(value.tolist())
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
     if isinstance(value, tuple | list):
         return type(value)(_plain(v) for v in value)
     if isinstance(value, Mapping):
@@ -63,8 +68,8 @@ def _stable_words(params: Mapping[str, Any], n_words: int = 4) -> list[int]:
     """A few uint32 words identifying ``params``, stable across processes and sessions.
 
     Unlike :func:`hash`, which is salted per process for strings, the words come from SHA-256 of
-    :func:`_canonical`, so ``np.int64(3)`` and ``3`` give the same words, and so do dicts that
-    differ only in key order.
+    :func:`_canonical`, so ``np.int64(3)``, ``3.0`` and ``3`` give the same words, and so do dicts
+    that differ only in key order.
     """
     digest = hashlib.sha256(_canonical(params).encode("utf-8")).digest()
     return [int.from_bytes(digest[4 * i : 4 * i + 4], "little") for i in range(n_words)]

@@ -23,6 +23,8 @@ from _mc_tasks import (
     multi_task,
     normal_task,
 )
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pandas.testing import assert_frame_equal
 
 from kdtheory.montecarlo import _stable_words, run_grid
@@ -65,6 +67,43 @@ def test_stable_words_canonical():
     assert _stable_words({"n": np.int64(3), "a": 1.5}) == _stable_words({"a": 1.5, "n": 3})
     assert _stable_words({"n": 3}) != _stable_words({"n": 4})
     assert all(0 <= w < 2**32 for w in _stable_words({"n": 3}))
+
+
+_EXACT_INTEGERS = st.integers(-(2**53), 2**53)
+
+
+@settings(max_examples=60, deadline=None)
+@given(k=_EXACT_INTEGERS, nested=st.booleans())
+def test_a_value_equal_to_an_integer_has_one_stream_whatever_its_type(k, nested):
+    """``2``, ``2.0``, ``np.float32(2)`` and ``np.int64(2)`` are one grid value: one stream."""
+    forms = [k, float(k), np.float64(k), np.int64(k)]
+    if abs(k) <= 2**24:  # float32 holds every integer up to 2**24 exactly
+        forms.append(np.float32(k))
+    if nested:  # inside lists, tuples, arrays and dicts too
+        forms = [{"grid": [v, 0.5], "pair": (v,)} for v in forms]
+        forms.append({"grid": np.array([k, 0.5]), "pair": (float(k),)})
+    words = {tuple(_stable_words({"p": v})) for v in forms}
+    assert len(words) == 1
+
+
+@settings(max_examples=40, deadline=None)
+@given(k=st.integers(-1000, 1000), frac=st.floats(1e-9, 1 - 1e-9))
+def test_values_that_differ_keep_different_streams(k, frac):
+    """A non-integral float, a boolean and a string never share an integer's stream."""
+    base = _stable_words({"p": k})
+    assert _stable_words({"p": k + frac}) != base
+    assert _stable_words({"p": str(k)}) != base
+    if k in (0, 1):
+        assert _stable_words({"p": bool(k)}) != base
+
+
+def test_integral_floats_and_integers_in_a_grid_give_the_same_table():
+    """``run_grid`` over ``scale=[2]`` and over ``scale=[2.0]``: the same draws, trial by trial."""
+    as_int = run_grid(normal_task, {"n": [5], "scale": [2]}, n_trials=3, seed=4, progress=False)
+    as_float = run_grid(
+        normal_task, {"n": [5.0], "scale": [2.0]}, n_trials=3, seed=4, progress=False
+    )
+    assert_frame_equal(as_int.drop(columns=["n", "scale"]), as_float.drop(columns=["n", "scale"]))
 
 
 def test_sequential_equals_parallel():
