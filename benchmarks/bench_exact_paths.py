@@ -26,7 +26,7 @@ CASE = r"""
 import json, resource, sys, time
 from dataclasses import replace
 import numpy as np
-from simulations.rat_separation import PRESETS, _rate_task
+from kdtheory.simulations.rat_separation import PRESETS, _rate_task
 
 solver, n, shift = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
 cfg = replace(PRESETS["full"], solver=solver, probes=None)

@@ -1,8 +1,9 @@
 """Images per second of the Imagenette studies' student trainings: one process, or two workers.
 
-The studies run their trainings through :func:`simulations._neural.run_trainings`; with
+The studies run their trainings through :func:`kdtheory.simulations._neural.run_trainings`; with
 ``--n-jobs 2`` on a CPU it starts two worker processes, each with single-threaded XLA
-(:data:`simulations._neural.SINGLE_THREAD_XLA`). This script measures, in one run, side by side:
+(:data:`kdtheory.simulations._neural.SINGLE_THREAD_XLA`). This script measures, in one run,
+side by side:
 
 * **one process** (the default ``--n-jobs 1``): ``--tasks`` student trainings one after the
   other in one process with XLA's default threads;
@@ -43,7 +44,7 @@ def _train(n_tasks: int, n_images: int) -> dict:
 
     from kdtheory.neural.distill import distillation_loss, method_hparams, training_data
     from kdtheory.neural.train import init_network, train
-    from simulations import imagenette_imperfect as study
+    from kdtheory.simulations import imagenette_imperfect as study
 
     proto = study.protocol(study.PRESETS["cpu"])
     cfg = replace(proto.train, epochs=1)
@@ -92,7 +93,7 @@ def main(argv=None) -> dict:
     args = parser.parse_args(argv)
     if args.tasks < 2 or args.tasks % 2:
         parser.error("--tasks must be an even number >= 2")
-    from simulations._neural import SINGLE_THREAD_XLA
+    from kdtheory.simulations._neural import SINGLE_THREAD_XLA
 
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load {os.getloadavg()}")
     one = _result(_spawn(args.tasks, args.images, {}))

@@ -15,7 +15,7 @@ from pathlib import Path
 DOCS = Path(__file__).resolve().parent
 ROOT = DOCS.parent
 sys.path.insert(0, str(DOCS / "_ext"))
-sys.path.insert(0, str(ROOT))  # the simulations package, when kdtheory is not installed editable
+sys.path.insert(0, str(ROOT))  # kdtheory and kdtheory.simulations, when not installed
 
 os.environ.setdefault("MPLBACKEND", "Agg")
 

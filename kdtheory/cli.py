@@ -38,22 +38,22 @@ from kdtheory.io import (
 )
 from kdtheory.montecarlo import recorded_compute_seconds
 
-#: simulation name -> module under ``simulations``
+#: simulation name -> module (the checkout's ``simulations/`` folder, installed as ``kdtheory.simulations``)
 SIMULATIONS = {
-    "rat_separation": "simulations.rat_separation",
-    "rat_iteration": "simulations.rat_iteration",
-    "rat_interaction": "simulations.rat_interaction",
-    "eigen_exaggeration": "simulations.eigen_exaggeration",
-    "confidence_exaggeration": "simulations.confidence_exaggeration",
-    "late_distillation": "simulations.late_distillation",
-    "gradient_denoising": "simulations.gradient_denoising",
-    "pd_robustness": "simulations.pd_robustness",
-    "semiparametric_bias": "simulations.semiparametric_bias",
-    "crossfit_overfitting": "simulations.crossfit_overfitting",
-    "tabular_kd": "simulations.tabular_kd",
-    "imagenette_shift": "simulations.imagenette_shift",
-    "imagenette_imperfect": "simulations.imagenette_imperfect",
-    "imagenette_deviations": "simulations.imagenette_deviations",
+    "rat_separation": "kdtheory.simulations.rat_separation",
+    "rat_iteration": "kdtheory.simulations.rat_iteration",
+    "rat_interaction": "kdtheory.simulations.rat_interaction",
+    "eigen_exaggeration": "kdtheory.simulations.eigen_exaggeration",
+    "confidence_exaggeration": "kdtheory.simulations.confidence_exaggeration",
+    "late_distillation": "kdtheory.simulations.late_distillation",
+    "gradient_denoising": "kdtheory.simulations.gradient_denoising",
+    "pd_robustness": "kdtheory.simulations.pd_robustness",
+    "semiparametric_bias": "kdtheory.simulations.semiparametric_bias",
+    "crossfit_overfitting": "kdtheory.simulations.crossfit_overfitting",
+    "tabular_kd": "kdtheory.simulations.tabular_kd",
+    "imagenette_shift": "kdtheory.simulations.imagenette_shift",
+    "imagenette_imperfect": "kdtheory.simulations.imagenette_imperfect",
+    "imagenette_deviations": "kdtheory.simulations.imagenette_deviations",
 }
 
 #: header of ``paper_figures/README.md``, the index of the figures

@@ -1,4 +1,4 @@
-"""The figure of :mod:`simulations.imagenette_deviations` (NAG-6, NAG-7)."""
+"""The figure of :mod:`kdtheory.simulations.imagenette_deviations` (NAG-6, NAG-7)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from kdtheory.plotting import (
     method_kwargs,
     new_figure,
 )
-from simulations.imagenette_deviations import (
+from kdtheory.simulations.imagenette_deviations import (
     RECOVERED_MIN,
     SLOPE_KINDS,
     SPLITS,

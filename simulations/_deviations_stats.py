@@ -1,12 +1,12 @@
-"""The statistics of :mod:`simulations.imagenette_deviations` (NAG-6, NAG-7).
+"""The statistics of :mod:`kdtheory.simulations.imagenette_deviations` (NAG-6, NAG-7).
 
 NAG-6: for the teacher's top class ``c``, ``x = logit(p_T[c])`` and ``y = logit(p_S[c])`` with
 ``p`` clipped to ``[P_CLIP, 1 - P_CLIP]`` (:func:`class_logits`, :func:`top_class_logits`), and
 the OLS slope of ``y`` on ``x`` (:func:`slope_fit`), evaluated after every student stage
 (:func:`evaluate_stage`); the main time is the stage nearest the teacher's budget ``t = T``
 (:func:`main_epochs`). NAG-7's recovered fraction is the linear toy's
-(:func:`simulations.late_distillation.recovered_fraction`). Kept apart from the study module,
-which re-exports these names; this module does not import it.
+(:func:`kdtheory.simulations.late_distillation.recovered_fraction`). Kept apart from the study
+module, which re-exports these names; this module does not import it.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Verdicts and figure of :mod:`simulations.eigen_exaggeration` (NAG-1..NAG-5)."""
+"""Verdicts and figure of :mod:`kdtheory.simulations.eigen_exaggeration` (NAG-1..NAG-5)."""
 
 from __future__ import annotations
 
@@ -18,8 +18,7 @@ from kdtheory.plotting import (
     new_figure,
     ordered_colors,
 )
-from kdtheory.verdicts import holm
-from simulations.eigen_exaggeration import (
+from kdtheory.simulations.eigen_exaggeration import (
     BOTTOM_BOUND_MAX,
     CLOSED_FORM_RTOL,
     EIGEN_RESOLUTION,
@@ -28,6 +27,7 @@ from simulations.eigen_exaggeration import (
     ROUNDING_BOUND,
     STUDENT_EXCESS_BOUND,
 )
+from kdtheory.verdicts import holm
 
 
 def _bounded(value: float, bound: float) -> tuple[float, str]:

@@ -1,4 +1,4 @@
-"""The ``large`` preset's rate task of :mod:`simulations.rat_separation`: the structured path.
+"""The ``large`` preset's rate task of :mod:`kdtheory.simulations.rat_separation`: structured.
 
 One design per task: every method's exact bias at each student ridge of a window around the
 schedule (RaT, SM) or around ``n^{-2/3}`` (kernel ridge on the labels), its variance exact up to
@@ -28,7 +28,7 @@ def structured_rate_task(rng: np.random.Generator, *, n: int, shift: float, cfg,
         Source size, and target size under shift.
     shift : float
         ``B`` of :func:`kdtheory.shift.two_piece_shift`; 1 for no shift (target = source).
-    cfg : simulations.rat_separation.Config
+    cfg : kdtheory.simulations.rat_separation.Config
         The preset.
     targets : dict
         Name -> ``f*``.

@@ -15,7 +15,7 @@ from kdtheory.plotting import (
     method_kwargs,
     new_figure,
 )
-from simulations.imagenette_shift import DRAWN, METHODS
+from kdtheory.simulations.imagenette_shift import DRAWN, METHODS
 
 
 def _ci_points(ax, summary: pd.DataFrame, x, **style) -> None:

@@ -1,4 +1,4 @@
-"""The verdicts of :mod:`simulations.tabular_kd` (claims SEMI-4 and SEMI-6), from its analysis.
+"""The verdicts of :mod:`kdtheory.simulations.tabular_kd` (SEMI-4 and SEMI-6), from its analysis.
 
 SEMI-6 compares our MAGIC means with the published ones (deterministic comparisons of means,
 reported). SEMI-4 compares the methods of Figure B paired over the repeats: the students of a

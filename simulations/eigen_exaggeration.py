@@ -428,16 +428,16 @@ def claims(df: pd.DataFrame, analysis: dict | None = None) -> list[Claim]:
     (``relation="<"``), not with digits that differ between machines. The hypotheses that are
     numbers on the run (distinct eigenvalues, the spectrum's span of at least
     ``MIN_SPAN_DECADES`` decades, ``X X^T`` invertible: ``X`` of rank ``n``, ``b`` small at the
-    bottom of the spectrum) are checked as premises (:mod:`simulations._eigen_report`).
+    bottom of the spectrum) are checked as premises (:mod:`kdtheory.simulations._eigen_report`).
     """
-    from simulations._eigen_report import claims_of
+    from kdtheory.simulations._eigen_report import claims_of
 
     return claims_of(analyze(df) if analysis is None else analysis)
 
 
 def plot(df: pd.DataFrame, analysis: dict, claim_list: list[Claim] | None = None):
     """Six panels: progress spectra, bottom/top ratio vs t, generations, filter order, NAG-1
-    (:mod:`simulations._eigen_report`)."""
-    from simulations._eigen_report import draw
+    (:mod:`kdtheory.simulations._eigen_report`)."""
+    from kdtheory.simulations._eigen_report import draw
 
     return draw(analysis, claim_list)

@@ -34,7 +34,7 @@ control's (paired by seed) above 0, and the same within classes: the verdict is 
 difference; the ``kd`` slope above 1 (the paper's statistic), read only where the difference
 holds (premise); from ``t = T`` on, ``|slope - 1|`` shrinking: its point estimates decreasing
 and its change from ``t = T`` to the end with its 95% CI below 0
-(:func:`simulations.confidence_exaggeration.shrink_claim`).
+(:func:`kdtheory.simulations.confidence_exaggeration.shrink_claim`).
 
 NAG-7 statistic. ``R`` = test error (1 - top-1 accuracy on the val folder) at the end of the
 budget; the recovered fraction ``(R_label - R_switch) / (R_label - R_kd)``, the ratio of the
@@ -56,8 +56,7 @@ import pandas as pd
 from kdtheory.claims import Claim
 from kdtheory.formatting import format_ci, format_estimate
 from kdtheory.plotting import summarize
-from kdtheory.verdicts import check, holm, mean_estimate, paired_estimate, premise
-from simulations._deviations_stats import (  # noqa: F401 (re-exported for tests and docs)
+from kdtheory.simulations._deviations_stats import (  # noqa: F401 (re-exported for tests and docs)
     LOGIT_CLIP,
     P_CLIP,
     class_logits,
@@ -67,20 +66,21 @@ from simulations._deviations_stats import (  # noqa: F401 (re-exported for tests
     top_class_logits,
     within_class,
 )
-from simulations._neural import (
+from kdtheory.simulations._neural import (
     NEURAL_NEEDS,
     imagenette_images,
     run_trainings,
     student_training,
     teacher_recipe,
 )
-from simulations.confidence_exaggeration import shrink_claim
-from simulations.late_distillation import (  # noqa: F401 (RECOVERED_MIN: re-exported, the plot)
+from kdtheory.simulations.confidence_exaggeration import shrink_claim
+from kdtheory.simulations.late_distillation import (  # noqa: F401 (RECOVERED_MIN: re-exported, the plot)
     RECOVERED_MIN,
     gain_premise,
     recovered_fraction,
     recovery_check,
 )
+from kdtheory.verdicts import check, holm, mean_estimate, paired_estimate, premise
 
 NAME = "imagenette_deviations"
 CLAIM_IDS = ("NAG-6", "NAG-7")
@@ -517,9 +517,9 @@ def result_table(analysis: dict) -> pd.DataFrame:
 
 
 def plot(df: pd.DataFrame, analysis: dict, claim_list: list[Claim] | None = None):
-    """The figure (:mod:`simulations._deviations_plot`): the NAG-6 scatter at ``t = T``, the
-    slope against the student's training time, accuracy trajectories, final errors and the
-    recovered fraction, with the verdict table."""
-    from simulations._deviations_plot import draw
+    """The figure (:mod:`kdtheory.simulations._deviations_plot`): the NAG-6 scatter at
+    ``t = T``, the slope against the student's training time, accuracy trajectories, final
+    errors and the recovered fraction, with the verdict table."""
+    from kdtheory.simulations._deviations_plot import draw
 
     return draw(df, analysis, claim_list)

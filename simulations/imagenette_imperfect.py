@@ -72,14 +72,14 @@ from kdtheory.plotting import (
     new_figure,
     summarize,
 )
-from kdtheory.verdicts import check, holm, mean_estimate, paired_estimate, premise
-from simulations._neural import (
+from kdtheory.simulations._neural import (
     NEURAL_NEEDS,
     imagenette_images,
     run_trainings,
     student_training,
     teacher_recipe,
 )
+from kdtheory.verdicts import check, holm, mean_estimate, paired_estimate, premise
 
 NAME = "imagenette_imperfect"
 CLAIM_IDS = ("PD-2", "RES-1")

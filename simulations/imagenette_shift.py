@@ -56,14 +56,14 @@ from kdtheory.formatting import format_ci, format_value
 from kdtheory.plotting import (
     summarize,
 )
-from kdtheory.verdicts import Estimate, check, holm, mean_estimate, premise
-from simulations._neural import (
+from kdtheory.simulations._neural import (
     NEURAL_NEEDS,
     imagenette_images,
     run_trainings,
     student_training,
     teacher_recipe,
 )
+from kdtheory.verdicts import Estimate, check, holm, mean_estimate, premise
 
 NAME = "imagenette_shift"
 CLAIM_IDS = ("RAT-6",)
@@ -528,7 +528,7 @@ def result_table(analysis: dict) -> pd.DataFrame:
 
 def plot(df: pd.DataFrame, analysis: dict, claim_list: list[Claim] | None = None):
     """Target accuracy per method and shift; RaT's paired differences; the teacher across the
-    shift; RaT's change per round (:mod:`simulations._shift_plot`)."""
-    from simulations._shift_plot import plot_shift
+    shift; RaT's change per round (:mod:`kdtheory.simulations._shift_plot`)."""
+    from kdtheory.simulations._shift_plot import plot_shift
 
     return plot_shift(df, analysis, claim_list)

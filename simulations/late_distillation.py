@@ -66,7 +66,7 @@ CLAIM_IDS = ("NAG-7",)
 #: the issue asks to report whatever the simulation shows: NAG-7 is not asserted by the tests
 REPORTED_ONLY = ("NAG-7",)
 #: "most of the gain": the recovered fraction at the midpoint switch, with 95% confidence (also
-#: the Imagenette study's threshold, :mod:`simulations.imagenette_deviations`)
+#: the Imagenette study's threshold, :mod:`kdtheory.simulations.imagenette_deviations`)
 RECOVERED_MIN = 0.5
 MIDPOINT = 0.5
 
@@ -220,7 +220,7 @@ def recovered_fraction(label, kd, switch) -> Estimate:
 
     Three pandas Series are paired by their index (the design or the seed; a key missing on one
     side is refused), arrays by position; used by the linear toy and by
-    :mod:`simulations.imagenette_deviations`.
+    :mod:`kdtheory.simulations.imagenette_deviations`.
     """
     if not all(isinstance(v, pd.Series) for v in (label, kd, switch)):
         label, kd, switch = (np.asarray(v, dtype=float) for v in (label, kd, switch))
@@ -235,7 +235,7 @@ def gain_premise(statement: str, gain: Estimate) -> Premise:
 def recovery_check(statement: str, recovery: Estimate, gain: Premise, *, detail: str) -> Claim:
     """NAG-7's check: the recovered fraction's 95% CI above :data:`RECOVERED_MIN`, read only
     where there is a gain to recover (``gain``, :func:`gain_premise`); shared with
-    :mod:`simulations.imagenette_deviations`."""
+    :mod:`kdtheory.simulations.imagenette_deviations`."""
     return check("NAG-7", statement, recovery, above=RECOVERED_MIN, premise=[gain], detail=detail)
 
 

@@ -87,8 +87,8 @@ from kdtheory.plotting import (
     new_figure,
     summarize,
 )
+from kdtheory.simulations.gradient_denoising import augment
 from kdtheory.verdicts import check, holm, mean_estimate, premise
-from simulations.gradient_denoising import augment
 
 NAME = "pd_robustness"
 CLAIM_IDS = ("PD-2",)

@@ -55,9 +55,9 @@ from kdtheory.plotting import (
 )
 from kdtheory.rates import fit_rate
 from kdtheory.shift import two_piece_shift
+from kdtheory.simulations._targets import SobolevTarget
 from kdtheory.theory import sm_floor, unseen_energy
 from kdtheory.verdicts import check, estimate_from_fit, holm, paired_estimate
-from simulations._targets import SobolevTarget
 
 NAME = "rat_interaction"
 CLAIM_IDS = ("RAT-5",)

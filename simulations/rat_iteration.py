@@ -33,6 +33,7 @@ from kdtheory.plotting import (
     ordered_colors,
 )
 from kdtheory.shift import two_piece_shift
+from kdtheory.simulations._targets import SobolevTarget
 from kdtheory.student_teacher import (
     picard_rate,
     rat_fixed_point,
@@ -41,7 +42,6 @@ from kdtheory.student_teacher import (
 )
 from kdtheory.theory import rat_ridge_schedule
 from kdtheory.verdicts import holm
-from simulations._targets import SobolevTarget
 
 NAME = "rat_iteration"
 CLAIM_IDS = ("RAT-3",)

@@ -53,6 +53,8 @@ from kdtheory.plotting import (
 )
 from kdtheory.rates import fit_rate
 from kdtheory.shift import two_piece_shift
+from kdtheory.simulations._rat_structured import structured_rate_task
+from kdtheory.simulations._targets import PeriodicTarget, SobolevTarget
 from kdtheory.theory import minimax_exponent, population_teacher_bias, rat_ridge_schedule, sm_floor
 from kdtheory.verdicts import (
     check,
@@ -62,8 +64,6 @@ from kdtheory.verdicts import (
     paired_estimate,
     premise,
 )
-from simulations._rat_structured import structured_rate_task
-from simulations._targets import PeriodicTarget, SobolevTarget
 
 NAME = "rat_separation"
 CLAIM_IDS = ("RAT-1", "RAT-2", "RAT-4")
@@ -193,7 +193,10 @@ def _rate_task(rng: np.random.Generator, *, n: int, shift: float, cfg: Config) -
 
 
 def _structured_rate_task(rng: np.random.Generator, *, n: int, shift: float, cfg: Config):
-    """The large preset's task (:func:`simulations._rat_structured.structured_rate_task`)."""
+    """The large preset's task.
+
+    :func:`kdtheory.simulations._rat_structured.structured_rate_task` on this module's targets.
+    """
     return structured_rate_task(rng, n=n, shift=shift, cfg=cfg, targets=TARGETS)
 
 

@@ -24,8 +24,8 @@ against the hard labels, ``c`` in {1e-5, ..., 1e3}); students refitted ``n_repea
 *are* the seeded ``k``-tree forest (scikit-learn draws tree seeds in order), so one 40-tree fit
 per method and repeat gives every student size of Figure A (AUC ignores the log-p scale's ``exp``).
 
-Verdicts (:mod:`simulations._tabular_claims`): SEMI-6, our MAGIC means against the published
-ones (reported); SEMI-4, Figure B's methods paired over the repeats (95% t intervals).
+Verdicts (:mod:`kdtheory.simulations._tabular_claims`): SEMI-6, our MAGIC means against the
+published ones (reported); SEMI-4, Figure B's methods paired over the repeats (95% t intervals).
 
 Data: :func:`kdtheory.io.load_tabular` looks in ``Config.data_root``, then ``$KDTHEORY_DATA``, then
 the user cache folder; where none has the CSV, :func:`run` raises ``FileNotFoundError`` saying how
@@ -66,9 +66,9 @@ from kdtheory.plotting import (
     new_figure,
 )
 from kdtheory.semiparametric import C_GRID, CrossFitTeacher, DistilledRegressor
+from kdtheory.simulations import _tabular_claims
+from kdtheory.simulations._tabular_claims import PUBLISHED_ATOL, semi4, semi6
 from kdtheory.verdicts import holm
-from simulations import _tabular_claims
-from simulations._tabular_claims import PUBLISHED_ATOL, semi4, semi6
 
 NAME = "tabular_kd"
 CLAIM_IDS = ("SEMI-4", "SEMI-6")

@@ -219,7 +219,7 @@ def test_an_output_folder_that_cannot_be_written_stops_before_computing(
 ):
     """The outputs' folder is checked first: a run never computes and then fails at its write
     (a folder under a file cannot be created, even by root)."""
-    from simulations import pd_robustness
+    from kdtheory.simulations import pd_robustness
 
     blocker = tmp_path / "a_file"
     blocker.write_text("not a folder")

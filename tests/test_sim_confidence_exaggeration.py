@@ -17,8 +17,8 @@ from kdtheory.claims import combined_verdict
 from kdtheory.dynamics import distill_filter, gd_filter, gd_predictions, gd_weights
 from kdtheory.kernels import gaussian
 from kdtheory.rates import fit_slope
+from kdtheory.simulations import confidence_exaggeration as ce
 from kdtheory.verdicts import Estimate
-from simulations import confidence_exaggeration as ce
 
 
 def _sample(seed: int = 0, n: int = 30, dim: int = 60, h: float = 0.2):

@@ -1,4 +1,4 @@
-"""Tests of simulations.crossfit_overfitting (claim SEMI-3).
+"""Tests of kdtheory.simulations.crossfit_overfitting (claim SEMI-3).
 
 The mixture's ``p0`` is checked against Bayes' rule on the Gaussian densities, the radius rule
 against the stated law of the Bayes logit, and the task, analysis, claims and figure on a tiny
@@ -26,7 +26,7 @@ from scipy.stats import multivariate_normal
 from statsmodels.stats.multitest import multipletests
 
 from kdtheory.claims import Claim, combined_verdict
-from simulations import crossfit_overfitting as cf
+from kdtheory.simulations import crossfit_overfitting as cf
 
 TINY = cf.Config(
     n=300,

@@ -14,7 +14,7 @@ from scipy import stats
 from kdtheory.claims import combined_verdict
 from kdtheory.dynamics import SpectralDecomposition, gd_filter, gd_weights, simulate_gd
 from kdtheory.io import table_csv_text
-from simulations import eigen_exaggeration as ee
+from kdtheory.simulations import eigen_exaggeration as ee
 
 #: a small configuration: two designs per dynamics, three student times (1.0 is required)
 SMALL = dataclasses.replace(ee.PRESETS["quick"], n_designs=2, t_ratios=(0.5, 1.0, 3.0))

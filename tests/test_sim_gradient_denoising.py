@@ -11,8 +11,8 @@ import pytest
 from scipy.stats import multivariate_normal
 
 from kdtheory.io import table_csv_text
+from kdtheory.simulations import gradient_denoising as gd
 from kdtheory.verdicts import ALPHA
-from simulations import gradient_denoising as gd
 
 MEANS = gd.class_means(4, 0.8, 8, 2.0)
 

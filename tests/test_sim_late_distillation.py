@@ -20,7 +20,7 @@ from kdtheory.dynamics import (
     switch_filter,
 )
 from kdtheory.linalg import linear_smoother_risk
-from simulations import late_distillation as ld
+from kdtheory.simulations import late_distillation as ld
 
 SMALL = dataclasses.replace(ld.PRESETS["quick"], n_designs=4, n=30, p=12, n_times=120)
 

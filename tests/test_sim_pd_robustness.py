@@ -15,7 +15,7 @@ from scipy.stats import multivariate_normal
 from statsmodels.stats.multitest import multipletests
 
 from kdtheory.losses import power_divergence_kd_loss
-from simulations import pd_robustness as pr
+from kdtheory.simulations import pd_robustness as pr
 
 CFG = pr.PRESETS["quick"]
 EPS = np.finfo(float).eps

@@ -1,4 +1,4 @@
-"""Tests of simulations.rat_interaction (claim RAT-5).
+"""Tests of kdtheory.simulations.rat_interaction (claim RAT-5).
 
 The oracle's tie-break picks the largest ridge within ``ORACLE_RTOL`` of the minimum and does not
 move under noise far below that window. The decomposition behind RaT's floor: on the target
@@ -24,7 +24,7 @@ import pytest
 from kdtheory.claims import combined_verdict
 from kdtheory.kernels import sobolev_min_eigenfunctions
 from kdtheory.shift import two_piece_shift
-from simulations import rat_interaction as ri
+from kdtheory.simulations import rat_interaction as ri
 
 FIGURES = Path(__file__).resolve().parents[1] / "paper_figures"
 RANKS = (1, 3)

@@ -1,4 +1,4 @@
-"""Tests of simulations.rat_iteration's verdicts (claim RAT-3).
+"""Tests of kdtheory.simulations.rat_iteration's verdicts (claim RAT-3).
 
 Hand-built summary tables get the verdicts the rules give: a fixed-point error at rounding level
 is recorded as the bound ``< 1e-10``, a larger one as its value, one above the tolerance fails;
@@ -16,7 +16,7 @@ import pytest
 
 from kdtheory.claims import combined_verdict
 from kdtheory.formatting import format_estimate
-from simulations import rat_iteration as ri
+from kdtheory.simulations import rat_iteration as ri
 
 FIGURES = Path(__file__).resolve().parents[1] / "paper_figures"
 

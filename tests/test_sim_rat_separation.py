@@ -1,4 +1,4 @@
-"""Tests of simulations.rat_separation's verdicts (claims RAT-1, RAT-2, RAT-4).
+"""Tests of kdtheory.simulations.rat_separation's verdicts (claims RAT-1, RAT-2, RAT-4).
 
 Hand-built tables with known slopes get the verdicts the rules give: SM's slope inside the
 equivalence margin holds and a decaying SM fails (RAT-1), an unbiased teacher leaves RAT-1
@@ -24,7 +24,7 @@ import pandas as pd
 import pytest
 
 from kdtheory.claims import combined_verdict
-from simulations import rat_separation as rs
+from kdtheory.simulations import rat_separation as rs
 
 FIGURES = Path(__file__).resolve().parents[1] / "paper_figures"
 NS = (100, 200, 400, 800)

@@ -1,4 +1,4 @@
-"""Tests of simulations.semiparametric_bias (claims SEMI-1, SEMI-2, SEMI-5).
+"""Tests of kdtheory.simulations.semiparametric_bias (claims SEMI-1, SEMI-2, SEMI-5).
 
 The bands the claims use are derived in the module's comments; the tests check those derivations
 (the local-slope inequalities of SEMI-1, the expansion constants ``K`` of SEMI-2), the exact
@@ -31,7 +31,7 @@ from sklearn.linear_model import LinearRegression
 
 from kdtheory.claims import Claim, combined_verdict
 from kdtheory.semiparametric import DistilledRegressor, distillation_target, target_bias
-from simulations import semiparametric_bias as sb
+from kdtheory.simulations import semiparametric_bias as sb
 
 FIGURES = Path(__file__).resolve().parents[1] / "paper_figures"
 

@@ -21,8 +21,8 @@ from sklearn.model_selection import GridSearchCV, KFold
 
 from kdtheory.claims import Claim
 from kdtheory.io import DATA_ENV_VAR, load_tabular
-from simulations import _tabular_claims as tc
-from simulations import tabular_kd as tk
+from kdtheory.simulations import _tabular_claims as tc
+from kdtheory.simulations import tabular_kd as tk
 
 FIGURES = Path(__file__).resolve().parents[1] / "paper_figures"
 

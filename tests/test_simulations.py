@@ -92,7 +92,7 @@ def test_presets_are_frozen_and_full_is_larger():
 
 def test_rat_separation_full_preset_acceptance_numbers():
     """The acceptance numbers are part of the full preset's claims (checked under -m slow)."""
-    from simulations import rat_separation as rs
+    from kdtheory.simulations import rat_separation as rs
 
     cfg = rs.PRESETS["full"]
     assert min(cfg.ns) <= 100 and max(cfg.ns) >= 6400 and cfg.n_designs >= 20

@@ -228,7 +228,7 @@ def test_rat_separation_structured_rates_agree_with_the_dense_task():
     errors, a normal-theory bound failing with probability < 1e-4)."""
     import dataclasses
 
-    import simulations.rat_separation as rs
+    import kdtheory.simulations.rat_separation as rs
 
     base = dataclasses.replace(rs.PRESETS["large"], ns=(200,), n_designs=1, probes=64, n_eval=400)
     for exact_max_n in (200, 199):
@@ -257,7 +257,7 @@ def test_rat_separation_structured_rates_agree_with_the_dense_task():
 def test_rat_separation_large_preset_runs_end_to_end_on_a_small_grid(tmp_path):
     import dataclasses
 
-    import simulations.rat_separation as rs
+    import kdtheory.simulations.rat_separation as rs
 
     cfg = dataclasses.replace(rs.PRESETS["large"], ns=(100, 200, 400), n_designs=3, n_eval=300)
     df = rs.run(cfg, progress=False, cache_dir=tmp_path)

@@ -22,8 +22,8 @@ from kdtheory.claims import combined_verdict  # noqa: E402
 from kdtheory.cli import main  # noqa: E402
 from kdtheory.montecarlo import _CACHE_SUFFIX  # noqa: E402
 from kdtheory.neural.data import IMAGENETTE_CLASSES  # noqa: E402
-from simulations import imagenette_deviations as sim  # noqa: E402
-from simulations._neural import config_tag  # noqa: E402
+from kdtheory.simulations import imagenette_deviations as sim  # noqa: E402
+from kdtheory.simulations._neural import config_tag  # noqa: E402
 
 
 # --------------------------------------------------------------------------- statistics

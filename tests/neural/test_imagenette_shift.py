@@ -21,7 +21,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from _imagenette_folder import run_smoke, write_imagenette  # noqa: E402
 
 from kdtheory.cli import main  # noqa: E402
-from simulations import imagenette_shift as sim  # noqa: E402
+from kdtheory.simulations import imagenette_shift as sim  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,7 @@ from kdtheory.losses import power_divergence_kd_loss  # noqa: E402
 from kdtheory.neural import distill, train  # noqa: E402
 from kdtheory.neural import imperfect as imp  # noqa: E402
 from kdtheory.neural.models import NetworkConfig  # noqa: E402
-from simulations import imagenette_imperfect as sim  # noqa: E402
+from kdtheory.simulations import imagenette_imperfect as sim  # noqa: E402
 
 TINY = NetworkConfig(width=4, depth=1, n_stages=2, n_classes=3)  # feature width 8
 

@@ -1,4 +1,4 @@
-"""The studies' training runner (simulations._neural.run_trainings): parallel workers, phases."""
+"""The studies' training runner, ``kdtheory.simulations._neural.run_trainings``: workers, phases."""
 
 import json
 import os
@@ -10,7 +10,7 @@ import pytest
 
 pytest.importorskip("jax")
 
-from simulations._neural import SINGLE_THREAD_XLA, run_trainings  # noqa: E402
+from kdtheory.simulations._neural import SINGLE_THREAD_XLA, run_trainings  # noqa: E402
 
 
 @dataclass(frozen=True)

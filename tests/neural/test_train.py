@@ -414,7 +414,7 @@ def test_core_package_imports_without_jax():
         "import sys\n"
         "for name in ('jax', 'flax', 'optax', 'orbax'): sys.modules[name] = None\n"
         "import kdtheory, kdtheory.cli, kdtheory.neural, kdtheory.neural.shift\n"
-        "import simulations.imagenette_shift\n"
+        "import kdtheory.simulations.imagenette_shift\n"
         "try:\n"
         "    import kdtheory.neural.train\n"
         "except ImportError as err:\n"
