@@ -34,39 +34,57 @@ OKABE_ITO: dict[str, str] = {
 REFERENCE_COLOR = "#7F7F7F"
 
 _C = OKABE_ITO
-#: One colour and marker per kind of method. Methods of one family (the same estimator under
-#: another simulation's name) share it; different families never share a (colour, marker) pair.
+#: Paul Tol's colour-blind safe "muted" colours (and a ColorBrewer brown) for the methods the
+#: seven usable Okabe-Ito colours do not cover.
+TOL_MUTED: dict[str, str] = {
+    "indigo": "#332288",
+    "cyan": "#88CCEE",
+    "teal": "#44AA99",
+    "olive": "#999933",
+    "rose": "#CC6677",
+    "wine": "#882255",
+    "purple": "#AA4499",
+    "brown": "#8C510A",
+}
+_T = TOL_MUTED
+#: One colour and marker per kind of method, the same in every figure. A colour names one role
+#: and nothing else: methods that share a colour are variants of that role and never meet in
+#: one figure (black: a teacher; reddish purple: an oracle; orange: KD with its budget, scale or
+#: start changed; brown: residual learning and its ablations), and they differ in marker. No
+#: (colour, marker) pair belongs to two families.
 FAMILY_STYLE: dict[str, dict] = {
     "teacher": {"color": _C["black"], "marker": "s"},
+    "noisy": {"color": _C["black"], "marker": "d"},  # a teacher with noise
     "labels": {"color": _C["bluish_green"], "marker": "^"},
     "kd": {"color": _C["vermillion"], "marker": "v"},
     "rat": {"color": _C["blue"], "marker": "o"},
     "rat_schedule": {"color": _C["sky_blue"], "marker": "D"},
+    "rat_eta0": {"color": _T["indigo"], "marker": "X"},
     "oracle": {"color": _C["reddish_purple"], "marker": "X"},
+    "bayes": {"color": _C["reddish_purple"], "marker": "o"},  # the oracle teacher p(y|x)
     "kd_long": {"color": _C["orange"], "marker": "d"},
-    "kd_ce": {"color": _C["sky_blue"], "marker": "P"},
-    # the eighth colour of the shift figure (yellow is too light on white): Paul Tol's wine,
-    # from his colour-blind safe "muted" scheme
-    "rat_eta0": {"color": "#882255", "marker": "X"},
-    "kd_plus_ce": {"color": "#882255", "marker": "P"},
-    "crossfit": {"color": _C["sky_blue"], "marker": "o"},
-    "enhanced": {"color": _C["blue"], "marker": "P"},
     "kd_p": {"color": _C["orange"], "marker": "<"},
-    "ortho": {"color": _C["reddish_purple"], "marker": "*"},
     "switch": {"color": _C["orange"], "marker": "o"},
-    "bayes": {"color": _C["blue"], "marker": "s"},
-    "noisy": {"color": _C["sky_blue"], "marker": "d"},
-    "pd_ts": {"color": _C["blue"], "marker": "h"},
-    "pd_st": {"color": _C["reddish_purple"], "marker": "p"},
-    "res": {"color": _C["sky_blue"], "marker": "h"},
-    "res_no_beta": {"color": _C["sky_blue"], "marker": ">"},
-    "res_no_mask": {"color": _C["sky_blue"], "marker": "<"},
-    "res_no_pretrain": {"color": _C["sky_blue"], "marker": "X"},
-    "kd_res": {"color": _C["orange"], "marker": "X"},
-    "teacher_full": {"color": _C["sky_blue"], "marker": "s"},
-    "kd_full": {"color": _C["reddish_purple"], "marker": "v"},
-    "switch_full": {"color": _C["blue"], "marker": "D"},
+    "kd_plus_ce": {"color": _T["wine"], "marker": "P"},
+    "crossfit": {"color": _T["olive"], "marker": "o"},
+    "enhanced": {"color": _T["cyan"], "marker": "P"},
+    "ortho": {"color": _T["purple"], "marker": "*"},
+    "pd_ts": {"color": _T["teal"], "marker": "h"},
+    "pd_st": {"color": _T["rose"], "marker": "p"},
+    "res": {"color": _T["brown"], "marker": "h"},
+    "res_no_beta": {"color": _T["brown"], "marker": ">"},
+    "res_no_mask": {"color": _T["brown"], "marker": "<"},
+    "res_no_pretrain": {"color": _T["brown"], "marker": "X"},
+    "kd_res": {"color": _T["brown"], "marker": "D"},
     "reference": {"color": REFERENCE_COLOR, "marker": None},
+}
+#: The families that share a colour, by the role the colour names (a test checks that no other
+#: two families share one).
+COLOR_ROLES: dict[str, tuple[str, ...]] = {
+    "a teacher": ("teacher", "noisy"),
+    "an oracle": ("oracle", "bayes"),
+    "KD with its budget, scale or start changed": ("kd_long", "kd_p", "switch"),
+    "residual learning": ("res", "res_no_beta", "res_no_mask", "res_no_pretrain", "kd_res"),
 }
 
 
@@ -87,7 +105,7 @@ METHOD_STYLE: dict[str, dict] = {
     "oracle": _method("oracle", "oracle (target labels)", short="oracle"),
     "source": _method("labels", "student on source labels"),
     "sm_long": _method("kd_long", "SM with RaT's budget"),
-    "sm_ce": _method("kd_ce", "SM + CE on source labels"),
+    "sm_ce": _method("kd_plus_ce", "SM + CE on source labels"),
     "rat_eta0": _method("rat_eta0", "RaT with eta = 0 (no residual)"),
     # semiparametric_bias, tabular_kd, crossfit_overfitting
     "kd": _method("kd", "KD"),
@@ -104,10 +122,6 @@ METHOD_STYLE: dict[str, dict] = {
     "student": _method("kd", "KD student"),
     "label": _method("labels", "labels only (for t_total)"),
     "switch_mid": _method("switch", "labels, then the teacher from t_total / 2"),
-    # imagenette_deviations: NAG-7 with a teacher trained for the students' budget
-    "teacher_full": _method("teacher_full", "teacher (students' budget)"),
-    "kd_full": _method("kd_full", "KD from the start (full teacher)"),
-    "switch_full": _method("switch_full", "labels, then the full teacher"),
     "best_label": _method("labels", "best early-stopped label model", kind="reference"),
     # gradient_denoising
     "one_hot": _method("labels", "one-hot labels"),

@@ -49,6 +49,7 @@ from kdtheory._plotlayout import (  # noqa: E402
     wrap_title,
 )
 from kdtheory._plotstyle import (  # noqa: E402
+    COLOR_ROLES,
     FAMILY_STYLE,
     METHOD_STYLE,
     OKABE_ITO,
@@ -69,6 +70,7 @@ from kdtheory.rates import RateFit  # noqa: E402
 
 __all__ = [
     "METHOD_STYLE",
+    "COLOR_ROLES",
     "FAMILY_STYLE",
     "OKABE_ITO",
     "REFERENCE_COLOR",

@@ -7,7 +7,6 @@ import pandas as pd
 
 from kdtheory.claims import Claim
 from kdtheory.plotting import (
-    OKABE_ITO,
     REFERENCE_COLOR,
     ci_series,
     dress_axis,
@@ -84,7 +83,7 @@ def _slope_panel(ax, a: dict, kind: str) -> None:
         name = "KD student" if method == "kd" else "label student (control)"
         kw = method_kwargs(method, label=f"{name}, {split}", capsize=3, **_SPLIT_STYLE[split])
         ci_series(ax, g, "ratio", log=False, **kw)
-    ax.axhline(1.0, color=OKABE_ITO["vermillion"], lw=1, ls=":", label="slope 1: no exaggeration")
+    ax.axhline(1.0, color=REFERENCE_COLOR, lw=1, ls=":", label="slope 1: no exaggeration")
     ratios = sorted(s.ratio.unique())
     ax.set_xticks(ratios, [_times_T(r) for r in ratios])
     dress_axis(

@@ -569,7 +569,7 @@ def _ci_panel(ax, table: pd.DataFrame, features: str, x: str) -> None:
         style = {"ls": "-", "marker": "o"} if train else {"ls": "--", "marker": "s", "mfc": "w"}
         label = f"{dlabel}, {split}"
         ci_series(ax, g, x, "slope", dodged=(i, 4, step), color=color, label=label, **style)
-    ax.axhline(1.0, color=OKABE_ITO["vermillion"], lw=1, ls=":", label="slope 1: no exaggeration")
+    ax.axhline(1.0, color=REFERENCE_COLOR, lw=1, ls=":", label="slope 1: no exaggeration")
     ax.set_xscale("log")
     ax.grid(True, which="both", alpha=0.25)
 

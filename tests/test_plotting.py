@@ -19,6 +19,7 @@ from hypothesis import strategies as st  # noqa: E402
 
 from kdtheory.claims import Claim  # noqa: E402
 from kdtheory.plotting import (  # noqa: E402
+    COLOR_ROLES,
     FAMILY_STYLE,
     METHOD_STYLE,
     SIMULATION_METHODS,
@@ -229,6 +230,19 @@ def test_a_colour_and_marker_is_one_family():
         assert style["color"] == FAMILY_STYLE[style["family"]]["color"], method
         assert style["marker"] == FAMILY_STYLE[style["family"]]["marker"], method
         assert style["color"].lower() != "#f0e442", method  # no yellow on white
+
+
+def test_a_colour_names_one_role_in_every_figure():
+    """Two families share a colour only as variants of one role (COLOR_ROLES), so a colour
+    never means two unrelated methods across the figures (and never two in one figure)."""
+    role_of = {family: role for role, families in COLOR_ROLES.items() for family in families}
+    by_colour: dict[str, list[str]] = {}
+    for family, style in FAMILY_STYLE.items():
+        by_colour.setdefault(style["color"].lower(), []).append(family)
+    for colour, families in by_colour.items():
+        if len(families) > 1:
+            roles = {role_of.get(f) for f in families}
+            assert len(roles) == 1 and None not in roles, (colour, families)
 
 
 # --------------------------------------------------------------------------- layout
