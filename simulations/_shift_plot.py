@@ -9,6 +9,7 @@ from kdtheory.claims import Claim
 from kdtheory.plotting import (
     METHOD_STYLE,
     REFERENCE_COLOR,
+    dodge,
     dress_axis,
     errorbar,
     finish_figure,
@@ -86,13 +87,15 @@ def plot_shift(df: pd.DataFrame, analysis: dict, claim_list: list[Claim] | None 
     dress_axis(ax, xlabel, "accuracy", title, ncol=1)
     ax = axes[1, 1]
     rounds = analysis["rounds"]
-    for (shift, method), g in rounds.groupby(["shift", "method"]) if len(rounds) else []:
+    series = list(rounds.groupby(["shift", "method"])) if len(rounds) else []
+    for i, ((shift, method), g) in enumerate(series):
         g = g.sort_values("round")
         label = f"{METHOD_STYLE[method]['label']}, c = {shift:g}"
         kw = method_kwargs(
             method, label=label, capsize=3, ms=5, **({"mfc": "white"} if shift == 0 else {})
         )
-        errorbar(ax, g["round"], g["mean"], g.lo, g.hi, **kw)
+        x = dodge(g["round"], i, len(series), step=0.08, log=False)  # the intervals side by side
+        errorbar(ax, x, g["mean"], g.lo, g.hi, **kw)
     ax.set_xticks(sorted(rounds["round"].unique()) if len(rounds) else [])
     title = "does the student stop moving? change per round\n(mean TV distance of its "
     title += "probabilities on target images, 95% CI)"

@@ -360,10 +360,25 @@ def plot(df: pd.DataFrame, analysis: dict, claim_list: list[Claim] | None = None
         "switch_mid": method_kwargs("switch_mid", ls=(0, (5, 2)), lw=1.6, zorder=2.6),
     }
 
+    # with T = T_oracle the teacher *is* the best early-stopped label model (the same risk on
+    # every design): one line that says so, not two drawn on top of each other
+    same = bool(
+        np.array_equal(
+            ref.loc["teacher", ["mean", "lo", "hi"]], ref.loc["best_label", ["mean", "lo", "hi"]]
+        )
+    )
+
     def references(ax):  # the teacher wide and beneath, the best label model dotted on top
         for method, kw in (("teacher", {"lw": 3.0, "zorder": 1.9}), ("best_label", {"ls": ":"})):
             r, s = ref.loc[method], METHOD_STYLE[method]
             text = f"{s['label']}'s risk: {format_ci(r['mean'], r['lo'], r['hi'])}"
+            if same:
+                if method == "best_label":
+                    continue
+                text = (
+                    "teacher = best early-stopped label model (T = T_oracle), risk "
+                    f"{format_ci(r['mean'], r['lo'], r['hi'])}"
+                )
             ax.axhline(r["mean"], color=s["color"], lw=kw.pop("lw", 1.8), label=text, **kw)
 
     ax = axes[0, 0]

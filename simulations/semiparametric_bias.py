@@ -467,10 +467,10 @@ def plot(df: pd.DataFrame, analysis: dict, claim_list: list[Claim] | None = None
             f = fits.loc[(method, p0)]
             text = f"$p_0$ = {format_value(p0)}: {ORDER[method]} - {format_value(f.deficit)}"
             ax.loglog(g.eps, g.abs_bias, ls, color=color[method], marker=mk, ms=3.5, label=text)
-            if method == "orthogonal":
-                ax.loglog(g.eps, g.limit, ":", color=REFERENCE_COLOR, lw=1.2, zorder=3)
+            if method == "orthogonal":  # wide and beneath: the exact curve lies on it
+                ax.loglog(g.eps, g.limit, "-", color=REFERENCE_COLOR, lw=5, alpha=0.35, zorder=1.5)
     title = "SEMI-1: pointwise bias, KD order 1, orthogonal\n"
-    title += "order 2 (dotted grey: $\\epsilon^2/(2p_0^2)$)"
+    title += "order 2 (wide grey beneath: $\\epsilon^2/(2p_0^2)$)"
     xlabel, ylabel = (
         "teacher error $\\epsilon$ ($\\hat p = p_0 + \\epsilon$)",
         "|bias of the target|",
