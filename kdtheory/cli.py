@@ -38,7 +38,8 @@ from kdtheory.io import (
 )
 from kdtheory.montecarlo import recorded_compute_seconds
 
-#: simulation name -> module (the checkout's ``simulations/`` folder, installed as ``kdtheory.simulations``)
+#: simulation name -> module (the checkout's ``simulations/`` folder, installed as
+#: ``kdtheory.simulations``)
 SIMULATIONS = {
     "rat_separation": "kdtheory.simulations.rat_separation",
     "rat_iteration": "kdtheory.simulations.rat_iteration",
