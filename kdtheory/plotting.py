@@ -69,6 +69,7 @@ from kdtheory._plotstyle import (  # noqa: E402
 from kdtheory.rates import RateFit  # noqa: E402
 
 __all__ = [
+    "ci_band",
     "METHOD_STYLE",
     "COLOR_ROLES",
     "FAMILY_STYLE",
@@ -191,6 +192,14 @@ def dodge_step(xs, k: int, *, log: bool = True, share: float = 0.35) -> float:
     gaps = np.diff(np.log10(xs) if log else xs)
     step = float(share * gaps.min() / (k - 1))
     return min(step, 0.03) if log else step  # on log axes at most 0.03 decades per series
+
+
+def ci_band(ax, x, lo, hi, *, color: str, alpha: float = 0.12) -> None:
+    """A confidence band that stays readable where bands overlap: a light fill, and its two
+    edges as thin lines of the band's colour, so each band's extent shows through the others."""
+    ax.fill_between(x, lo, hi, color=color, alpha=alpha, lw=0)
+    for edge in (lo, hi):
+        ax.plot(x, edge, color=color, lw=0.6, alpha=0.7, ls=(0, (3, 2)))
 
 
 def errorbar(ax, x, mean, lo, hi, *, method: str | None = None, **kwargs):

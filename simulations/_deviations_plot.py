@@ -8,6 +8,7 @@ import pandas as pd
 from kdtheory.claims import Claim
 from kdtheory.plotting import (
     REFERENCE_COLOR,
+    ci_band,
     ci_series,
     dress_axis,
     errorbar,
@@ -110,7 +111,7 @@ def draw(df: pd.DataFrame, analysis: dict, claim_list: list[Claim] | None = None
         g = tr[tr.method == method].sort_values("epochs")
         kw = method_kwargs(method, label=_LABELS[method], ms=5)
         ax.plot(g.epochs, g["mean"], **kw)
-        ax.fill_between(g.epochs, g.lo, g.hi, color=kw["color"], alpha=0.15, lw=0)
+        ci_band(ax, g.epochs, g.lo, g.hi, color=kw["color"])
     ax.axhline(
         a["teacher_test_acc"],
         color=method_kwargs("teacher")["color"],

@@ -8,6 +8,7 @@ from kdtheory.plotting import (
     OKABE_ITO,
     REFERENCE_COLOR,
     SERIES_MARKERS,
+    ci_band,
     dodge,
     dodge_step,
     dress_axis,
@@ -245,7 +246,7 @@ def draw(analysis: dict, claim_list: list[Claim] | None = None):
         style, ls, text = styles[model]
         if dyn == "flow":
             ax.plot(g.t_ratio, g["mean"], ls=ls, lw=1.8, **style, label=f"{text} ({dyn})")
-            ax.fill_between(g.t_ratio, g.lo, g.hi, **style, alpha=0.18, lw=0)
+            ci_band(ax, g.t_ratio, g.lo, g.hi, color=style["color"])
         elif model == "student":  # open markers on the flow line: it lies within its band
             every = max(1, len(g) // 12)
             kw = {"ls": "none", "marker": "o", "ms": 4.5, "mfc": "white", "mew": 1.1}

@@ -48,6 +48,7 @@ from kdtheory.plotting import (
     METHOD_STYLE,
     REFERENCE_COLOR,
     SERIES_MARKERS,
+    ci_band,
     ci_series,
     dodge_step,
     dress_axis,
@@ -430,7 +431,7 @@ def plot(df: pd.DataFrame, analysis: dict, claim_list: list[Claim] | None = None
     for method, g in analysis["trajectory"].groupby("method"):
         kw = {**style[method], "ms": 4, "markevery": max(len(g) // 8, 1)}
         ax.plot(g.time_ratio, g["mean"], **kw)
-        ax.fill_between(g.time_ratio, g.lo, g.hi, color=kw["color"], alpha=0.18, lw=0)
+        ci_band(ax, g.time_ratio, g.lo, g.hi, color=kw["color"])
     references(ax)
     ax.set_yscale("log")
     dress_axis(
