@@ -284,8 +284,26 @@ def _write_outputs(mod, name: str, preset: str, df, out_dir, *, config) -> list:
     import matplotlib.pyplot as plt  # after the simulation's import of kdtheory.plotting (Agg)
 
     plt.close(fig)
+    if preset == getattr(mod, "HEADLINE_PRESET", None):  # the README's headline figure
+        fig = mod.headline(df, analysis, claims)
+        fig.savefig(Path(out_dir) / "headline.png", dpi=130)
+        plt.close(fig)
     write_figures_index(out_dir, FIGURES_HEADER)
     return claims
+
+
+def _duration(seconds: float) -> str:
+    """``6 s``, ``8 min``, ``1.8 h``: a measured wall time, to the precision it has."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def _preset_text(preset: str, seconds: float | None) -> str:
+    """A preset and its measured time on two cores (``not timed`` for a GPU-only preset)."""
+    return f"{preset} ({'not timed' if seconds is None else _duration(seconds)})"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -428,7 +446,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         for name in SIMULATIONS:
             mod = _module(name)
             needs = "; ".join(getattr(mod, "NEEDS", ())) or "-"
-            rows.append((name, ", ".join(mod.CLAIM_IDS), ", ".join(mod.PRESETS), needs))
+            presets = ", ".join(_preset_text(p, mod.PRESET_SECONDS.get(p)) for p in mod.PRESETS)
+            rows.append((name, ", ".join(mod.CLAIM_IDS), presets, needs))
             docs.append(" ".join((mod.__doc__ or "").strip().split("\n\n")[0].split()))
         widths = [max(len(r[i]) for r in rows) for i in range(3)]
         for i, (name, ids, presets, needs) in enumerate(rows):
@@ -436,7 +455,10 @@ def _dispatch(args: argparse.Namespace) -> int:
             if i:
                 print(f"{'':{widths[0]}}  {docs[i - 1]}")
         print(
-            "\nRun one with `kdtheory run NAME --preset PRESET` (default: quick, or cpu for a "
+            "\nPreset times: wall time of one run on two CPU cores, nothing cached (a neural "
+            "study's cpu preset: its teachers already in the bank; each study's PRESET_SECONDS "
+            "says how many workers).\n"
+            "Run one with `kdtheory run NAME --preset PRESET` (default: quick, or cpu for a "
             "neural study); outputs go to paper_figures/ unless --out says otherwise."
         )
         return 0

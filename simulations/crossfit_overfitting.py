@@ -75,6 +75,9 @@ from kdtheory.verdicts import (
 
 NAME = "crossfit_overfitting"
 CLAIM_IDS = ("SEMI-3",)
+#: wall time (seconds) of ``kdtheory run crossfit_overfitting --preset P`` on two CPU cores,
+#: nothing cached
+PRESET_SECONDS = {"quick": 17, "full": 99}
 #: (mixture dimension d, student trees) where SEMI-3 does not hold: with the d = 10 mixture a
 #: 10-tree student distilled from the in-sample (vanilla) forest lands *closer* to p0 than the
 #: cross-fitted one, and the gap shrinks with depth (a fully grown forest's in-sample output is

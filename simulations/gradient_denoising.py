@@ -80,6 +80,9 @@ from kdtheory.verdicts import ALPHA, holm, mean_estimate, region_outcome
 
 NAME = "gradient_denoising"
 CLAIM_IDS = ("NAG-8",)
+#: wall time (seconds) of ``kdtheory run gradient_denoising --preset P`` on two CPU cores,
+#: nothing cached
+PRESET_SECONDS = {"quick": 11, "full": 45}
 #: exploratory formalization: verdicts are reported, not asserted by the preset tests
 REPORTED_ONLY = ("NAG-8",)
 TARGETS = ("one_hot", "bayes", "noisy")

@@ -83,6 +83,10 @@ from kdtheory.verdicts import check, holm, mean_estimate, paired_estimate, premi
 
 NAME = "imagenette_imperfect"
 CLAIM_IDS = ("PD-2", "RES-1")
+#: wall time (seconds) of ``kdtheory run imagenette_imperfect --preset P`` on two CPU cores,
+#: nothing cached; cpu: ``--n-jobs 2``, the teachers already in the bank; gpu: made for a
+#: GPU, not timed
+PRESET_SECONDS = {"smoke": 38, "cpu": 1562, "gpu": None}
 #: what it needs beyond the core package (`kdtheory list` shows it)
 NEEDS = NEURAL_NEEDS
 #: statistical claims on real data with a few seeds: reported whatever they show

@@ -67,6 +67,10 @@ from kdtheory.verdicts import Estimate, check, holm, mean_estimate, premise
 
 NAME = "imagenette_shift"
 CLAIM_IDS = ("RAT-6",)
+#: wall time (seconds) of ``kdtheory run imagenette_shift --preset P`` on two CPU cores,
+#: nothing cached; cpu: ``--n-jobs 2``, the teachers already in the bank; gpu: made for a
+#: GPU, not timed
+PRESET_SECONDS = {"smoke": 40, "cpu": 1290, "gpu": None}
 #: what it needs beyond the core package (`kdtheory list` shows it)
 NEEDS = NEURAL_NEEDS
 #: a statistical claim on real data: reported whatever it shows

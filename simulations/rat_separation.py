@@ -67,6 +67,9 @@ from kdtheory.verdicts import (
 
 NAME = "rat_separation"
 CLAIM_IDS = ("RAT-1", "RAT-2", "RAT-4")
+#: wall time (seconds) of ``kdtheory run rat_separation --preset P`` on two CPU cores,
+#: nothing cached
+PRESET_SECONDS = {"quick": 31, "full": 500, "large": 1053}
 TARGETS = {"rate_tight": SobolevTarget("rate_tight"), "smooth": SobolevTarget("smooth")}
 STUDENT_LAMS = tuple(float(v) for v in np.logspace(-10, 0, 31))
 #: thresholds of the claims (the issue's acceptance criteria, fixed before the runs): RAT-1's
@@ -446,6 +449,34 @@ def _tex(n) -> str:
     """``n`` for a mathtext title: ``10^k`` for powers of ten."""
     k = np.log10(float(n))
     return f"10^{{{k:.0f}}}" if k == round(k) else f"{int(n)}"
+
+
+#: the preset whose record also draws the README's headline, ``paper_figures/headline.png``
+HEADLINE_PRESET = "full"
+
+
+def headline(df: pd.DataFrame, analysis: dict, claim_list: list[Claim] | None = None):
+    """The README's headline: RAT-1/RAT-2 for the rate-tight ``f*``, without and with shift.
+
+    Two panels sized to be read at 900 pixels wide; the verdicts are the full figure's.
+    """
+    fig, axes = new_figure(1, 2, width=3.45, height=3.0)
+    s = analysis["summary"]
+    for col, shift in enumerate(sorted(s["shift"].unique())[:2]):
+        where = "no shift" if shift == 1.0 else f"covariate shift $dQ/dP \\leq {shift:g}$"
+        sub = s[(s["shift"] == shift) & (s.fstar == "rate_tight")]
+        fits = {k[2]: v for k, v in analysis["fits"].items() if k[:2] == (shift, "rate_tight")}
+        rate_panel(
+            axes[0, col],
+            sub,
+            fits,
+            floor=analysis["floors"][(shift, "rate_tight")],
+            title=f"target risk vs n, {where}",
+            reference_slope=minimax_exponent(1.0),
+        )
+    title = "RaT reaches the minimax rate; soft matching (SM) stays at the teacher's floor"
+    finish_figure(fig, None, title, legend=True)
+    return fig
 
 
 def plot(df: pd.DataFrame, analysis: dict, claim_list: list[Claim] | None = None):

@@ -150,9 +150,35 @@ def test_list_columns_align_and_show_presets_and_needs(capsys):
     assert len(starts) == 1  # the claim ids start in one column
     for row, module in zip(rows, SIMULATIONS.values(), strict=True):
         mod = importlib.import_module(module)
-        assert ", ".join(mod.PRESETS) in row
+        for preset in mod.PRESETS:
+            assert f"{preset} (" in row
         assert all(need in row for need in getattr(mod, "NEEDS", ()))
     assert "extra: neural" in rows[-1] and "magic04.csv" in "".join(rows)
+
+
+def test_every_preset_states_its_measured_time():
+    """Each simulation's PRESET_SECONDS covers its presets: a positive wall time on two cores,
+    or None only for a preset made for a GPU."""
+    import importlib
+
+    for module in SIMULATIONS.values():
+        mod = importlib.import_module(module)
+        assert set(mod.PRESET_SECONDS) == set(mod.PRESETS), module
+        for preset, seconds in mod.PRESET_SECONDS.items():
+            if seconds is None:
+                assert preset == "gpu", (module, preset)
+            else:
+                assert seconds > 0, (module, preset)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(6, "6 s"), (89, "89 s"), (500, "8 min"), (1380, "23 min"), (6300, "1.8 h")],
+)
+def test_durations_read_as_a_person_would_say_them(seconds, text):
+    from kdtheory.cli import _duration
+
+    assert _duration(seconds) == text
 
 
 def _claim_columns():

@@ -151,3 +151,20 @@ def test_tracked_records_hold(preset):
     assert out and all(c.holds and c.premise_met for c in out), [c for c in out if not c.holds]
     ids = {"RAT-1", "RAT-2"} | (set() if preset == "large" else {"RAT-4"})
     assert {c.id for c in out} == ids
+
+
+def test_the_readme_headline_is_two_panels_legible_at_900_pixels():
+    """``headline`` draws RAT-1/RAT-2's rate-tight panels at most 900 px wide at the saved dpi
+    (shown at its own size, 8 pt text stays 8 pt), and the README shows the committed one."""
+    from PIL import Image
+
+    df = pd.read_csv(FIGURES / "rat_separation-quick.csv")
+    fig = rs.headline(df, rs.analyze(df))
+    assert len([ax for ax in fig.axes if ax.has_data()]) == 2
+    assert fig.get_size_inches()[0] * 130 <= 900
+    texts = [t for ax in fig.axes for t in ax.get_xticklabels() + ax.get_yticklabels()]
+    assert min(t.get_fontsize() for t in texts) >= 8
+    with Image.open(FIGURES / "headline.png") as image:
+        assert image.size[0] <= 900
+    readme = (FIGURES.parent / "README.md").read_text(encoding="utf-8")
+    assert "(paper_figures/headline.png)" in readme
