@@ -216,7 +216,9 @@ def claims_of(a: dict) -> list[Claim]:
         ),
         *slope_claims,
     ]
-    return holm(out)
+    # in the figure's order: NAG-2/3, NAG-4 and NAG-5's panels, then NAG-1's (the last panel)
+    panels = ("NAG-2", "NAG-3", "NAG-4", "NAG-5", "NAG-1")
+    return holm(sorted(out, key=lambda c: panels.index(c.id)))
 
 
 def draw(analysis: dict, claim_list: list[Claim] | None = None):
