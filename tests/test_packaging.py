@@ -7,10 +7,13 @@ other projects'. Run from a checkout without installing, ``kdtheory`` finds the 
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
+import re
 import shutil
 import subprocess
 import sys
+import tomllib
 import zipfile
 from pathlib import Path
 
@@ -35,11 +38,39 @@ def _tracked_copy(destination: Path) -> Path:
     return destination
 
 
+def _build_backend_version() -> tuple[int, ...] | None:
+    """The installed setuptools' version, or None (then no wheel is built here)."""
+    try:
+        version = importlib.metadata.version("setuptools")
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    return tuple(int(part) for part in re.findall(r"\d+", version)[:2])
+
+
+def test_the_configuration_installs_one_top_level_name():
+    """pyproject.toml's packages: kdtheory and its subpackages only, every package folder of the
+    checkout among them, simulations/ mapped to kdtheory.simulations."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]
+    packages, folders = config["setuptools"]["packages"], config["setuptools"]["package-dir"]
+    assert {name.split(".")[0] for name in packages} == {"kdtheory"}
+    assert folders == {"kdtheory.simulations": "simulations"}
+    on_disk = {
+        ".".join(init.parent.relative_to(ROOT).parts)
+        for top in ("kdtheory", "simulations")
+        for init in (ROOT / top).rglob("__init__.py")
+    }
+    on_disk = {f"kdtheory.{name}" if name.startswith("simulations") else name for name in on_disk}
+    assert set(packages) == on_disk
+
+
 @pytest.fixture(scope="module")
 def wheel_names(tmp_path_factory) -> list[str]:
     if shutil.which("git") is None or not (ROOT / ".git").exists():
         pytest.skip("needs the git checkout")
-    pytest.importorskip("setuptools")
+    required = re.search(r"setuptools>=(\d+)", (ROOT / "pyproject.toml").read_text()).group(1)
+    version = _build_backend_version()
+    if version is None or version[0] < int(required):  # pip builds the package in isolation
+        pytest.skip(f"building a wheel without isolation needs setuptools >= {required} here")
     source = _tracked_copy(tmp_path_factory.mktemp("source"))
     out = tmp_path_factory.mktemp("wheel")
     build = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q"]

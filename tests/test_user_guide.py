@@ -131,6 +131,7 @@ def test_conf_maps_only_cached_inventories(conf):
 
 
 def test_inventory_cache_offline_and_online(conf, tmp_path, monkeypatch):
+    pytest.importorskip("sphinx")  # the docs extra: parsing an inventory needs Sphinx's reader
     globs, calls = conf
     monkeypatch.setitem(globs, "INVENTORY_CACHE", tmp_path)
     fetch = globs["_cached_inventory"]
