@@ -44,15 +44,13 @@ quad = shift.target_quadrature(1000)  # midpoint rule for the L2(Q) norm
 
 lam_T = 0.1  # a fixed teacher ridge: a biased teacher
 student_ridges = m * np.logspace(-6, 0, 25)  # alpha = m lam_S
-paths = distillation_paths(
-    X,
-    X_target,
-    quad.points,
-    kernel=SobolevMin(),
-    teacher_ridge=n * lam_T,
-    student_ridges=student_ridges,
-    eval_weights=quad.weights,
-)
+design = {  # one design, one teacher, a path of student ridges: every call below shares them
+    "kernel": SobolevMin(),
+    "teacher_ridge": n * lam_T,
+    "student_ridges": student_ridges,
+    "eval_weights": quad.weights,
+}
+paths = distillation_paths(X, X_target, quad.points, **design)
 f_eval = f_star(quad.points)
 risks = {}
 for method, path in paths.items():
@@ -94,15 +92,7 @@ plt.show()
 # matrix (``solver="auto"`` takes it beyond 500 points; forced here).
 
 structured = distillation_paths(
-    X,
-    X_target,
-    quad.points,
-    kernel=SobolevMin(),
-    teacher_ridge=n * lam_T,
-    student_ridges=student_ridges,
-    eval_weights=quad.weights,
-    methods=("sm", "rat"),
-    solver="structured",
+    X, X_target, quad.points, **design, methods=("sm", "rat"), solver="structured"
 )
 for method, path in structured.items():
     gap = np.max(np.abs(path.risk(f_star(X), f_eval, noise_sd)["risk"] - risks[method]["risk"]))
