@@ -9,6 +9,11 @@ linear rate (geometric mean of successive change ratios over the second half of 
 predicted rate ``rho(M)`` with ``M = (K_tt + eta a_S I)^{-1} (K_tt - eta G K_st)``, and the
 distance of the final iterate to the closed-form fixed point (which does not depend on ``eta``).
 Steps with ``rho(M) >= 1`` diverge, as predicted.
+
+Table: per step and design a ``summary`` row (``iteration``: the iterations to a change of
+``BOUND`` times the scale of the predictions, or the run's length where it never got there;
+``rho``, ``empirical_rate``, ``converged``, ``fixed_point_error``, ``change``: the last change)
+and ``trace`` rows (the change at each of the first 600 iterations).
 """
 
 from __future__ import annotations
