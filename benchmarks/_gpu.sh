@@ -198,7 +198,7 @@ for name in names:
     if path is None:
         print(f"no table {paths[0]}: the preset did not finish")
         continue
-    sim = importlib.import_module(f"simulations.{name}")
+    sim = importlib.import_module(f"kdtheory.simulations.{name}")
     df = pd.read_csv(path)
     analysis = sim.analyze(df)
     print(sim.result_table(analysis).to_string(index=False))

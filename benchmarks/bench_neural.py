@@ -117,7 +117,7 @@ def _presets_known() -> list[str]:
     names: list[str] = []
     for study in STUDIES:
         try:
-            module = importlib.import_module(f"simulations.{study}")
+            module = importlib.import_module(f"kdtheory.simulations.{study}")
         except Exception:  # noqa: BLE001 - a study being edited must not hide the others
             continue
         names += [p for p in getattr(module, "PRESETS", {}) if p not in names]
@@ -145,7 +145,7 @@ def shapes(preset: str) -> tuple[list[Shape], list[dict]]:
 
     for study in STUDIES:
         try:
-            module = importlib.import_module(f"simulations.{study}")
+            module = importlib.import_module(f"kdtheory.simulations.{study}")
         except Exception as error:  # noqa: BLE001
             skipped.append({"preset": preset, "who": study, "reason": f"import failed: {error!r}"})
             continue

@@ -35,7 +35,7 @@ for claim in saved[:4]:
 # The simulation module's ``analyze`` and ``claims`` are what ``kdtheory run`` called; run on
 # the saved table they give the saved verdicts back.
 
-module = importlib.import_module(f"simulations.{name}")
+module = importlib.import_module(f"kdtheory.simulations.{name}")
 again = module.claims(table, module.analyze(table))
 pairs = zip(saved, again, strict=True)
 same = [a.verdict == b.verdict and a.statement == b.statement for a, b in pairs]

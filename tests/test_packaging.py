@@ -115,3 +115,29 @@ def test_a_checkout_on_the_path_imports_the_simulations_without_an_install(tmp_p
     )
     assert done.returncode == 0, done.stderr
     assert Path(done.stdout.strip()) == ROOT / "simulations" / "late_distillation.py"
+
+
+def test_no_file_imports_a_top_level_simulations_module():
+    """Every import names ``kdtheory.simulations``: a bare ``simulations`` works only from the
+    checkout's root and loads a second copy of each module there."""
+    listed = subprocess.run(
+        ["git", "ls-files", "*.py", "*.sh", "*.md", "*.rst"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    ).stdout.split()
+    if not listed:
+        pytest.skip("needs the git checkout")
+    bare = re.compile(
+        r"(?:^|[^\w.])(?:from simulations[. ]|import simulations\b)"
+        r"|import_module\(f?[\"']simulations\."
+    )
+    here = Path(__file__).resolve().relative_to(ROOT).as_posix()  # its pattern names them
+    offenders = [
+        f"{name}:{i}"
+        for name in listed
+        if name != here
+        for i, line in enumerate((ROOT / name).read_text(encoding="utf-8").splitlines(), 1)
+        if bare.search(line)
+    ]
+    assert not offenders, offenders

@@ -344,7 +344,7 @@ def test_log_tick_labels_do_not_overlap(width, xlim, ylim):
 def test_a_redrawn_figure_keeps_the_house_rules(name):
     """A figure redrawn from its tracked table: the layout rules, and no file cited that the
     repository lacks."""
-    mod = importlib.import_module(f"simulations.{name}")
+    mod = importlib.import_module(f"kdtheory.simulations.{name}")
     df = pd.read_csv(FIGURES / f"{name}-quick.csv")
     analysis = mod.analyze(df)
     fig = mod.plot(df, analysis, mod.claims(df, analysis))

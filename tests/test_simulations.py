@@ -19,7 +19,7 @@ NEURAL_PRESETS = {"smoke", "cpu", "gpu"}
 
 
 def _outputs(name: str, preset: str):
-    mod = importlib.import_module(f"simulations.{name}")
+    mod = importlib.import_module(f"kdtheory.simulations.{name}")
     df = mod.run(mod.PRESETS[preset], progress=False)
     analysis = mod.analyze(df)
     claims = mod.claims(df, analysis)
@@ -83,7 +83,7 @@ def test_quick_preset_plots(quick):
 
 def test_presets_are_frozen_and_full_is_larger():
     for name in ALL_NAMES:
-        mod = importlib.import_module(f"simulations.{name}")
+        mod = importlib.import_module(f"kdtheory.simulations.{name}")
         extra = {"large"} if name == "rat_separation" else set()  # to n = 10^6, structured
         assert set(mod.PRESETS) in ({"quick", "full"} | extra, NEURAL_PRESETS), name
         with pytest.raises(AttributeError):
