@@ -156,6 +156,7 @@ METHOD_STYLE: dict[str, dict] = {
 SIMULATION_METHODS: dict[str, tuple[str, ...]] = {
     "rat_separation": ("teacher", "sm", "rat", "rat_schedule", "krr", "oracle"),
     "rat_interaction": ("krr", "rat", "sm"),
+    "imagenette_kernel": ("teacher", "krr", "oracle", "sm", "rat", "rat_schedule"),
     "imagenette_shift": (
         "teacher",
         "source",

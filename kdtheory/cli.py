@@ -55,6 +55,7 @@ SIMULATIONS = {
     "imagenette_shift": "kdtheory.simulations.imagenette_shift",
     "imagenette_imperfect": "kdtheory.simulations.imagenette_imperfect",
     "imagenette_deviations": "kdtheory.simulations.imagenette_deviations",
+    "imagenette_kernel": "kdtheory.simulations.imagenette_kernel",
 }
 
 #: header of ``paper_figures/README.md``, the index of the figures
