@@ -155,3 +155,22 @@ def test_a_run_on_generated_images_gives_the_table_the_claims_and_the_figure(tmp
     fig = ik.plot(df, analysis, claims)
     assert len(fig.axes) >= 4
     plt.close(fig)
+
+
+def test_the_features_and_the_teacher_are_ready_before_any_worker_starts(monkeypatch):
+    """run() builds the data set (training a teacher missing from the bank) in the parent: two
+    workers each training it into the same bank folder collided."""
+    calls = []
+
+    def dataset(cfg, cache_dir=None):
+        calls.append("dataset")
+        return {"length_scale": 1.0, "decay": 0.7}
+
+    def run_grid(task, grid, **kwargs):
+        calls.append("grid")
+        return pd.DataFrame({"experiment": [], "method": []})
+
+    monkeypatch.setattr(ik, "dataset", dataset)
+    monkeypatch.setattr(ik, "run_grid", run_grid)
+    ik.run(ik.PRESETS["quick"], n_jobs=2, progress=False)
+    assert calls[0] == "dataset" and calls.count("grid") == 2
