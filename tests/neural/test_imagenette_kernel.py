@@ -42,6 +42,7 @@ def _table(sm_slope: float = 0.0, rat_slope: float = -0.2, teacher_gap: float = 
                             "experiment": "rate",
                             "shift": shift,
                             "n": n,
+                            "n_source": n,
                             "trial": trial,
                             "method": method,
                             "rule": rule,
@@ -148,6 +149,7 @@ def test_a_run_on_generated_images_gives_the_table_the_claims_and_the_figure(tmp
     assert set(rate.method) == set(ik.METHODS)
     assert set(rate[rate.method == "rat"].rule) == {"cv", "schedule"}
     assert rate.groupby(["shift", "n", "method", "rule"]).size().eq(3).all()
+    assert (rate.n_source <= rate.n).all() and (rate.n_target <= rate.n).all()
     assert ((rate.acc >= 0) & (rate.acc <= 1)).all() and (rate.risk > 0).all()
     analysis = ik.analyze(df)
     claims = ik.claims(df, analysis)
