@@ -211,25 +211,32 @@ def _scores(path, Y, y_eval, tune, judge) -> dict:
     return {"tune": loss[tune].mean(0), "risk": loss[judge].mean(0), "acc": hit[judge].mean(0)}
 
 
+def _exact_paths(d: dict, s, t, test, teacher_lam: float, lams, methods) -> dict:
+    """The exact smoother paths (dense) of ``methods``: source images ``s``, target images ``t``,
+    evaluated at the val images ``test``; ridges in scikit-learn's ``alpha`` (n times lam)."""
+    (ftr, _), (fva, _) = d["train"], d["val"]
+    return distillation_paths(
+        ftr[s],
+        ftr[t],
+        fva[test],
+        kernel=gaussian(d["length_scale"]),
+        teacher_ridge=len(s) * teacher_lam,
+        student_ridges=len(t) * lams,
+        source_ridges=len(s) * lams,
+        methods=methods,
+        solver="dense",
+    )
+
+
 def _rate_task(rng: np.random.Generator, *, shift: float, n: int, cfg: Config, cache_dir=None):
     d = dataset(cfg, cache_dir)
-    (ftr, ytr), (fva, yva) = d["train"], d["val"]
+    ytr, yva = d["train"][1], d["val"][1]
     source, target, test = d["splits"][shift]
     s = rng.choice(source, min(n, len(source)), replace=False)
     t = rng.choice(target, min(n, len(target)), replace=False)
     tune, judge = _halves(len(test), cfg.seed)
     lams = _student_lams(cfg)
-    paths = distillation_paths(
-        ftr[s],
-        ftr[t],
-        fva[test],
-        kernel=gaussian(d["length_scale"]),
-        teacher_ridge=len(s) * cfg.teacher_lam,
-        student_ridges=len(t) * lams,
-        source_ridges=len(s) * lams,
-        methods=METHODS,
-        solver="dense",
-    )
+    paths = _exact_paths(d, s, t, test, cfg.teacher_lam, lams, METHODS)
     onehot_s, onehot_t = np.eye(10)[ytr[s]], np.eye(10)[ytr[t]]
     sched = rat_ridge_schedule(len(s), d["decay"], cfg.teacher_lam)
     j_sched = int(np.argmin(np.abs(np.log(lams) - np.log(sched))))
@@ -264,21 +271,12 @@ def _student_lams(cfg: Config) -> np.ndarray:
 def _limit_task(rng: np.random.Generator, *, teacher_lam: float, cfg: Config, cache_dir=None):
     """RAT-4 (no shift, ``X_target = X``): SM and RaT at KRR's tuned ridge, as ``lam_T -> 0``."""
     d = dataset(cfg, cache_dir)
-    (ftr, ytr), (fva, yva) = d["train"], d["val"]
+    ytr, yva = d["train"][1], d["val"][1]
     source, _, test = d["splits"][0.0]
     s = rng.choice(source, min(cfg.limit_n, len(source)), replace=False)
     tune, judge = _halves(len(test), cfg.seed)
     lams = _student_lams(cfg)
-    paths = distillation_paths(
-        ftr[s],
-        ftr[s],
-        fva[test],
-        kernel=gaussian(d["length_scale"]),
-        teacher_ridge=len(s) * teacher_lam,
-        student_ridges=len(s) * lams,
-        methods=("krr", "sm", "rat"),
-        solver="dense",
-    )
+    paths = _exact_paths(d, s, s, test, teacher_lam, lams, ("krr", "sm", "rat"))
     onehot = np.eye(10)[ytr[s]]
     scores = {m: _scores(p, onehot, yva[test], tune, judge) for m, p in paths.items()}
     j = int(np.argmin(scores["krr"]["tune"]))
