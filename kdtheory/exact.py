@@ -12,7 +12,11 @@ builds, from as few eigendecompositions as the design allows, one path of smooth
 - the kernel ``min(x, x')`` on one-dimensional inputs (``solver="structured"``, or ``"auto"``
   beyond :data:`~kdtheory.structured.DENSE_MAX_POINTS` points): no eigendecomposition and no
   ``n x n`` matrix, one banded factorization per method and ridge gives the exact bias and
-  variance in linear time (:class:`~kdtheory.structured.StructuredPath`).
+  variance in linear time (:class:`~kdtheory.structured.StructuredPath`);
+- periodic kernels on an equispaced grid with ``X_target = X_eval = X`` (``solver="circulant"``,
+  or ``"auto"`` whenever the design allows): the Gram matrices are circulant, the FFT
+  diagonalizes them, and every path costs ``O(n log n + n L)``
+  (:class:`~kdtheory.circulant.CirculantPath`).
 
 Ridges are in scikit-learn's ``alpha`` convention (``a_T = n lam_T``, ``a_S = m lam_S``).
 """
@@ -23,6 +27,7 @@ import numpy as np
 import scipy.linalg
 from numpy.typing import ArrayLike, NDArray
 
+from kdtheory.circulant import CirculantPath, circulant_paths, use_circulant
 from kdtheory.linalg import (
     DensePath,
     SpectralPath,
@@ -65,7 +70,7 @@ def distillation_paths(
     solver: str = "auto",
     n_probes: int | None = None,
     rng: np.random.Generator | None = None,
-) -> dict[str, SpectralPath | DensePath | StructuredPath]:
+) -> dict[str, SpectralPath | DensePath | StructuredPath | CirculantPath]:
     """Paths of linear smoothers for the student-teacher estimators (claims RAT-1, RAT-2, RAT-5).
 
     Parameters
@@ -91,13 +96,19 @@ def distillation_paths(
         Quadrature weights; default ``1/N``.
     methods : tuple of str
         Any of ``"teacher"``, ``"krr"``, ``"sm"``, ``"rat"``, ``"oracle"``.
-    solver : {"auto", "dense", "structured"}, default="auto"
+    solver : {"auto", "dense", "structured", "circulant"}, default="auto"
         ``"dense"``: the eigendecompositions above (``n x n`` matrices). ``"structured"``: for
         the kernel ``min(x, x')`` (:class:`~kdtheory.kernels.SobolevMin`, teacher and student)
         on one-dimensional inputs, :class:`~kdtheory.structured.StructuredPath` objects that
         form no ``n x n`` matrix (the same risks up to rounding, exact variances included, in
-        ``O(n)`` time and memory per ridge). ``"auto"``: structured when the kernels allow it and
-        ``max(n, m)`` exceeds :data:`~kdtheory.structured.DENSE_MAX_POINTS`, else dense.
+        ``O(n)`` time and memory per ridge). ``"circulant"``: for
+        :class:`~kdtheory.kernels.PeriodicSobolev` kernels on an equispaced grid ``X`` with
+        ``X_target`` and ``X_eval`` equal to ``X`` and equal weights
+        (:func:`~kdtheory.circulant.allows_circulant`),
+        :class:`~kdtheory.circulant.CirculantPath` objects (the same risks up to rounding, by
+        the FFT). ``"auto"``: circulant when the design allows it; else structured when the
+        kernels allow it and ``max(n, m)`` exceeds
+        :data:`~kdtheory.structured.DENSE_MAX_POINTS`; else dense.
     n_probes : int, optional
         Structured path only: estimate the variance from this many Rademacher probes
         (Hutchinson, unbiased; ``risk`` then also returns ``variance_se``) instead of exactly.
@@ -114,8 +125,8 @@ def distillation_paths(
     Raises
     ------
     ValueError
-        For an unknown method or solver, or ``solver="structured"`` on other kernels or on
-        inputs with more than one feature.
+        For an unknown method or solver, ``solver="structured"`` on other kernels or on
+        inputs with more than one feature, or ``solver="circulant"`` on another design.
 
     Examples
     --------
@@ -149,6 +160,17 @@ def distillation_paths(
     source_ridges = student_ridges if source_ridges is None else _ridges(source_ridges)
     w = eval_weights
     kernels = (kernel,) if teacher_kernel is None else (kernel, teacher_kernel)
+    if use_circulant(solver, kernels, X, Xt, Xe, w):
+        return circulant_paths(
+            X,
+            kernel=kernel,
+            teacher_ridge=teacher_ridge,
+            student_ridges=student_ridges,
+            teacher_kernel=teacher_kernel,
+            source_ridges=source_ridges,
+            eval_weight=None if w is None else float(np.asarray(w, dtype=float)[0]),
+            methods=methods,
+        )
     n_points = max(len(X), len(Xt))
     if resolve_path_solver(solver, kernels, X.shape[1], n_points) == "structured":
         a_T = float(teacher_ridge)

@@ -204,7 +204,9 @@ def _structured_rate_task(rng: np.random.Generator, *, n: int, shift: float, cfg
 
 
 def _circulant_task(rng: np.random.Generator, *, n: int, cfg: Config) -> list[dict]:
-    """Equispaced grid, periodic Sobolev kernel: circulant Gram matrices (no randomness)."""
+    """Equispaced grid, periodic Sobolev kernel: circulant Gram matrices (no randomness), whose
+    exact risks the FFT gives in ``O(n log n)`` (:mod:`kdtheory.circulant`; the dense path's
+    eigendecomposition took 27 s at ``n = 4096``)."""
     X = (np.arange(n) / n).reshape(-1, 1)
     lams = np.asarray(cfg.student_lams)
     paths = distillation_paths(
@@ -215,6 +217,7 @@ def _circulant_task(rng: np.random.Generator, *, n: int, cfg: Config) -> list[di
         teacher_ridge=n * cfg.teacher_lam,
         student_ridges=n * lams,
         methods=("sm", "rat"),
+        solver="circulant",
     )
     fx = PeriodicTarget()(X)
     return [

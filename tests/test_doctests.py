@@ -9,6 +9,7 @@ import pytest
 
 MODULES = (
     "kdtheory.claims",
+    "kdtheory.circulant",
     "kdtheory.exact",
     "kdtheory.formatting",
     "kdtheory.losses",

@@ -51,6 +51,7 @@ API_MODULES = [
     "kdtheory",
     "kdtheory.student_teacher",
     "kdtheory.structured",
+    "kdtheory.circulant",
     "kdtheory.nystrom",
     "kdtheory.dynamics",
     "kdtheory.semiparametric",
