@@ -137,6 +137,12 @@ class FiniteRankSobolev(_FixedKernel):
     def is_stationary(self) -> bool:
         return False
 
+    def features(self, X: ArrayLike) -> NDArray:
+        """``Phi(X)``, shape ``(n, rank)``: ``sqrt(mu_k) phi_k(x)``, so ``K(A, B) = Phi(A)
+        Phi(B)^T`` (the factor :func:`kdtheory.lowrank.low_rank_paths` takes); the columns of a
+        lower rank are the first columns of a higher one."""
+        return self._features(_as_2d(X))
+
     def _features(self, X: NDArray) -> NDArray:
         self._check_1d(X)
         if int(self.rank) < 1:

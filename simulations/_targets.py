@@ -62,6 +62,26 @@ class SobolevTarget:
             or [np.empty(0)]
         )
 
+    def by_angle_addition(self, X, block: int = 64) -> NDArray:
+        """The values of :meth:`__call__` to rounding, with ``block + n_terms / block`` sines
+        and cosines per point instead of ``n_terms``: with ``k = block q + s``,
+        ``sin((k - 1/2) pi x) = sin(block q pi x) cos((s - 1/2) pi x)
+        + cos(block q pi x) sin((s - 1/2) pi x)``, two matrix products. Each term's error is a
+        few units in the last place, whatever ``k`` (no recurrence); :meth:`__call__` keeps the
+        direct sum so that the committed records of the other simulations stay bit for bit.
+        """
+        x = np.asarray(X, dtype=float).reshape(len(X), -1)[:, 0]
+        n_blocks = -(-self.n_terms // block)
+        theta = np.zeros(n_blocks * block)
+        theta[: self.n_terms] = np.sqrt(2.0) * self.theta
+        theta = theta.reshape(n_blocks, block).T  # [s - 1, q]
+        inner = np.outer(x, (np.arange(1, block + 1) - 0.5) * np.pi)
+        outer = np.outer(x, block * np.arange(n_blocks) * np.pi)
+        return np.sum(
+            np.sin(outer) * (np.cos(inner) @ theta) + np.cos(outer) * (np.sin(inner) @ theta),
+            axis=1,
+        )
+
 
 @dataclass(frozen=True)
 class PeriodicTarget:

@@ -6,7 +6,16 @@ kernel ridge with the finite-rank kernel made of the first ``r`` Mercer terms of
 ``k > r``. ``f*`` is the rate-tight Sobolev function; the part the teacher cannot see has energy
 ``sum_{k > r} theta_k^2`` (:func:`kdtheory.theory.unseen_energy`). No shift, ``X_target = X``.
 Exact target risks over the noise on a grid of ``n``. A mis-specified Gaussian teacher (length
-scale ``l``, no exact unseen part) is run beside it.
+scale ``l``, no exact unseen part) is run beside it. Every teacher sees the same designs (one
+task per design), so their comparisons are paired.
+
+Solver. The teachers' kernels have low rank on the points (the finite-rank kernel exactly, the
+Gaussian to a largest residual of ``1e-12`` by pivoted Cholesky, rank 13 to 57), so SM and RaT
+take :func:`kdtheory.lowrank.low_rank_paths`: linear in ``n``, the dense path's risks to about
+``1e-10`` (``tests/test_sim_rat_interaction.py``, ``benchmarks/bench_lowrank.py``). The full
+preset runs the finite-rank teachers to ``n = 128,000`` (RAT-5 is about floors as ``n``
+grows: nearly three decades of ``n``) and the Gaussian teachers, whose SM path costs up to
+four times that of every finite-rank teacher together, to ``n = 16,000``.
 
 Oracle student ridge. For each method and design, the largest ridge of the grid
 ``STUDENT_LAMS`` (``1e-6`` to 1) whose exact target risk is within a relative ``ORACLE_RTOL =
@@ -38,6 +47,7 @@ from kdtheory.claims import Claim, Premise
 from kdtheory.exact import distillation_paths
 from kdtheory.formatting import format_value
 from kdtheory.kernels import FiniteRankSobolev, SobolevMin, gaussian, sobolev_min_eigenfunctions
+from kdtheory.lowrank import low_rank_paths, pivoted_cholesky
 from kdtheory.montecarlo import run_grid
 from kdtheory.plotting import (
     METHOD_STYLE,
@@ -62,9 +72,8 @@ from kdtheory.verdicts import check, estimate_from_fit, holm, paired_estimate
 NAME = "rat_interaction"
 CLAIM_IDS = ("RAT-5",)
 #: wall time (seconds) of ``kdtheory run rat_interaction --preset P`` on two CPU cores,
-#: nothing cached; full: 1.5 to 2 hours in the profile that measured it (dense paths up to
-#: n = 2,000)
-PRESET_SECONDS = {"quick": 32, "full": 6300}
+#: nothing cached (full, with the dense paths to n = 2,000: 1.5 to 2 hours)
+PRESET_SECONDS = {"quick": 19, "full": 362}
 #: the oracle's grid of student ridges: 1e-6 to 1, a third of a decade apart. The dense exact
 #: risk at ridge ``lam`` agrees to about ``6e-15 / lam`` (relative) between BLAS builds (measured:
 #: 6e-5 at 1e-10, 6e-9 at 1e-6), so smaller ridges would make the oracle's choice and the risks
@@ -96,64 +105,48 @@ class Config:
     n_designs: int
     ranks: tuple[int, ...] = (1, 2, 3, 5, 8, 13)
     length_scales: tuple[float, ...] = (0.05, 0.1, 0.2, 0.4)
+    #: the Gaussian teachers (and kernel ridge on the labels beside them) run for ``n`` up to
+    #: this (default: every ``n``): their factor has rank 13 to 57, so their SM path costs up to
+    #: four times that of every finite-rank teacher together
+    gaussian_max_n: int | None = None
     teacher_lam: float = 0.1
     noise_sd: float = 0.5
     n_eval: int = 2000
     student_lams: tuple[float, ...] = STUDENT_LAMS
+    #: the Gaussian teacher's factor: pivoted Cholesky to a largest residual diagonal of
+    #: ``FACTOR_RTOL`` (its smoother moves by at most ``10 * FACTOR_RTOL``, see
+    #: :func:`kdtheory.lowrank.pivoted_cholesky`)
+    factor_rtol: float = 1e-12
     seed: int = 0
 
 
 PRESETS = {
     "quick": Config(ns=(100, 200, 400), n_designs=3),
-    "full": Config(ns=(250, 500, 1000, 2000), n_designs=20),
+    "full": Config(ns=tuple(250 * 2**k for k in range(10)), n_designs=20, gaussian_max_n=16_000),
 }
 
 F_STAR = SobolevTarget("rate_tight")
 
 
-def _task(
-    rng: np.random.Generator, *, teacher: str, size: float, n: int, cfg: Config
-) -> list[dict]:
-    design = two_piece_shift(1.0)
-    X = design.source.sample(rng, n)
-    quad = design.target_quadrature(cfg.n_eval)
-    if teacher == "finite_rank":
-        r = int(size)
-        tkernel = FiniteRankSobolev(r)
-        unseen = float(np.sum(F_STAR.theta[r:] ** 2))
-        # the part of f* the teacher can see: its projection on phi_1..phi_r
-        seen_eval = sobolev_min_eigenfunctions(quad.points[:, 0], F_STAR.k[:r]) @ F_STAR.theta[:r]
-    else:
-        tkernel = gaussian(float(size))
-        unseen = float("nan")
-        seen_eval = None
-    lams = np.asarray(cfg.student_lams)
-    paths = distillation_paths(
-        X,
-        X,
-        quad.points,
-        kernel=SobolevMin(),
-        teacher_kernel=tkernel,
-        teacher_ridge=n * cfg.teacher_lam,
-        student_ridges=n * lams,
-        eval_weights=quad.weights,
-        methods=("sm", "rat", "krr"),
-    )
-    f_src, f_eval = F_STAR(X), F_STAR(quad.points)
+def _gaussian_runs(n: int, cfg: Config) -> bool:
+    return cfg.gaussian_max_n is None or n <= cfg.gaussian_max_n
+
+
+def _rows(paths: dict, f_src, f_eval, seen_eval, lams, noise_sd: float, **extra) -> list[dict]:
+    """One row per method: the risk at the oracle's ridge, and the seen-part error there."""
     rows = []
     for method, path in paths.items():
-        res = path.risk(f_src, f_eval, cfg.noise_sd)
+        res = path.risk(f_src, f_eval, noise_sd)
         j = oracle_index(res["risk"])
         dist_seen = (
             float("nan")
             if seen_eval is None
-            else float(path.risk(f_src, seen_eval, cfg.noise_sd)["risk"][j])
+            else float(path.risk(f_src, seen_eval, noise_sd)["risk"][j])
         )
         rows.append(
             {
+                **extra,
                 "method": method,
-                "unseen": unseen,
-                "teacher_lam": cfg.teacher_lam,
                 "risk": float(res["risk"][j]),
                 "bias": float(res["bias"][j]),
                 "variance": float(res["variance"][j]),
@@ -164,23 +157,69 @@ def _task(
     return rows
 
 
+def _task(rng: np.random.Generator, *, n: int, cfg: Config) -> list[dict]:
+    """One design: every teacher on the same ``n`` source points (paired by design).
+
+    The teachers' kernels have low rank on the points: the finite-rank Sobolev kernel exactly
+    (its features), the Gaussian to ``cfg.factor_rtol`` (pivoted Cholesky), so SM and RaT take
+    :func:`kdtheory.lowrank.low_rank_paths` (linear in ``n``); kernel ridge on the labels takes
+    the structured path of the kernel ``min(x, x')`` beyond 500 points.
+    """
+    design = two_piece_shift(1.0)
+    X = np.sort(design.source.sample(rng, n), axis=0)  # a set of points: sorted once for all
+    quad = design.target_quadrature(cfg.n_eval)
+    lams = np.asarray(cfg.student_lams)
+    f_src, f_eval = F_STAR.by_angle_addition(X), F_STAR.by_angle_addition(quad.points)
+    common = {
+        "teacher_ridge": n * cfg.teacher_lam,
+        "student_ridges": n * lams,
+        "eval_weights": quad.weights,
+        "methods": ("sm", "rat"),
+    }
+    args = (f_src, f_eval)
+    rows = []
+    features = FiniteRankSobolev(max(cfg.ranks)).features(X)  # rank r: the first r columns
+    for r in cfg.ranks:
+        paths = low_rank_paths(X, X, quad.points, teacher_factor=features[:, :r], **common)
+        # the part of f* the teacher can see: its projection on phi_1..phi_r
+        seen = sobolev_min_eigenfunctions(quad.points[:, 0], F_STAR.k[:r]) @ F_STAR.theta[:r]
+        unseen = float(np.sum(F_STAR.theta[r:] ** 2))
+        extra = {"teacher": "finite_rank", "size": float(r), "unseen": unseen}
+        rows += _rows(paths, *args, seen, lams, cfg.noise_sd, **extra)
+    if not _gaussian_runs(n, cfg):
+        return _tagged(rows, cfg)
+    krr = distillation_paths(
+        X, X, quad.points, kernel=SobolevMin(), **{**common, "methods": ("krr",)}
+    )
+    krr_rows = _rows(krr, *args, None, lams, cfg.noise_sd)
+    for size in cfg.length_scales:
+        factor = pivoted_cholesky(gaussian(float(size)), X, rtol=cfg.factor_rtol)
+        paths = low_rank_paths(X, X, quad.points, teacher_factor=factor, **common)
+        extra = {"teacher": "gaussian", "size": float(size), "unseen": float("nan")}
+        rows += _rows(paths, *args, None, lams, cfg.noise_sd, **extra)
+        rows += [{**row, **extra} for row in krr_rows]
+    return _tagged(rows, cfg)
+
+
+def _tagged(rows: list[dict], cfg: Config) -> list[dict]:
+    return [{**row, "teacher_lam": cfg.teacher_lam} for row in rows]
+
+
 def run(cfg: Config, *, n_jobs=1, backend="loky", cache_dir=None, progress=True) -> pd.DataFrame:
-    """Tidy table: one row per teacher x size x method x design."""
-    grid = [{"teacher": "finite_rank", "size": float(r), "n": n} for r in cfg.ranks for n in cfg.ns]
-    grid += [
-        {"teacher": "gaussian", "size": float(s), "n": n} for s in cfg.length_scales for n in cfg.ns
-    ]
-    return run_grid(
+    """Tidy table: one row per n x design x teacher x method (one task per design)."""
+    df = run_grid(
         partial(_task, cfg=cfg),
-        grid,
+        {"n": list(cfg.ns)},
         n_trials=cfg.n_designs,
         seed=cfg.seed,
         n_jobs=n_jobs,
         backend=backend,
         cache_dir=cache_dir,
         progress=progress,
-        desc=f"{NAME}: teachers",
+        desc=f"{NAME}: designs",
     )
+    columns = ["teacher", "size", "n", "trial", "method"]
+    return df[columns + [c for c in df.columns if c not in columns]]
 
 
 def _floors(rank: int, teacher_lam: float) -> dict:
@@ -190,15 +229,20 @@ def _floors(rank: int, teacher_lam: float) -> dict:
     return {"rat": unseen_energy(mu, theta2), "sm": sm_floor(mu, theta2, teacher_lam)}
 
 
-def _sm_minus_rat(df: pd.DataFrame, n_max: int) -> dict:
-    """SM risk - RaT risk at ``n_max`` per teacher, paired by design (trial)."""
-    last = df[df.n == n_max].pivot(  # raises on duplicated rows: one risk per design
-        index=["teacher", "size", "trial"], columns="method", values="risk"
-    )
-    return {
-        key: paired_estimate(g["sm"], g["rat"])
-        for key, g in last.groupby(level=["teacher", "size"])
-    }
+def _largest_n(df: pd.DataFrame) -> dict:
+    """Each teacher's largest ``n`` (the Gaussian teachers may stop earlier)."""
+    return {key: int(g.n.max()) for key, g in df.groupby(["teacher", "size"])}
+
+
+def _sm_minus_rat(df: pd.DataFrame) -> dict:
+    """SM risk - RaT risk at each teacher's largest ``n``, paired by design (trial)."""
+    out = {}
+    for key, n_max in _largest_n(df).items():
+        teacher, size = key
+        g = df[(df.teacher == teacher) & (df["size"] == size) & (df.n == n_max)]
+        last = g.pivot(index="trial", columns="method", values="risk")  # one risk per design
+        out[key] = paired_estimate(last["sm"], last["rat"])
+    return out
 
 
 def _bound_ratio(fr: pd.DataFrame) -> pd.Series:
@@ -226,6 +270,8 @@ def analyze(df: pd.DataFrame) -> dict:
     n_max = int(df.n.max())
     last = fr[fr.n == n_max].groupby(["size", "method"]).risk.mean().unstack()
     unseen = fr.groupby("size").unseen.first()
+    gauss = df[df.teacher == "gaussian"]
+    gaussian_n = int(gauss.n.max()) if len(gauss) else n_max
     return {
         "summary": summarize(fr, ["method", "size", "n"]),
         "floors": {r: _floors(int(r), lam_T) for r in ranks},
@@ -235,8 +281,10 @@ def analyze(df: pd.DataFrame) -> dict:
         "unseen": unseen,
         "floor_ratio": last["rat"] / unseen,
         "bound_ratio": float(_bound_ratio(rat).max()),
-        "sm_minus_rat": _sm_minus_rat(df, n_max),
-        "gaussian": summarize(df[(df.teacher == "gaussian") & (df.n == n_max)], ["method", "size"]),
+        "sm_minus_rat": _sm_minus_rat(df),
+        "largest_n_by_teacher": _largest_n(df),
+        "gaussian_n": gaussian_n,
+        "gaussian": summarize(gauss[gauss.n == gaussian_n], ["method", "size"]),
     }
 
 
@@ -279,10 +327,11 @@ def claims(df: pd.DataFrame, analysis: dict | None = None) -> list[Claim]:
     for (teacher, size), est in a["sm_minus_rat"].items():
         rank = teacher == "finite_rank"
         who = f"rank {int(size)} teacher" if rank else f"Gaussian teacher l={format_value(size)}"
+        n_last = a["largest_n_by_teacher"][(teacher, size)]
         out.append(
             check(
                 "RAT-5",
-                f"{who}: SM's floor is larger: SM risk - RaT risk at n={n_max}, paired by "
+                f"{who}: SM's floor is larger: SM risk - RaT risk at n={n_last}, paired by "
                 "design, 95% CI above 0",
                 est,
                 above=0.0,
@@ -343,7 +392,8 @@ def plot(df: pd.DataFrame, analysis: dict, claim_list: list[Claim] | None = None
         ax,
         "Gaussian teacher length scale $\\ell$ (methods dodged sideways)",
         "target risk (oracle student ridge)",
-        f"RAT-5 beyond finite rank: a mis-specified\nGaussian teacher, n = {analysis['n_max']}",
+        "RAT-5 beyond finite rank: a mis-specified\n"
+        f"Gaussian teacher, n = {analysis['gaussian_n']}",
     )
     finish_figure(
         fig,

@@ -11,6 +11,7 @@ MODULES = (
     "kdtheory.claims",
     "kdtheory.circulant",
     "kdtheory.exact",
+    "kdtheory.lowrank",
     "kdtheory.formatting",
     "kdtheory.losses",
     "kdtheory.montecarlo",

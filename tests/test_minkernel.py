@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kdtheory._minkernel import (
+    MinKernelSmoother,
     min_kernel_predict,
     min_kernel_ridge,
     min_rat_fixed_point,
@@ -59,6 +60,18 @@ def test_kernel_ridge_and_predictions_match_dense(design):
     dense = np.linalg.solve(_gram(X, X) + a_T * np.eye(X.size), y)
     assert _rel(c, dense) <= RTOL
     assert _rel(min_kernel_predict(X, c, Xt), _gram(Xt, X) @ dense) <= RTOL
+
+
+@settings(max_examples=60, deadline=None)
+@given(designs())
+def test_tridiagonal_smoother_matches_dense_kernel_ridge(design):
+    """:class:`MinKernelSmoother` (a tridiagonal system in the suffix sums) on the same designs,
+    several columns at once, evaluated inside, at and beyond the points (below 0 included)."""
+    X, y, Xt, a_T, _ = design
+    Y = np.column_stack([y, y**2, np.ones_like(y)])
+    z = np.concatenate([Xt, X, [-0.5, 0.0, 1.5]])
+    dense = _gram(z, X) @ np.linalg.solve(_gram(X, X) + a_T * np.eye(X.size), Y)
+    assert _rel(MinKernelSmoother(X, Y).predict(a_T, z), dense) <= RTOL
 
 
 @settings(max_examples=60, deadline=None)

@@ -15,6 +15,7 @@ designs at 3 sample sizes (9 points per fit), true slopes at least 0.3 from 0.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,8 @@ import pandas as pd
 import pytest
 
 from kdtheory.claims import combined_verdict
-from kdtheory.kernels import sobolev_min_eigenfunctions
+from kdtheory.exact import distillation_paths
+from kdtheory.kernels import FiniteRankSobolev, SobolevMin, gaussian, sobolev_min_eigenfunctions
 from kdtheory.shift import two_piece_shift
 from kdtheory.simulations import rat_interaction as ri
 
@@ -132,3 +134,48 @@ def test_tracked_record_holds():
     assert out and all(c.holds and c.premise_met for c in out), [c for c in out if not c.holds]
     grid = np.asarray(ri.STUDENT_LAMS)
     assert all(np.isclose(grid, lam, rtol=1e-7, atol=0).any() for lam in df.student_lam)
+
+
+def test_one_design_serves_every_teacher_and_the_gaussians_stop_at_their_largest_n():
+    cfg = replace(ri.PRESETS["quick"], ns=(40, 80), n_designs=1, gaussian_max_n=40, n_eval=100)
+    small = pd.DataFrame(ri._task(np.random.default_rng(0), n=40, cfg=cfg))
+    large = pd.DataFrame(ri._task(np.random.default_rng(0), n=80, cfg=cfg))
+    teachers = {("finite_rank", float(r)) for r in cfg.ranks}
+    gaussians = {("gaussian", float(s)) for s in cfg.length_scales}
+    assert set(zip(small.teacher, small["size"], strict=True)) == teachers | gaussians
+    assert set(zip(large.teacher, large["size"], strict=True)) == teachers
+    assert set(small[small.teacher == "gaussian"].method) == {"sm", "rat", "krr"}
+
+
+def test_each_teacher_is_judged_at_its_own_largest_n():
+    df = _table()
+    df = df[~((df.teacher == "gaussian") & (df.n == 400))]
+    larger = [c for c in ri.claims(df) if "SM's floor is larger" in c.statement]
+    assert {c.statement.split(": SM")[0]: "n=200" in c.statement for c in larger} == {
+        "rank 1 teacher": False, "rank 3 teacher": False, "Gaussian teacher l=0.1": True,
+    }  # fmt: skip
+
+
+def test_the_task_equals_the_dense_paths_on_a_small_design():
+    """The low-rank task (features, pivoted Cholesky, structured kernel ridge) against one dense
+    ``distillation_paths`` per teacher on the same points: the oracle's risks agree to 1e-8
+    (relative; both solve the same systems, condition numbers below 1e7)."""
+    cfg = replace(ri.PRESETS["quick"], n_eval=300)
+    n = 120
+    rows = ri._task(np.random.default_rng(5), n=n, cfg=cfg)
+    quad = two_piece_shift(1.0).target_quadrature(cfg.n_eval)
+    X = np.sort(two_piece_shift(1.0).source.sample(np.random.default_rng(5), n), axis=0)
+    f_src, f_eval = ri.F_STAR(X), ri.F_STAR(quad.points)
+    for row in rows:
+        kernel = (
+            FiniteRankSobolev(int(row["size"]))
+            if row["teacher"] == "finite_rank"
+            else gaussian(row["size"])
+        )
+        path = distillation_paths(
+            X, X, quad.points, kernel=SobolevMin(), teacher_kernel=kernel,
+            teacher_ridge=n * cfg.teacher_lam, student_ridges=n * np.asarray(cfg.student_lams),
+            eval_weights=quad.weights, methods=(row["method"],), solver="dense",
+        )[row["method"]]  # fmt: skip
+        risk = path.risk(f_src, f_eval, cfg.noise_sd)["risk"]
+        assert row["risk"] == pytest.approx(risk[ri.oracle_index(risk)], rel=1e-8), row

@@ -52,6 +52,7 @@ API_MODULES = [
     "kdtheory.student_teacher",
     "kdtheory.structured",
     "kdtheory.circulant",
+    "kdtheory.lowrank",
     "kdtheory.nystrom",
     "kdtheory.dynamics",
     "kdtheory.semiparametric",
