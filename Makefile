@@ -11,7 +11,9 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 PRESET ?= quick
-JOBS   ?= 1
+# workers: 2 for the full presets (two cores; every table is the same for any number), 1 for
+# the quick ones (seconds each: starting workers would cost more than it saves)
+JOBS   ?= $(if $(filter full,$(PRESET)),2,1)
 SHARED_DATA := $(abspath ../shared/data)
 ifneq ($(wildcard $(SHARED_DATA)),)
 export KDTHEORY_DATA ?= $(SHARED_DATA)
