@@ -20,6 +20,7 @@ import math
 import os
 import sys
 import tempfile
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -302,6 +303,22 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
+def _wall_times(walls: dict[str, float], preset: str, n_jobs: int) -> str:
+    """A table of each simulation's wall time in this run beside its ``PRESET_SECONDS``."""
+    lines = [
+        f"wall time per simulation ({preset}, {n_jobs} worker(s)), beside PRESET_SECONDS:",
+        "| simulation | this run | PRESET_SECONDS |",
+        "|---|---|---|",
+    ]
+    for name, seconds in walls.items():
+        stated = _module(name).PRESET_SECONDS.get(preset)
+        lines.append(
+            f"| {name} | {seconds:.0f} s | {'-' if stated is None else f'{stated:.0f} s'} |"
+        )
+    lines.append(f"| total | {sum(walls.values()):.0f} s | |")
+    return "\n".join(lines)
+
+
 def _preset_text(preset: str, seconds: float | None) -> str:
     """A preset and its measured time on two cores (``not timed`` for a GPU-only preset)."""
     return f"{preset} ({'not timed' if seconds is None else _duration(seconds)})"
@@ -493,8 +510,10 @@ def _dispatch(args: argparse.Namespace) -> int:
             )
             names.remove(name)
     failed = []
+    walls: dict[str, float] = {}
     for name in names:
         print(f"== {name} ({args.preset})", flush=True)
+        start = time.perf_counter()
         claims = run_simulation(
             name,
             args.preset,
@@ -505,8 +524,11 @@ def _dispatch(args: argparse.Namespace) -> int:
             progress=not args.no_progress,
             scheduler=args.scheduler,
         )
+        walls[name] = time.perf_counter() - start
         print(claims_table_markdown(claims), flush=True)
         failed += [c for c in claims if c.verdict == "fails"]
+    if len(walls) > 1:  # `kdtheory figures`: where the time went (printed, never recorded)
+        print(_wall_times(walls, args.preset, args.n_jobs), flush=True)
     print(f"outputs in {args.out}/ (index: {args.out}/README.md)")
     if failed:
         print(f"{len(failed)} claim check(s) fail: see the tables above.")

@@ -333,3 +333,14 @@ def test_saved_tables_keep_each_column_at_its_precision():
     assert back.rate[0] == 0.333 and back.err.tolist() == [1e-10, 0.003]
     assert back.seed[0] == 123456789.0
     assert table_csv_text(back, precision) == text
+
+
+def test_figures_prints_each_simulations_wall_time_beside_its_stated_one():
+    from kdtheory.cli import _wall_times
+    from kdtheory.simulations import rat_iteration
+
+    text = _wall_times({"rat_iteration": 19.4, "late_distillation": 8.6}, "full", 2)
+    assert "(full, 2 worker(s))" in text
+    stated = rat_iteration.PRESET_SECONDS["full"]
+    assert f"| rat_iteration | 19 s | {stated:.0f} s |" in text.splitlines()
+    assert text.splitlines()[-1] == "| total | 28 s | |"
