@@ -86,7 +86,7 @@ SECTIONS: list[tuple[str, str, list[tuple[str, str, str]]]] = [
                 "checked on every row), so it vanishes with it. The ratio of RaT's risk to the "
                 "unseen energy at the largest `n` is reported, not checked (at the quick "
                 "preset's `n = 400` the seen-part error still dominates where the unseen energy "
-                "is tiny; at the full preset's 128,000 the ratio is 1 to 1.21). SM's floor is "
+                "is tiny; the full preset reaches `n = 128,000`). SM's floor is "
                 "larger: SM's risk exceeds RaT's at the largest `n`, paired by design (95% CI "
                 "above 0), for every finite-rank teacher and for misspecified Gaussian teachers.",
             ),
