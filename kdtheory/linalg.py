@@ -170,6 +170,14 @@ class _PathRisks:
         F_in, F_eval = np.asarray(F_in, dtype=float), np.asarray(F_eval, dtype=float)
         return [self.risk(F_in[:, j], F_eval[:, j], noise_sd) for j in range(F_in.shape[1])]
 
+    def _pointwise_risk(self, f_in, f_eval, noise_sd: float) -> dict[str, NDArray]:
+        """``risk`` of a path with ``predict``, weights ``_w()`` and ``squared_frobenius``:
+        ``bias = sum_i w_i (A f_in - f_eval)_i^2``, ``variance = sigma^2 ||W^{1/2} A||_F^2``."""
+        err = self.predict(f_in) - np.asarray(f_eval, dtype=float)[:, None]
+        bias = self._w() @ err**2
+        variance = float(noise_sd) ** 2 * self.squared_frobenius()
+        return {"bias": bias, "variance": variance, "risk": bias + variance}
+
 
 @dataclass(frozen=True)
 class SpectralPath(_PathRisks):
@@ -234,10 +242,7 @@ class SpectralPath(_PathRisks):
         dict
             Arrays ``bias``, ``variance`` and ``risk``, each of shape ``(L,)``.
         """
-        err = self.predict(f_in) - np.asarray(f_eval, dtype=float)[:, None]
-        bias = self._w() @ err**2
-        variance = float(noise_sd) ** 2 * self.squared_frobenius()
-        return {"bias": bias, "variance": variance, "risk": bias + variance}
+        return self._pointwise_risk(f_in, f_eval, noise_sd)
 
 
 @dataclass(frozen=True)

@@ -145,10 +145,7 @@ class FactorPath(_PathRisks):
         """Exact expected risk over the noise for every path value: arrays ``bias``,
         ``variance`` and ``risk`` of shape ``(L,)`` (see :meth:`SpectralPath.risk
         <kdtheory.linalg.SpectralPath.risk>`)."""
-        err = self.predict(f_in) - np.asarray(f_eval, dtype=float)[:, None]
-        bias = self._w() @ err**2
-        variance = float(noise_sd) ** 2 * self.squared_frobenius()
-        return {"bias": bias, "variance": variance, "risk": bias + variance}
+        return self._pointwise_risk(f_in, f_eval, noise_sd)
 
 
 def _stacked_product(stack: NDArray, M: NDArray) -> NDArray:
@@ -158,8 +155,9 @@ def _stacked_product(stack: NDArray, M: NDArray) -> NDArray:
 
 
 def _student(kernel, Xt: NDArray, Xe: NDArray):
-    """``apply(a, Y)``: the student's kernel ridge fits of the columns of ``Y`` (at ``Xt``)
-    evaluated at ``Xe``; and ``gram(A, B)``: ``K_S(A, B) @ B_values`` products."""
+    """Two functions of the student kernel: ``apply(ridges, Y)``, its kernel ridge fits of the
+    columns of ``Y`` (responses at ``Xt``) evaluated at ``Xe``, one ``(N, k)`` block per ridge;
+    and ``times(A, Y)``, the product ``K_S(A, Xt) @ Y``."""
     if isinstance(kernel, SobolevMin) and Xt.shape[1] == 1:
 
         def apply(ridges, Y):
