@@ -72,8 +72,9 @@ from kdtheory.verdicts import check, estimate_from_fit, holm, paired_estimate
 NAME = "rat_interaction"
 CLAIM_IDS = ("RAT-5",)
 #: wall time (seconds) of ``kdtheory run rat_interaction --preset P`` on two CPU cores,
-#: nothing cached (full, with the dense paths to n = 2,000: 1.5 to 2 hours)
-PRESET_SECONDS = {"quick": 19, "full": 362}
+#: nothing cached, one worker (full: its tasks' compute time, 118 s, plus the figure; 61 s with
+#: ``--n-jobs 2``; with the dense paths to n = 2,000 it took 1.5 to 2 hours)
+PRESET_SECONDS = {"quick": 19, "full": 130}
 #: the oracle's grid of student ridges: 1e-6 to 1, a third of a decade apart. The dense exact
 #: risk at ridge ``lam`` agrees to about ``6e-15 / lam`` (relative) between BLAS builds (measured:
 #: 6e-5 at 1e-10, 6e-9 at 1e-6), so smaller ridges would make the oracle's choice and the risks
