@@ -66,9 +66,10 @@ class SobolevTarget:
         """The values of :meth:`__call__` to rounding, with ``block + n_terms / block`` sines
         and cosines per point instead of ``n_terms``: with ``k = block q + s``,
         ``sin((k - 1/2) pi x) = sin(block q pi x) cos((s - 1/2) pi x)
-        + cos(block q pi x) sin((s - 1/2) pi x)``, two matrix products. Each term's error is a
-        few units in the last place, whatever ``k`` (no recurrence); :meth:`__call__` keeps the
-        direct sum so that the committed records of the other simulations stay bit for bit.
+        + cos(block q pi x) sin((s - 1/2) pi x)``, two matrix products. No recurrence: each
+        term's error is the rounding of its arguments, as in the direct sum
+        (``tests/test_lowrank.py`` bounds the difference); :meth:`__call__` keeps the direct sum
+        so that the committed records of the other simulations stay bit for bit.
         """
         x = np.asarray(X, dtype=float).reshape(len(X), -1)[:, 0]
         n_blocks = -(-self.n_terms // block)
