@@ -215,7 +215,10 @@ def test_save_outputs_compresses_large_tables_and_indexes_them(tmp_path, monkeyp
 def test_data_root_option_points_the_loaders_at_a_folder(tmp_path, monkeypatch):
     from kdtheory.io import DATA_ENV_VAR, data_root
 
-    monkeypatch.delenv(DATA_ENV_VAR, raising=False)  # restored after the test
+    # recorded first (setenv), so that teardown restores it even where it was unset: main()
+    # sets it below, and a leaked one-row magic04.csv would feed the next test's loaders
+    monkeypatch.setenv(DATA_ENV_VAR, str(tmp_path))
+    monkeypatch.delenv(DATA_ENV_VAR)
     (tmp_path / "magic04.csv").write_text("class\ng\n")
     # an unknown simulation stops (status 2) after the option is applied
     assert main(["run", "no_such_simulation", "--data-root", str(tmp_path)]) == 2
