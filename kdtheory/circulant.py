@@ -158,10 +158,6 @@ class CirculantPath(_PathRisks):
     def _squared_frobenius(self) -> NDArray:
         return self._w() * (self._multiplicity @ self.filters**2)
 
-    def squared_frobenius(self) -> NDArray:
-        """``w ||A_l||_F^2 = w sum_k h_{l,k}^2`` for every path value, shape ``(L,)``."""
-        return self._squared_frobenius
-
     def risk(self, f_in: ArrayLike, f_eval: ArrayLike, noise_sd: float) -> dict[str, NDArray]:
         """Exact expected risk over the noise for every path value (Parseval).
 

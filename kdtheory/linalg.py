@@ -170,6 +170,11 @@ class _PathRisks:
         F_in, F_eval = np.asarray(F_in, dtype=float), np.asarray(F_eval, dtype=float)
         return [self.risk(F_in[:, j], F_eval[:, j], noise_sd) for j in range(F_in.shape[1])]
 
+    def squared_frobenius(self) -> NDArray:
+        """``||W^{1/2} A_l||_F^2`` for every path value, shape ``(L,)``: each path's
+        ``_squared_frobenius``, computed once."""
+        return self._squared_frobenius
+
     def _pointwise_risk(self, f_in, f_eval, noise_sd: float) -> dict[str, NDArray]:
         """``risk`` of a path with ``predict``, weights ``_w()`` and ``squared_frobenius``:
         ``bias = sum_i w_i (A f_in - f_eval)_i^2``, ``variance = sigma^2 ||W^{1/2} A||_F^2``."""
@@ -220,10 +225,6 @@ class SpectralPath(_PathRisks):
             return np.sum(self.left * Bw, axis=0) @ self.filters**2
         Q = (self.left.T @ Bw) * (self.right @ self.right.T)
         return np.sum(self.filters * (Q @ self.filters), axis=0)
-
-    def squared_frobenius(self) -> NDArray:
-        """``||W^{1/2} A_l||_F^2`` for every path value, shape ``(L,)`` (computed once)."""
-        return self._squared_frobenius
 
     def risk(self, f_in: ArrayLike, f_eval: ArrayLike, noise_sd: float) -> dict[str, NDArray]:
         """Exact expected risk over the noise for every path value.

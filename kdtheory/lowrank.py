@@ -137,10 +137,6 @@ class FactorPath(_PathRisks):
         M = _stacked_product(self.lefts, root)
         return np.sum(M * M, axis=2) @ self._w()
 
-    def squared_frobenius(self) -> NDArray:
-        """``||W^{1/2} A_l||_F^2`` for every path value, shape ``(L,)`` (computed once)."""
-        return self._squared_frobenius
-
     def risk(self, f_in: ArrayLike, f_eval: ArrayLike, noise_sd: float) -> dict[str, NDArray]:
         """Exact expected risk over the noise for every path value: arrays ``bias``,
         ``variance`` and ``risk`` of shape ``(L,)`` (see :meth:`SpectralPath.risk
@@ -198,7 +194,9 @@ def low_rank_paths(
     """SM and RaT paths for a teacher kernel given by a factor, ``K_T = Phi Phi^T`` (RAT-5).
 
     The risks equal those of :func:`kdtheory.exact.distillation_paths` with the teacher kernel
-    ``K_T(A, B) = Phi(A) Phi(B)^T`` up to rounding (module docstring), in time linear in ``n``.
+    ``K_T(A, B) = Phi(A) Phi(B)^T`` up to rounding (module docstring); in time linear in ``n``
+    with the student ``min(x, x')`` on one-dimensional points (another student kernel adds one
+    eigendecomposition of ``K_S(Xt, Xt)``).
 
     Parameters
     ----------
